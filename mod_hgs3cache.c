@@ -1,0 +1,43 @@
+/* mod_hgs3cache.c: module declaration and hook registration.
+ *
+ * mod_hgs3cache stores hgweb's getbundle responses in an S3-compatible object
+ * store and answers later identical requests from there. This file only wires
+ * things together; the logic lives in src/ (httpd-independent) and in the
+ * mod_hgs3cache_*.c glue files. */
+#include <httpd.h>
+#include <http_config.h>
+#include <http_log.h>
+#include <http_protocol.h>
+#include <http_request.h>
+#include <ap_release.h>
+
+#include "mod_hgs3cache.h"
+#include "mod_hgs3cache_config.h"
+
+/* check_config runs before `apachectl configtest` exits, so whole-config
+ * mistakes fail the config test, not only the start. */
+static int hgs3_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
+{
+    (void)pconf;
+    (void)plog;
+    return hgs3_config_check(ptemp, s);
+}
+
+static void hgs3_register_hooks(apr_pool_t *pool)
+{
+    (void)pool;
+    ap_hook_check_config(hgs3_check_config, NULL, NULL, APR_HOOK_MIDDLE);
+}
+
+AP_DECLARE_MODULE(hgs3cache) = {
+    STANDARD20_MODULE_STUFF,
+    hgs3_config_create_dir,
+    hgs3_config_merge_dir,
+    hgs3_config_create_srv,
+    hgs3_config_merge_srv,
+    hgs3_config_cmds,
+    hgs3_register_hooks,
+#if defined(AP_MODULE_FLAG_ALWAYS_MERGE)
+    AP_MODULE_FLAG_ALWAYS_MERGE
+#endif
+};
