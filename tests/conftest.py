@@ -1,0 +1,193 @@
+"""pytest fixtures of the mod_hgs3cache integration tests (harness: pyhgs3/).
+
+Session scope:  env (work dir), hg, s3rver, swift, small_repo_template, big_repo.
+Function scope: store (parametrized over s3rver and swift, fresh bucket),
+                proxy (FaultProxy in front of `store`), proxy_factory,
+                httpd_factory, small_repo (a fresh copy per test).
+
+After every test, the error_log of each httpd the test started is checked for
+warn/error lines it did not allow (see pyhgs3/logs.py); any makes it fail.
+A store that cannot start fails the tests that need it; nothing is skipped.
+"""
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from pyhgs3 import env as E                                   # noqa: E402
+from pyhgs3.bucket import StoreBucket, unique_bucket_name     # noqa: E402
+from pyhgs3.hg import Hg, build_big_repo, build_small_repo, copy_repo  # noqa: E402
+from pyhgs3.httpd import HttpdFactory                         # noqa: E402
+from pyhgs3.proxy import FaultProxy                           # noqa: E402
+from pyhgs3.s3rver import S3rverServer                        # noqa: E402
+
+STORES = ["s3rver", "swift"]
+SESSION_BUCKET = "hgs3-test"
+
+
+def _safe_name(nodeid):
+    name = nodeid.rsplit("::", 1)[-1]
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)[:50]
+
+
+# --- session ---------------------------------------------------------------
+@pytest.fixture(scope="session")
+def env():
+    """The run's work directory (TestEnv): env.root, env.mkdir(name)."""
+    e = E.TestEnv()
+    yield e
+    e.cleanup()
+
+
+@pytest.fixture(scope="session")
+def hg(env):
+    """The hg client (pyhgs3.hg.Hg) with a clean environment."""
+    return Hg(env.mkdir("hg-home"))
+
+
+@pytest.fixture(scope="session")
+def s3rver(env):
+    """@20minutes/s3rver, started once, with bucket SESSION_BUCKET."""
+    server = S3rverServer(env.mkdir("s3rver"), buckets=[SESSION_BUCKET])
+    try:
+        server.start()
+        server.create_bucket(SESSION_BUCKET)
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def swift(env):
+    """OpenStack Swift with s3api, started once, with bucket SESSION_BUCKET."""
+    from pyhgs3.swift import SwiftServer
+    server = SwiftServer(env.mkdir("swift"))
+    try:
+        server.start()
+        server.create_bucket(SESSION_BUCKET)
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def small_repo_template(env, hg):
+    """The small repository, built once; copy it (small_repo) before changing it."""
+    return build_small_repo(hg, env.mkdir("template") / "small")
+
+
+@pytest.fixture(scope="session")
+def big_repo(env, hg):
+    """A repository whose full getbundle is > 20 MB. Shared by the whole
+    session: read only."""
+    path = build_big_repo(hg, env.mkdir("template") / "big")
+    E.make_world_readable(path)
+    return path
+
+
+# --- per test --------------------------------------------------------------
+@pytest.fixture
+def small_repo(env, small_repo_template, request):
+    """A fresh copy of the small repository, owned by the httpd user (pushable)."""
+    return copy_repo(small_repo_template, env.mkdir(_safe_name(request.node.nodeid)) / "small")
+
+
+@pytest.fixture
+def tmp_dir(env, request):
+    """A fresh directory under the run's work dir (world-readable)."""
+    return env.mkdir(_safe_name(request.node.nodeid))
+
+
+@pytest.fixture(params=STORES)
+def store(request):
+    """A started store (s3rver or swift) with a bucket of this test's own:
+    StoreBucket with kind, bucket, endpoint, access_key, secret_key, region,
+    client(), keys(), get(), put(), head(), location_conf(), proxy()."""
+    server = request.getfixturevalue(request.param)
+    bucket = unique_bucket_name()
+    server.create_bucket(bucket)
+    return StoreBucket(server, bucket)
+
+
+@pytest.fixture
+def proxy_factory(env, request):
+    """proxy_factory(store_or_server, **kw) -> started FaultProxy in front of it;
+    all are stopped at the end of the test."""
+    proxies = []
+
+    def make(target, **kw):
+        server = getattr(target, "server", target)
+        log = env.mkdir("proxy-" + _safe_name(request.node.nodeid)) / "requests.jsonl"
+        p = FaultProxy.for_store(server, log_path=log, **kw).start()
+        proxies.append(p)
+        return p
+
+    yield make
+    for p in proxies:
+        p.stop()
+
+
+@pytest.fixture
+def proxy(store, proxy_factory):
+    """A started FaultProxy in front of `store`: proxy.endpoint, proxy.requests,
+    proxy.find/count/wait_for, proxy.add_rule(...)."""
+    return proxy_factory(store)
+
+
+@pytest.fixture
+def httpd_factory(env, request):
+    """httpd_factory(repos={"repo": path}, mode="wsgi"|"cgi", module=False,
+    extra_conf="", hgweb_conf="", env={}, start=True, ...) -> HttpdInstance.
+    Every instance is stopped at the end of the test."""
+    factory = HttpdFactory(lambda name: env.mkdir(f"{name}-{_safe_name(request.node.nodeid)}"))
+    request.node._hgs3_httpd_factories = getattr(request.node, "_hgs3_httpd_factories", [])
+    request.node._hgs3_httpd_factories.append(factory)
+    yield factory
+    factory.stop_all()
+
+
+# --- the error_log check ------------------------------------------------------
+def _check_httpd_logs(item):
+    """Stop the test's httpd instances, then collect unexpected log lines."""
+    factories = getattr(item, "_hgs3_httpd_factories", [])
+    messages, problems = [], []
+    for f in factories:
+        messages.extend(f.stop_all())
+        problems.extend(f.unexpected_log_lines())
+    if problems:
+        messages.append(HttpdFactory.format_problems(problems))
+    return messages
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_call(item):
+    """Runs after the test body has passed: its httpd logs must be clean."""
+    messages = _check_httpd_logs(item)
+    if messages:
+        pytest.fail("\n".join(messages), pytrace=False)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "_hgs3_rep_" + rep.when, rep)
+
+
+@pytest.fixture(autouse=True)
+def _httpd_log_check(request):
+    """Checks httpd error logs after each test (also when the call phase did
+    not get to it): unexpected lines fail a test that had passed, and are
+    printed for one that had failed."""
+    yield
+    messages = _check_httpd_logs(request.node)
+    if not messages:
+        return
+    rep = getattr(request.node, "_hgs3_rep_call", None)
+    text = "\n".join(messages)
+    if rep is not None and rep.failed:
+        print(f"\n[httpd logs of the failed test]\n{text}", file=sys.stderr)
+    else:
+        pytest.fail(text, pytrace=False)

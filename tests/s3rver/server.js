@@ -1,0 +1,114 @@
+#!/usr/bin/env node
+// Local S3-compatible server for the mod_hgs3cache integration tests.
+//
+// @20minutes/s3rver verifies SigV4 signatures (header and presigned), which
+// the tests rely on; its only credentials are S3RVER / S3RVER.
+//
+// usage: node server.js --directory DIR [--address 127.0.0.1] [--port 0]
+//                       [--bucket NAME]... [--silent] [--watch-stdin]
+//
+// Once listening it prints one line "PORT <n>" on stdout (the bound port),
+// then request logs unless --silent. It exits on SIGTERM/SIGINT, and with
+// --watch-stdin also when its stdin is closed (so it never outlives the
+// process that started it).
+'use strict';
+
+const fs = require('fs');
+const S3rver = require('@20minutes/s3rver');
+
+function usage(msg) {
+  process.stderr.write(`server.js: ${msg}\n`);
+  process.stderr.write(
+    'usage: node server.js --directory DIR [--address A] [--port N] ' +
+      '[--bucket NAME]... [--silent] [--watch-stdin]\n',
+  );
+  process.exit(2);
+}
+
+function parseArgs(argv) {
+  const opts = {
+    address: '127.0.0.1',
+    port: 0,
+    directory: null,
+    buckets: [],
+    silent: false,
+    watchStdin: false,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const value = () => {
+      if (i + 1 >= argv.length) usage(`${arg} needs a value`);
+      return argv[++i];
+    };
+    switch (arg) {
+      case '--address':
+        opts.address = value();
+        break;
+      case '--port': {
+        const v = value();
+        if (!/^\d+$/.test(v) || Number(v) > 65535) usage(`bad port ${v}`);
+        opts.port = Number(v);
+        break;
+      }
+      case '--directory':
+        opts.directory = value();
+        break;
+      case '--bucket':
+        opts.buckets.push({ name: value() });
+        break;
+      case '--silent':
+        opts.silent = true;
+        break;
+      case '--watch-stdin':
+        opts.watchStdin = true;
+        break;
+      default:
+        usage(`unknown argument ${arg}`);
+    }
+  }
+  if (!opts.directory) usage('--directory is required');
+  return opts;
+}
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  fs.mkdirSync(opts.directory, { recursive: true });
+
+  const server = new S3rver({
+    address: opts.address,
+    port: opts.port,
+    directory: opts.directory,
+    silent: opts.silent,
+    // 127.0.0.1 is never taken as a virtual-host bucket name; path-style only.
+    vhostBuckets: false,
+    configureBuckets: opts.buckets,
+  });
+
+  let stopping = false;
+  const stop = (why) => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`s3rver: stopping (${why})\n`);
+    // close() waits for keep-alive connections; do not wait for long.
+    setTimeout(() => process.exit(0), 500).unref();
+    server.close().then(
+      () => process.exit(0),
+      () => process.exit(0),
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  if (opts.watchStdin) {
+    process.stdin.on('end', () => stop('stdin closed'));
+    process.stdin.on('error', () => stop('stdin error'));
+    process.stdin.resume();
+  }
+
+  const addr = await server.run();
+  process.stdout.write(`PORT ${addr.port}\n`);
+}
+
+main().catch((err) => {
+  process.stderr.write(`s3rver: ${err && err.stack ? err.stack : err}\n`);
+  process.exit(1);
+});
