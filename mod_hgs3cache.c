@@ -13,6 +13,10 @@
 
 #include "mod_hgs3cache.h"
 #include "mod_hgs3cache_config.h"
+#include "mod_hgs3cache_capture.h"
+#include "mod_hgs3cache_store.h"
+
+void hgs3_handler_register(apr_pool_t *p);
 
 /* check_config runs before `apachectl configtest` exits, so whole-config
  * mistakes fail the config test, not only the start. */
@@ -23,10 +27,25 @@ static int hgs3_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pt
     return hgs3_config_check(ptemp, s);
 }
 
+static int hgs3_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
+{
+    (void)plog;
+    (void)ptemp;
+    return hgs3_store_post_config(pconf, s);
+}
+
+static void hgs3_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    hgs3_store_child_init(pchild, s);
+}
+
 static void hgs3_register_hooks(apr_pool_t *pool)
 {
-    (void)pool;
     ap_hook_check_config(hgs3_check_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(hgs3_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(hgs3_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    hgs3_handler_register(pool);
+    hgs3_capture_register(pool);
 }
 
 AP_DECLARE_MODULE(hgs3cache) = {

@@ -1,0 +1,300 @@
+/* mod_hgs3cache_capture.c: the capture output filter (miss path).
+ *
+ * Modelled on mod_cache's CACHE_SAVE: cacheability is decided once, from
+ * the response headers, with a reason string; every bucket is passed on
+ * unchanged and what is read is copied into a spool (memory up to
+ * HgS3CacheMemory, then a temp file); at EOS, after the brigade went
+ * downstream, an intact, cacheable body is handed to the background
+ * uploader. On any trouble the filter steps out of the way: the client's
+ * response is never delayed or altered, only not stored. */
+#include <string.h>
+
+#include <apr_strings.h>
+#include <apr_buckets.h>
+#include <httpd.h>
+#include <http_config.h>
+#include <http_connection.h>
+#include <http_core.h>
+#include <http_log.h>
+#include <http_protocol.h>
+#include <http_request.h>
+#include <util_filter.h>
+
+#include "hgs3_err.h"
+#include "hgs3_lock.h"
+#include "hgs3_spool.h"
+#include "hgs3_bundle2.h"
+
+#include "mod_hgs3cache.h"
+#include "mod_hgs3cache_config.h"
+#include "mod_hgs3cache_capture.h"
+#include "mod_hgs3cache_store.h"
+
+APLOG_USE_MODULE(hgs3cache);
+
+#define CAPTURE_FILTER "HGS3_CAPTURE"
+
+/* A lock older than this belongs to a capture that died; the longest
+ * legitimate one is a slow client plus an upload. */
+#define LOCK_MAX_AGE apr_time_from_sec(30 * 60)
+
+typedef struct capture_ctx {
+    request_rec *r;
+    const hgs3_dir_conf *conf;
+    const char *object;        /* object name: prefix + key */
+    hgs3_lock *lock;           /* the per-key upload lock we hold */
+    hgs3_spool *spool;
+    hgs3_bundle2 det;          /* error-part detector */
+    const char *content_type;
+    apr_off_t expected;        /* Content-Length, or -1 */
+    int checked;               /* headers were examined */
+    int off;                   /* stepped out of the way */
+} capture_ctx;
+
+/* Give up on storing this response: drop the spool and the lock, note why,
+ * and from now on only pass data through. */
+static void step_out(capture_ctx *ctx, const char *reason)
+{
+    if (ctx->off) {
+        return;
+    }
+    ctx->off = 1;
+    if (ctx->spool) {
+        hgs3_spool_destroy(ctx->spool);
+        ctx->spool = NULL;
+    }
+    hgs3_lock_release(ctx->lock);
+    ctx->lock = NULL;
+    hgs3_set_note(ctx->r, ctx->conf, apr_pstrcat(ctx->r->pool, "miss-store-skipped:", reason, NULL));
+}
+
+/* Pool cleanup: a request that ends without EOS (aborted, error) must not
+ * leave a lock behind. (The spool is owned by r->pool and removes its own
+ * file when the pool goes.) */
+static apr_status_t capture_cleanup(void *data)
+{
+    capture_ctx *ctx = data;
+    ctx->spool = NULL;
+    hgs3_lock_release(ctx->lock);
+    ctx->lock = NULL;
+    return APR_SUCCESS;
+}
+
+static int is_mercurial_type(const char *ct)
+{
+    return ct && (!strncasecmp(ct, "application/mercurial-0.1", 25) ||
+                  !strncasecmp(ct, "application/mercurial-0.2", 25));
+}
+
+/* SPEC "Never cached", as far as the headers tell. NULL when cacheable. */
+static const char *check_headers(capture_ctx *ctx, request_rec *r)
+{
+    const char *cl;
+
+    if (r->status != HTTP_OK) {
+        return "status";
+    }
+    if (r->content_type && !strncasecmp(r->content_type, "application/hg-error", 20)) {
+        return "hg-error";
+    }
+    if (!is_mercurial_type(r->content_type)) {
+        return "content-type";
+    }
+    if (r->content_encoding || apr_table_get(r->headers_out, "Content-Encoding") ||
+        apr_table_get(r->err_headers_out, "Content-Encoding")) {
+        return "content-encoding";
+    }
+    if (apr_table_get(r->headers_out, "Set-Cookie") ||
+        apr_table_get(r->err_headers_out, "Set-Cookie")) {
+        return "set-cookie";
+    }
+    cl = apr_table_get(r->headers_out, "Content-Length");
+    if (cl) {
+        char *end = NULL;
+        apr_off_t n;
+        if (apr_strtoff(&n, cl, &end, 10) != APR_SUCCESS || *end || n < 0) {
+            return "content-length";
+        }
+        if (n > hgs3_conf_max_size(ctx->conf)) {
+            return "too-large";
+        }
+        if (n < hgs3_conf_min_size(ctx->conf)) {
+            return "too-small";
+        }
+        ctx->expected = n;
+    }
+    ctx->content_type = apr_pstrdup(r->pool, r->content_type);
+    hgs3_bundle2_init(&ctx->det, ctx->content_type);
+    return NULL;
+}
+
+/* Copy one bucket's data into the spool and the detector. */
+static const char *tee_data(capture_ctx *ctx, const char *data, apr_size_t len)
+{
+    apr_status_t rv;
+
+    if (hgs3_bundle2_state(&ctx->det) == HGS3_BUNDLE2_NEED_MORE) {
+        if (hgs3_bundle2_feed(&ctx->det, data, len) == HGS3_BUNDLE2_ERROR) {
+            return "error-part";
+        }
+    }
+    rv = hgs3_spool_write(ctx->spool, data, len);
+    if (rv == HGS3_ETOOBIG) {
+        return "too-large";
+    }
+    if (rv != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, rv, ctx->r,
+                      HGS3LOGNO(00101) "spool write failed; response is served but not stored");
+        return "spool-error";
+    }
+    return NULL;
+}
+
+/* At EOS, after the last brigade went downstream: is the body intact and
+ * cacheable? Then hand it to the uploader. */
+static void finish(capture_ctx *ctx)
+{
+    request_rec *r = ctx->r;
+    const char *why = NULL;
+    apr_off_t len;
+
+    if (r->connection->aborted) {
+        why = "aborted";
+    }
+    else if (r->status != HTTP_OK) {
+        why = "status";
+    }
+    else if (hgs3_bundle2_state_at_eos(&ctx->det) == HGS3_BUNDLE2_ERROR) {
+        why = "error-part";
+    }
+    else if (hgs3_bundle2_state_at_eos(&ctx->det) != HGS3_BUNDLE2_OK) {
+        why = "unrecognized-body";
+    }
+    if (why) {
+        step_out(ctx, why);
+        return;
+    }
+    if (hgs3_spool_finish(ctx->spool) != APR_SUCCESS) {
+        step_out(ctx, "spool-error");
+        return;
+    }
+    len = hgs3_spool_length(ctx->spool);
+    if (ctx->expected >= 0 && len != ctx->expected) {
+        step_out(ctx, "length-mismatch");
+        return;
+    }
+    if (len < hgs3_conf_min_size(ctx->conf)) {
+        step_out(ctx, "too-small");
+        return;
+    }
+    why = hgs3_store_submit(r, ctx->conf, ctx->object, ctx->content_type, ctx->spool, ctx->lock);
+    if (why) {
+        /* the store code did not take the spool or the lock */
+        step_out(ctx, why);
+        return;
+    }
+    /* now owned by the upload job */
+    ctx->spool = NULL;
+    ctx->lock = NULL;
+    ctx->off = 1;
+}
+
+static apr_status_t capture_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    capture_ctx *ctx = f->ctx;
+    request_rec *r = f->r;
+    apr_bucket *b;
+    int eos = 0;
+    apr_status_t rv;
+
+    if (!ctx->checked) {
+        const char *why = check_headers(ctx, r);
+        ctx->checked = 1;
+        if (why) {
+            step_out(ctx, why);
+        }
+    }
+    if (ctx->off) {
+        ap_remove_output_filter(f);
+        return ap_pass_brigade(f->next, bb);
+    }
+    for (b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb) && !ctx->off;
+         b = APR_BUCKET_NEXT(b)) {
+        const char *data, *why;
+        apr_size_t len;
+
+        if (APR_BUCKET_IS_EOS(b)) {
+            eos = 1;
+            break;
+        }
+        if (AP_BUCKET_IS_ERROR(b)) {
+            step_out(ctx, "error-bucket");
+            break;
+        }
+        if (APR_BUCKET_IS_METADATA(b)) {
+            continue; /* FLUSH and friends pass on untouched */
+        }
+        /* Reading morphs pipe/socket buckets into heap buckets in place,
+         * so what we pass on is exactly what we copied. */
+        rv = apr_bucket_read(b, &data, &len, APR_BLOCK_READ);
+        if (rv != APR_SUCCESS) {
+            step_out(ctx, "read-error");
+            break;
+        }
+        why = tee_data(ctx, data, len);
+        if (why) {
+            step_out(ctx, why);
+        }
+    }
+    rv = ap_pass_brigade(f->next, bb);
+    if (rv != APR_SUCCESS) {
+        step_out(ctx, r->connection->aborted ? "aborted" : "downstream-error");
+    }
+    else if (eos && !ctx->off) {
+        finish(ctx);
+    }
+    return rv;
+}
+
+int hgs3_capture_start(request_rec *r, const hgs3_dir_conf *conf, const char *hex,
+                       const char *object)
+{
+    capture_ctx *ctx;
+    apr_status_t rv;
+    const char *spool_dir = hgs3_conf_spool_dir(r->pool, conf);
+
+    ctx = apr_pcalloc(r->pool, sizeof(*ctx));
+    ctx->r = r;
+    ctx->conf = conf;
+    ctx->object = object;
+    ctx->expected = -1;
+    rv = hgs3_lock_try(&ctx->lock, r->pool, spool_dir, hex, LOCK_MAX_AGE);
+    if (rv == APR_EEXIST) {
+        hgs3_set_note(r, conf, "miss-store-skipped:in-progress");
+        return DECLINED;
+    }
+    if (rv != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, rv, r,
+                      HGS3LOGNO(00102) "cannot create the upload lock in %s; not storing",
+                      spool_dir);
+        hgs3_set_note(r, conf, "miss-store-skipped:lock-error");
+        return DECLINED;
+    }
+    apr_pool_cleanup_register(r->pool, ctx, capture_cleanup, apr_pool_cleanup_null);
+    rv = hgs3_spool_create(&ctx->spool, r->pool, (apr_size_t)hgs3_conf_memory(conf), spool_dir,
+                           hgs3_conf_max_size(conf));
+    if (rv != APR_SUCCESS) {
+        step_out(ctx, "spool-error");
+        return DECLINED;
+    }
+    hgs3_set_note(r, conf, "miss");
+    ap_add_output_filter(CAPTURE_FILTER, ctx, r, r->connection);
+    return DECLINED;
+}
+
+void hgs3_capture_register(apr_pool_t *p)
+{
+    (void)p;
+    /* like CACHE_SAVE: after content-setting filters, before protocol ones */
+    ap_register_output_filter(CAPTURE_FILTER, capture_out_filter, NULL, AP_FTYPE_CONTENT_SET + 1);
+}

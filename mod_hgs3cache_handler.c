@@ -1,0 +1,165 @@
+/* mod_hgs3cache_handler.c: the handler hook, which decides per request.
+ *
+ * It runs first among handlers (after authentication and authorization, not
+ * as a quick_handler, so Apache's access control always applies). For an
+ * eligible request it computes the cache key, looks it up, answers a hit
+ * from the store, or adds the capture filter and DECLINEs so hgweb answers a
+ * miss as usual. Anything not eligible is DECLINEd untouched. */
+#include <string.h>
+
+#include <apr_strings.h>
+#include <httpd.h>
+#include <http_config.h>
+#include <http_core.h>
+#include <http_log.h>
+#include <http_protocol.h>
+#include <http_request.h>
+
+#include "hgs3_err.h"
+#include "hgs3_req.h"
+#include "hgs3_repo.h"
+#include "hgs3_key.h"
+
+#include "mod_hgs3cache.h"
+#include "mod_hgs3cache_config.h"
+#include "mod_hgs3cache_body.h"
+#include "mod_hgs3cache_capture.h"
+
+APLOG_USE_MODULE(hgs3cache);
+
+void hgs3_set_note(request_rec *r, const hgs3_dir_conf *conf, const char *note)
+{
+    apr_table_setn(r->notes, HGS3_NOTE, note);
+    if (hgs3_conf_header(conf)) {
+        apr_table_setn(r->err_headers_out, HGS3_HEADER, note);
+    }
+}
+
+/* The raw (still percent-encoded) URL path below the <Location> this
+ * configuration came from, or NULL when it cannot be known (LocationMatch,
+ * <Directory>). */
+static const char *path_below_location(request_rec *r, const hgs3_dir_conf *conf)
+{
+    const char *path = r->parsed_uri.path;
+    apr_size_t n;
+
+    if (!path || !conf->scope || conf->scope[0] != '/') {
+        return NULL;
+    }
+    n = strlen(conf->scope);
+    while (n > 1 && conf->scope[n - 1] == '/') {
+        --n;
+    }
+    if (n == 1) {
+        return path;
+    }
+    if (strncmp(path, conf->scope, n) || (path[n] != '\0' && path[n] != '/')) {
+        return NULL;
+    }
+    return path + n;
+}
+
+/* Reads the httppostargs prefix when there is one. The body is replayed to
+ * hgweb whatever happens. */
+static apr_status_t read_post_args(request_rec *r, const hgs3_req_limits *lim, const char **pbody,
+                                   apr_size_t *plen)
+{
+    apr_size_t want = 0;
+    apr_status_t rv;
+
+    *pbody = NULL;
+    *plen = 0;
+    rv = hgs3_req_post_length(r->headers_in, lim, &want);
+    if (rv != APR_SUCCESS || want == 0) {
+        goto leave;
+    }
+    if (apr_table_get(r->headers_in, "Content-Encoding")) {
+        rv = APR_ENOTIMPL;
+        goto leave;
+    }
+    rv = hgs3_body_read_prefix(r, want, pbody);
+    if (rv == APR_SUCCESS) {
+        *plen = want;
+    }
+leave:
+    return rv;
+}
+
+static int hgs3_handler(request_rec *r)
+{
+    hgs3_dir_conf *conf = hgs3_get_dir_conf(r);
+    hgs3_req_limits lim;
+    hgs3_req *hreq = NULL;
+    hgs3_repo *repo = NULL;
+    const char *cmd = NULL, *body = NULL, *below, *key;
+    char hex[HGS3_KEY_HEX_LEN + 1];
+    apr_size_t body_len = 0;
+    apr_status_t rv;
+
+    if (!conf || !hgs3_conf_enabled(conf) || r->main || r->prev) {
+        return DECLINED;
+    }
+    hgs3_req_limits_init(&lim);
+    rv = hgs3_req_command(&cmd, r->pool, r->args, &lim);
+    if (rv == APR_ENOENT) {
+        return DECLINED; /* not a wire command: not ours to note */
+    }
+    if (rv != APR_SUCCESS) {
+        hgs3_set_note(r, conf, "bypass:malformed");
+        return DECLINED;
+    }
+    if (!hgs3_conf_command_allowed(conf, cmd)) {
+        hgs3_set_note(r, conf, "bypass:command");
+        return DECLINED;
+    }
+    if (r->method_number != M_GET && r->method_number != M_POST) {
+        hgs3_set_note(r, conf, "bypass:method");
+        return DECLINED;
+    }
+    if (r->method_number == M_POST) {
+        rv = read_post_args(r, &lim, &body, &body_len);
+        if (rv != APR_SUCCESS) {
+            hgs3_set_note(r, conf, "bypass:post-body");
+            return DECLINED;
+        }
+    }
+    rv = hgs3_req_parse(&hreq, r->pool, r->method, r->args, r->headers_in, body, body_len, &lim);
+    if (rv != APR_SUCCESS) {
+        hgs3_set_note(r, conf, rv == HGS3_ETOOBIG ? "bypass:too-large" : "bypass:malformed");
+        return DECLINED;
+    }
+    below = path_below_location(r, conf);
+    if (!below && conf->repository_root) {
+        hgs3_set_note(r, conf, "bypass:location");
+        return DECLINED;
+    }
+    rv = hgs3_repo_resolve(&repo, r->pool, conf->repository, conf->repository_root, below);
+    if (rv == APR_SUCCESS && repo->rest[0]) {
+        rv = APR_ENOENT; /* hgweb answers 404 for a path below a repository */
+    }
+    if (rv == APR_SUCCESS) {
+        rv = hgs3_repo_fingerprint(repo, r->pool);
+    }
+    if (rv != APR_SUCCESS) {
+        hgs3_set_note(r, conf, "bypass:repository");
+        return DECLINED;
+    }
+    rv = hgs3_key_compute(hex, r->pool, hgs3_conf_key_salt(conf), repo, hreq, r->user,
+                          hgs3_conf_share_users(conf));
+    if (rv != APR_SUCCESS) {
+        hgs3_set_note(r, conf, "bypass:key");
+        return DECLINED;
+    }
+    key = hgs3_key_object_name(r->pool, hgs3_conf_key_prefix(conf), hex);
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "hgs3cache: key %s for %s cmd=%s", hex, repo->dir,
+                  cmd);
+    /* Lookups come with the hit path; until then every request is a miss. */
+    return hgs3_capture_start(r, conf, hex, key);
+}
+
+void hgs3_handler_register(apr_pool_t *p)
+{
+    (void)p;
+    ap_hook_handler(hgs3_handler, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    hgs3_body_register(p);
+}

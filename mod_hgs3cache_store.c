@@ -1,0 +1,235 @@
+/* mod_hgs3cache_store.c: the per-child uploader and its upload jobs.
+ *
+ * A job owns everything it needs (its own unmanaged pool, a copy of the store
+ * configuration, the spool and the per-key lock), so it can outlive the
+ * request that captured the body. It ends in exactly one place, job_free(),
+ * which removes the spool file and releases the lock whatever happened. */
+#include <apr_strings.h>
+#include <apr_atomic.h>
+#include <httpd.h>
+#include <http_config.h>
+#include <http_log.h>
+
+#include "hgs3_err.h"
+#include "hgs3_creds.h"
+#include "hgs3_s3.h"
+#include "hgs3_upload.h"
+
+#include "mod_hgs3cache.h"
+#include "mod_hgs3cache_config.h"
+#include "mod_hgs3cache_store.h"
+
+APLOG_USE_MODULE(hgs3cache);
+
+/* Uploads are off the request path; their bound is generous but finite so
+ * a hung store cannot hold a child's shutdown forever. */
+#define UPLOAD_BASE_TIMEOUT_MS 60000
+#define UPLOAD_MS_PER_MIB      1000
+/* Repeated store failures are logged at most once per interval. */
+#define LOG_INTERVAL apr_time_from_sec(10)
+
+typedef struct store_job {
+    apr_pool_t *pool; /* unmanaged: lives exactly as long as the job */
+    server_rec *s;
+    hgs3_s3_config s3;
+    const char *object;
+    const char *content_type;
+    hgs3_spool *spool;
+    hgs3_lock *lock;
+} store_job;
+
+static hgs3_uploader *uploader;
+static server_rec *main_server;
+static hgs3_sigv4_keycache *keycache;
+static volatile apr_uint32_t log_suppressed;
+static volatile apr_uint32_t last_log_sec;
+
+/* True when a failure may be logged now; counts the ones that may not. */
+static int log_allowed(void)
+{
+    apr_uint32_t now = (apr_uint32_t)apr_time_sec(apr_time_now());
+    apr_uint32_t last = apr_atomic_read32(&last_log_sec);
+    if (now - last >= (apr_uint32_t)apr_time_sec(LOG_INTERVAL) &&
+        apr_atomic_cas32(&last_log_sec, now, last) == last) {
+        return 1;
+    }
+    apr_atomic_inc32(&log_suppressed);
+    return 0;
+}
+
+static void job_free(store_job *job)
+{
+    if (job->spool) {
+        hgs3_spool_destroy(job->spool);
+        job->spool = NULL;
+    }
+    hgs3_lock_release(job->lock);
+    job->lock = NULL;
+    apr_pool_destroy(job->pool);
+}
+
+static apr_status_t job_put(store_job *job, hgs3_s3_client *c, const char **etag)
+{
+    const void *data = NULL;
+    apr_size_t len = 0;
+    apr_off_t size = hgs3_spool_length(job->spool);
+    const char *sha = hgs3_spool_sha256_hex(job->spool);
+
+    if (hgs3_spool_memory(job->spool, &data, &len) == APR_SUCCESS) {
+        return hgs3_s3_put_mem(c, job->pool, job->object, data, len, job->content_type, sha, etag);
+    }
+    if (size > job->s3.multipart_threshold) {
+        return hgs3_s3_put_file_multipart(c, job->pool, job->object, hgs3_spool_path(job->spool),
+                                          job->content_type, etag);
+    }
+    return hgs3_s3_put_file(c, job->pool, job->object, hgs3_spool_path(job->spool),
+                            job->content_type, sha, etag);
+}
+
+static void job_run(void *data)
+{
+    store_job *job = data;
+    hgs3_s3_client *c = NULL;
+    const char *etag = NULL;
+    apr_time_t start = apr_time_now();
+    apr_status_t rv;
+
+    rv = hgs3_s3_client_create(&c, job->pool, &job->s3);
+    if (rv == APR_SUCCESS) {
+        rv = job_put(job, c, &etag);
+    }
+    if (rv == APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, job->s,
+                     "hgs3cache: stored %s (%" APR_OFF_T_FMT " bytes, %s) in %" APR_TIME_T_FMT
+                     " ms",
+                     job->object, hgs3_spool_length(job->spool), job->content_type,
+                     apr_time_as_msec(apr_time_now() - start));
+    }
+    else if (log_allowed()) {
+        char buf[128];
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, job->s,
+                     HGS3LOGNO(00201) "upload of %s failed: %s (%s); the response was served "
+                                      "but not stored [%u similar messages suppressed]",
+                     job->object, hgs3_strerror(rv, buf, sizeof(buf)),
+                     c ? hgs3_s3_error_text(job->pool, c) : "no client",
+                     apr_atomic_xchg32(&log_suppressed, 0));
+    }
+    job_free(job);
+}
+
+static void job_drop(void *data)
+{
+    job_free(data);
+}
+
+/* Copy the store configuration of this scope into the job's pool. */
+static apr_status_t job_config(store_job *job, const hgs3_dir_conf *conf, apr_off_t size,
+                               const char **why)
+{
+    apr_pool_t *p = job->pool;
+    hgs3_creds statics = {conf->access_key, conf->secret_key, conf->session_token};
+    apr_status_t rv;
+
+    rv = hgs3_creds_resolve(&job->s3.creds, p, &statics, conf->creds_file, conf->creds_profile,
+                            NULL, NULL);
+    if (rv != APR_SUCCESS) {
+        *why = "credentials";
+        return rv;
+    }
+    job->s3.endpoint = apr_pstrdup(p, hgs3_conf_endpoint(p, conf));
+    job->s3.region = apr_pstrdup(p, hgs3_conf_region(conf));
+    job->s3.addressing =
+        hgs3_conf_addressing(conf) == HGS3_ADDR_PATH ? HGS3_S3_PATH : HGS3_S3_VIRTUAL;
+    job->s3.bucket = apr_pstrdup(p, conf->bucket);
+    job->s3.connect_timeout_ms = hgs3_conf_connect_ms(conf);
+    job->s3.timeout_ms = UPLOAD_BASE_TIMEOUT_MS + (long)(size >> 20) * UPLOAD_MS_PER_MIB;
+    job->s3.multipart_threshold = hgs3_conf_multipart_threshold(conf);
+    job->s3.part_size = hgs3_conf_multipart_threshold(conf);
+    job->s3.keycache = keycache;
+    return APR_SUCCESS;
+}
+
+const char *hgs3_store_submit(request_rec *r, const hgs3_dir_conf *conf, const char *object,
+                              const char *content_type, hgs3_spool *spool, hgs3_lock *lock)
+{
+    store_job *job;
+    apr_pool_t *p = NULL;
+    const char *why = NULL;
+    apr_status_t rv;
+
+    if (!uploader) {
+        return "no-uploader";
+    }
+    rv = apr_pool_create_unmanaged_ex(&p, NULL, NULL);
+    if (rv != APR_SUCCESS) {
+        return "no-memory";
+    }
+    job = apr_pcalloc(p, sizeof(*job));
+    job->pool = p;
+    job->s = main_server;
+    job->object = apr_pstrdup(p, object);
+    job->content_type = apr_pstrdup(p, content_type);
+    rv = job_config(job, conf, hgs3_spool_length(spool), &why);
+    if (rv != APR_SUCCESS) {
+        if (log_allowed()) {
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, rv, r,
+                          HGS3LOGNO(00202) "no usable store credentials; not storing");
+        }
+        apr_pool_destroy(p);
+        return why;
+    }
+    job->spool = spool;
+    job->lock = lock;
+    /* hand-off: from now on the spool is the job's, not the request's */
+    hgs3_spool_set_owner(spool, NULL);
+    rv = hgs3_uploader_submit(uploader, job_run, job_drop, job);
+    if (rv != APR_SUCCESS) {
+        hgs3_spool_set_owner(spool, r->pool);
+        if (rv == APR_EAGAIN && log_allowed()) {
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                          HGS3LOGNO(00203) "upload queue full (HgS3CacheUploadQueue); response "
+                                           "not stored");
+        }
+        /* the caller keeps spool and lock */
+        apr_pool_destroy(p);
+        return rv == APR_EAGAIN ? "queue-full" : "uploader-stopped";
+    }
+    return NULL;
+}
+
+static apr_status_t global_cleanup(void *data)
+{
+    (void)data;
+    hgs3_s3_global_cleanup();
+    return APR_SUCCESS;
+}
+
+int hgs3_store_post_config(apr_pool_t *pconf, server_rec *s)
+{
+    apr_status_t rv = hgs3_s3_global_init();
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, HGS3LOGNO(00204) "libcurl initialization failed");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    apr_pool_cleanup_register(pconf, NULL, global_cleanup, apr_pool_cleanup_null);
+    return OK;
+}
+
+void hgs3_store_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    hgs3_srv_conf *sc = hgs3_get_srv_conf(s);
+    apr_status_t rv;
+
+    main_server = s;
+    rv = hgs3_sigv4_keycache_create(&keycache, pchild);
+    if (rv == APR_SUCCESS) {
+        rv = hgs3_uploader_create(&uploader, pchild, hgs3_srv_upload_workers(sc),
+                                  hgs3_srv_upload_queue(sc));
+    }
+    if (rv != APR_SUCCESS) {
+        uploader = NULL;
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s,
+                     HGS3LOGNO(00205) "cannot start the upload threads; responses will not be "
+                                      "stored by this child");
+    }
+}

@@ -1,0 +1,318 @@
+/* hgs3_repo.c: repository mapping and state fingerprint. */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <apr_strings.h>
+#include <apr_tables.h>
+
+#include "hgs3_err.h"
+#include "hgs3_req.h"
+#include "hgs3_repo.h"
+
+#define FP_VERSION 1
+
+/* Every file whose change can change a getbundle response (SPEC "The cache
+ * key"), plus store/narrowspec, which limits what a narrow server repository
+ * sends. The order is part of the fingerprint format. */
+const char *const HGS3_REPO_STATE_FILES[] = {
+    ".hg/store/00changelog.i",
+    ".hg/store/00changelog.d",
+    ".hg/store/00changelog.n",
+    ".hg/store/phaseroots",
+    ".hg/store/obsstore",
+    ".hg/bookmarks",
+    ".hg/requires",
+    ".hg/store/requires",
+    ".hg/hgrc",
+    ".hg/store/narrowspec",
+    NULL,
+};
+
+static apr_status_t errno_status(int e)
+{
+    return e ? APR_FROM_OS_ERROR(e) : APR_EGENERAL;
+}
+
+/* realpath(3) into the pool. APR has no call that resolves symlinks. */
+static apr_status_t real_path(const char **pout, apr_pool_t *p, const char *path)
+{
+    char *rp = realpath(path, NULL);
+    if (!rp) {
+        *pout = NULL;
+        return errno_status(errno);
+    }
+    *pout = apr_pstrdup(p, rp);
+    free(rp);
+    return APR_SUCCESS;
+}
+
+/* 1 if path/rel exists, 0 if it does not (ENOENT, ENOTDIR), else an error
+ * status in *prv. */
+static int exists(apr_pool_t *p, const char *path, const char *rel, int want_reg, apr_status_t *prv)
+{
+    struct stat st;
+    *prv = APR_SUCCESS;
+    if (stat(apr_pstrcat(p, path, "/", rel, NULL), &st) != 0) {
+        if (errno == ENOENT || errno == ENOTDIR) {
+            return 0;
+        }
+        *prv = errno_status(errno);
+        return 0;
+    }
+    return want_reg ? S_ISREG(st.st_mode) != 0 : 1;
+}
+
+/* A repository is usable when it has .hg/requires and is not a share. */
+static apr_status_t check_repo(apr_pool_t *p, const char *dir)
+{
+    apr_status_t rv;
+    if (!exists(p, dir, ".hg/requires", 1, &rv)) {
+        return rv != APR_SUCCESS ? rv : APR_ENOENT;
+    }
+    if (exists(p, dir, ".hg/sharedpath", 0, &rv)) {
+        return APR_ENOTIMPL;
+    }
+    return rv;
+}
+
+/* Is path equal to or below root? Both are realpaths. */
+static int under(const char *path, const char *root)
+{
+    apr_size_t n = strlen(root);
+    if (n == 1 && root[0] == '/') {
+        return path[0] == '/';
+    }
+    return strncmp(path, root, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}
+
+/* Trim the raw path: stop at '?' or '#', drop leading and trailing '/'. */
+static const char *trim_path(apr_pool_t *p, const char *raw, apr_size_t *plen)
+{
+    apr_size_t len = strcspn(raw ? raw : "", "?#");
+    const char *s = raw ? raw : "";
+    while (len && *s == '/') {
+        ++s;
+        --len;
+    }
+    while (len && s[len - 1] == '/') {
+        --len;
+    }
+    *plen = len;
+    return apr_pstrmemdup(p, s, len);
+}
+
+apr_status_t hgs3_repo_open(hgs3_repo **prepo, apr_pool_t *p, const char *dir, const char *raw_path)
+{
+    hgs3_repo *repo = apr_pcalloc(p, sizeof(*repo));
+    apr_size_t len;
+    apr_status_t rv;
+
+    *prepo = NULL;
+    if (!dir || !*dir) {
+        rv = HGS3_ECONFIG;
+        goto leave;
+    }
+    if ((rv = real_path(&repo->dir, p, dir)) != APR_SUCCESS) {
+        goto leave;
+    }
+    if ((rv = check_repo(p, repo->dir)) != APR_SUCCESS) {
+        goto leave;
+    }
+    repo->name = "";
+    repo->rest = trim_path(p, raw_path, &len);
+    *prepo = repo;
+leave:
+    return rv;
+}
+
+/* Split the trimmed path into raw and decoded segments, refusing every form
+ * that could step out of a directory or that hgwebdir would read otherwise. */
+static apr_status_t split_segments(apr_array_header_t **praw, apr_array_header_t **pdec,
+                                   apr_pool_t *p, const char *path, apr_size_t len)
+{
+    apr_array_header_t *raw = apr_array_make(p, 8, sizeof(const char *));
+    apr_array_header_t *dec = apr_array_make(p, 8, sizeof(const char *));
+    const char *s = path, *end = path + len;
+    apr_status_t rv = APR_SUCCESS;
+
+    *praw = *pdec = NULL;
+    while (s <= end) {
+        const char *slash = memchr(s, '/', (apr_size_t)(end - s));
+        const char *e = slash ? slash : end;
+        char *d;
+        apr_size_t dlen;
+
+        if (e == s) {
+            /* "a//b": hgwebdir would look up "a/" and then "a" */
+            rv = HGS3_EMALFORMED;
+            goto leave;
+        }
+        if (raw->nelts >= HGS3_REPO_MAX_SEGMENTS) {
+            rv = HGS3_ETOOBIG;
+            goto leave;
+        }
+        if ((rv = hgs3_req_unescape(&d, &dlen, p, s, (apr_size_t)(e - s), 0)) != APR_SUCCESS) {
+            goto leave;
+        }
+        if (memchr(d, '\0', dlen) || memchr(d, '/', dlen) || memchr(d, '\\', dlen) ||
+            strcmp(d, ".") == 0 || strcmp(d, "..") == 0) {
+            rv = HGS3_EMALFORMED;
+            goto leave;
+        }
+        APR_ARRAY_PUSH(raw, const char *) = apr_pstrmemdup(p, s, (apr_size_t)(e - s));
+        APR_ARRAY_PUSH(dec, const char *) = d;
+        s = e + 1;
+    }
+    *praw = raw;
+    *pdec = dec;
+leave:
+    return rv;
+}
+
+static const char *join(apr_pool_t *p, const apr_array_header_t *segs, int from, int to)
+{
+    const char *out = "";
+    int i;
+    for (i = from; i < to; ++i) {
+        const char *seg = APR_ARRAY_IDX(segs, i, const char *);
+        out = i == from ? seg : apr_pstrcat(p, out, "/", seg, NULL);
+    }
+    return out;
+}
+
+apr_status_t hgs3_repo_find(hgs3_repo **prepo, apr_pool_t *p, const char *root,
+                            const char *raw_path)
+{
+    hgs3_repo *repo = apr_pcalloc(p, sizeof(*repo));
+    apr_array_header_t *raw = NULL, *dec = NULL;
+    const char *rroot = NULL, *path;
+    apr_size_t len;
+    apr_status_t rv;
+    int k;
+
+    *prepo = NULL;
+    if (!root || !*root) {
+        rv = HGS3_ECONFIG;
+        goto leave;
+    }
+    if (raw_path && strcspn(raw_path, "?#") > HGS3_REPO_MAX_PATH) {
+        rv = HGS3_ETOOBIG;
+        goto leave;
+    }
+    path = trim_path(p, raw_path, &len);
+    if (len == 0) {
+        rv = APR_ENOENT;
+        goto leave;
+    }
+    if ((rv = split_segments(&raw, &dec, p, path, len)) != APR_SUCCESS) {
+        goto leave;
+    }
+    if ((rv = real_path(&rroot, p, root)) != APR_SUCCESS) {
+        goto leave;
+    }
+    /* Longest match first, as hgwebdir does. The first repository found
+     * decides: if it is refused, we do not fall back to a shorter one,
+     * because hgweb would not either. */
+    for (k = dec->nelts; k >= 1; --k) {
+        const char *cand = apr_pstrcat(p, rroot, "/", join(p, dec, 0, k), NULL);
+        if (!exists(p, cand, ".hg/requires", 1, &rv)) {
+            if (rv != APR_SUCCESS) {
+                goto leave;
+            }
+            continue;
+        }
+        if ((rv = real_path(&repo->dir, p, cand)) != APR_SUCCESS) {
+            goto leave;
+        }
+        if (!under(repo->dir, rroot) || strcmp(repo->dir, rroot) == 0) {
+            rv = APR_EACCES;
+            goto leave;
+        }
+        if ((rv = check_repo(p, repo->dir)) != APR_SUCCESS) {
+            goto leave;
+        }
+        repo->name = join(p, dec, 0, k);
+        repo->rest = join(p, raw, k, raw->nelts);
+        *prepo = repo;
+        goto leave;
+    }
+    rv = APR_ENOENT;
+leave:
+    if (rv != APR_SUCCESS) {
+        *prepo = NULL;
+    }
+    return rv;
+}
+
+apr_status_t hgs3_repo_resolve(hgs3_repo **prepo, apr_pool_t *p, const char *repository,
+                               const char *repository_root, const char *raw_path)
+{
+    *prepo = NULL;
+    if (repository && *repository) {
+        return hgs3_repo_open(prepo, p, repository, raw_path);
+    }
+    if (repository_root && *repository_root) {
+        return hgs3_repo_find(prepo, p, repository_root, raw_path);
+    }
+    return HGS3_ECONFIG;
+}
+
+static unsigned char *put_u64(unsigned char *b, apr_uint64_t v)
+{
+    int i;
+    for (i = 7; i >= 0; --i) {
+        *b++ = (unsigned char)(v >> (8 * i));
+    }
+    return b;
+}
+
+/* stat(2), not apr_stat(): apr_finfo_t keeps mtime in microseconds and has
+ * no ctime in nanoseconds. Two writes in the same microsecond that keep the
+ * size would look alike; with st_mtim/st_ctim only the filesystem's own
+ * timestamp granularity limits us. ctime is included as well because tools
+ * that restore mtime (cp -p, rsync -t, touch -r) cannot restore it. */
+apr_status_t hgs3_repo_fingerprint(hgs3_repo *repo, apr_pool_t *p)
+{
+    enum { REC = 1 + 6 * 8 };
+    apr_size_t nfiles = 0, i;
+    unsigned char *buf, *b;
+    apr_status_t rv = APR_SUCCESS;
+
+    repo->fp = NULL;
+    repo->fp_len = 0;
+    while (HGS3_REPO_STATE_FILES[nfiles]) {
+        ++nfiles;
+    }
+    buf = apr_palloc(p, 1 + nfiles * REC);
+    b = buf;
+    *b++ = FP_VERSION;
+    for (i = 0; i < nfiles; ++i) {
+        struct stat st;
+        const char *path = apr_pstrcat(p, repo->dir, "/", HGS3_REPO_STATE_FILES[i], NULL);
+        if (stat(path, &st) != 0) {
+            if ((errno == ENOENT || errno == ENOTDIR) &&
+                strcmp(HGS3_REPO_STATE_FILES[i], ".hg/requires") != 0) {
+                *b++ = 0;
+                continue;
+            }
+            /* no .hg/requires: no longer a repository */
+            rv = errno_status(errno);
+            goto leave;
+        }
+        *b++ = 1;
+        b = put_u64(b, (apr_uint64_t)st.st_size);
+        b = put_u64(b, (apr_uint64_t)st.st_mtim.tv_sec);
+        b = put_u64(b, (apr_uint64_t)st.st_mtim.tv_nsec);
+        b = put_u64(b, (apr_uint64_t)st.st_ctim.tv_sec);
+        b = put_u64(b, (apr_uint64_t)st.st_ctim.tv_nsec);
+        b = put_u64(b, (apr_uint64_t)st.st_ino);
+    }
+    repo->fp = buf;
+    repo->fp_len = (apr_size_t)(b - buf);
+leave:
+    return rv;
+}

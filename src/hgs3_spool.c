@@ -1,0 +1,452 @@
+/* hgs3_spool.c: write-once body spool, memory first, then a temp file.
+ * See hgs3_spool.h for the ownership and threading rules. */
+#include <string.h>
+#include <apr_allocator.h>
+#include <apr_strings.h>
+
+#include "hgs3_err.h"
+#include "hgs3_crypto.h"
+#include "hgs3_spool.h"
+
+#define SPOOL_TEMPLATE "hgs3spool.XXXXXX"
+
+struct hgs3_spool {
+    apr_pool_t *pool;           /* our own: child of the global pool */
+    apr_allocator_t *allocator; /* owned by pool; memory blocks come from it */
+    apr_pool_t *owner;          /* destroying it destroys us; may be NULL */
+
+    apr_size_t memory_limit;
+    apr_off_t max_size; /* <= 0: unlimited */
+    const char *dir;
+
+    apr_memnode_t *blocks; /* in-memory body, in order; NULL when spilled */
+    apr_memnode_t *tail;
+    apr_memnode_t *whole; /* after finish: the contiguous in-memory body */
+
+    apr_file_t *file; /* NULL while in memory */
+    char *path;
+
+    hgs3_sha256_ctx *sha;
+    apr_off_t length;
+    apr_status_t failed; /* sticky status of an earlier failure */
+    int finished;
+    int discarded;
+    unsigned char digest[HGS3_SHA256_LEN];
+    char hex[HGS3_SHA256_HEX_LEN + 1];
+};
+
+/* apr_allocator_alloc hands out a node whose usable memory starts right
+ * after its header, at first_avail; we advance first_avail as we fill it. */
+static char *node_start(apr_memnode_t *node)
+{
+    return (char *)node + APR_MEMNODE_T_SIZE;
+}
+
+static apr_size_t node_used(apr_memnode_t *node)
+{
+    return (apr_size_t)(node->first_avail - node_start(node));
+}
+
+static void free_memory(hgs3_spool *spool)
+{
+    if (spool->blocks) {
+        apr_allocator_free(spool->allocator, spool->blocks);
+        spool->blocks = spool->tail = NULL;
+    }
+    if (spool->whole) {
+        apr_allocator_free(spool->allocator, spool->whole);
+        spool->whole = NULL;
+    }
+}
+
+/* Runs before the allocator goes away: memnodes handed out by
+ * apr_allocator_alloc are not freed by apr_allocator_destroy. */
+static apr_status_t memory_cleanup(void *data)
+{
+    free_memory(data);
+    return APR_SUCCESS;
+}
+
+static apr_status_t file_cleanup(void *data)
+{
+    hgs3_spool *spool = data;
+    if (spool->file) {
+        apr_file_close(spool->file);
+        spool->file = NULL;
+    }
+    if (spool->path) {
+        apr_file_remove(spool->path, spool->pool);
+        spool->path = NULL;
+    }
+    return APR_SUCCESS;
+}
+
+static void remove_file(hgs3_spool *spool)
+{
+    if (spool->file || spool->path) {
+        apr_pool_cleanup_kill(spool->pool, spool, file_cleanup);
+        file_cleanup(spool);
+    }
+}
+
+static void release(hgs3_spool *spool)
+{
+    free_memory(spool);
+    remove_file(spool);
+}
+
+/* Record a failure: it is sticky and the data is dropped at once, so a full
+ * disk gets its space back without waiting for the owner. */
+static apr_status_t fail(hgs3_spool *spool, apr_status_t rv)
+{
+    spool->failed = rv;
+    release(spool);
+    return rv;
+}
+
+static apr_status_t owner_cleanup(void *data)
+{
+    hgs3_spool *spool = data;
+    spool->owner = NULL; /* its cleanup is running: nothing to kill */
+    hgs3_spool_destroy(spool);
+    return APR_SUCCESS;
+}
+
+apr_status_t hgs3_spool_create(hgs3_spool **pspool, apr_pool_t *owner, apr_size_t memory_limit,
+                               const char *spool_dir, apr_off_t max_size)
+{
+    apr_allocator_t *allocator = NULL;
+    apr_pool_t *pool = NULL;
+    hgs3_spool *spool;
+    apr_status_t rv;
+
+    *pspool = NULL;
+    rv = apr_allocator_create(&allocator);
+    if (rv != APR_SUCCESS) {
+        goto leave;
+    }
+    /* Parent NULL: a child of the global pool, whose allocator has a mutex,
+     * so this pool may be created here and destroyed in another thread. */
+    rv = apr_pool_create_ex(&pool, NULL, owner ? apr_pool_abort_get(owner) : NULL, allocator);
+    if (rv != APR_SUCCESS) {
+        apr_allocator_destroy(allocator);
+        goto leave;
+    }
+    apr_allocator_owner_set(allocator, pool);
+    /* Blocks freed on spill go back to the system, not to a free list. */
+    apr_allocator_max_free_set(allocator, HGS3_SPOOL_BLOCK_SIZE);
+    apr_pool_tag(pool, "hgs3_spool");
+
+    spool = apr_pcalloc(pool, sizeof(*spool));
+    spool->pool = pool;
+    spool->allocator = allocator;
+    spool->memory_limit = memory_limit;
+    spool->max_size = max_size;
+    apr_pool_cleanup_register(pool, spool, memory_cleanup, apr_pool_cleanup_null);
+
+    if (spool_dir) {
+        spool->dir = apr_pstrdup(pool, spool_dir);
+    }
+    else if ((rv = apr_temp_dir_get(&spool->dir, pool)) != APR_SUCCESS) {
+        goto leave;
+    }
+    if ((rv = hgs3_sha256_create(&spool->sha, pool)) != APR_SUCCESS) {
+        goto leave;
+    }
+    if (owner) {
+        spool->owner = owner;
+        apr_pool_cleanup_register(owner, spool, owner_cleanup, apr_pool_cleanup_null);
+    }
+    *pspool = spool;
+leave:
+    if (rv != APR_SUCCESS && pool) {
+        apr_pool_destroy(pool);
+    }
+    return rv;
+}
+
+static apr_status_t open_file(hgs3_spool *spool)
+{
+    char *templ = NULL;
+    apr_status_t rv;
+
+    rv = apr_filepath_merge(&templ, spool->dir, SPOOL_TEMPLATE, 0, spool->pool);
+    if (rv != APR_SUCCESS) {
+        goto leave;
+    }
+    /* No APR_FOPEN_DELONCLOSE: we remove the file ourselves (see header).
+     * mkstemp creates it 0600; APR sets close-on-exec and registers the
+     * descriptor's own cleanup. Ours, registered after it, runs first. */
+    rv = apr_file_mktemp(&spool->file, templ,
+                         APR_FOPEN_CREATE | APR_FOPEN_READ | APR_FOPEN_WRITE | APR_FOPEN_EXCL |
+                             APR_FOPEN_BUFFERED,
+                         spool->pool);
+    if (rv != APR_SUCCESS) {
+        spool->file = NULL;
+        goto leave;
+    }
+    spool->path = templ;
+    apr_pool_cleanup_register(spool->pool, spool, file_cleanup, apr_pool_cleanup_null);
+    rv = apr_file_perms_set(templ, APR_FPROT_UREAD | APR_FPROT_UWRITE);
+    if (rv == APR_INCOMPLETE || APR_STATUS_IS_ENOTIMPL(rv)) {
+        rv = APR_SUCCESS; /* mkstemp's 0600 stands */
+    }
+leave:
+    return rv;
+}
+
+/* Move the in-memory body to a new temp file. */
+static apr_status_t spill(hgs3_spool *spool)
+{
+    apr_memnode_t *node;
+    apr_status_t rv;
+
+    if ((rv = open_file(spool)) != APR_SUCCESS) {
+        goto leave;
+    }
+    for (node = spool->blocks; node; node = node->next) {
+        rv = apr_file_write_full(spool->file, node_start(node), node_used(node), NULL);
+        if (rv != APR_SUCCESS) {
+            goto leave;
+        }
+    }
+    free_memory(spool);
+leave:
+    return rv;
+}
+
+static apr_status_t append_memory(hgs3_spool *spool, const char *data, apr_size_t len)
+{
+    while (len > 0) {
+        apr_memnode_t *node = spool->tail;
+        apr_size_t room = node ? (apr_size_t)(node->endp - node->first_avail) : 0;
+        apr_size_t n;
+
+        if (room == 0) {
+            node = apr_allocator_alloc(spool->allocator, HGS3_SPOOL_BLOCK_SIZE);
+            if (!node) {
+                return APR_ENOMEM;
+            }
+            node->next = NULL;
+            if (spool->tail) {
+                spool->tail->next = node;
+            }
+            else {
+                spool->blocks = node;
+            }
+            spool->tail = node;
+            room = (apr_size_t)(node->endp - node->first_avail);
+        }
+        n = len < room ? len : room;
+        memcpy(node->first_avail, data, n);
+        node->first_avail += n;
+        data += n;
+        len -= n;
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t hgs3_spool_write(hgs3_spool *spool, const void *data, apr_size_t len)
+{
+    apr_status_t rv;
+
+    if (spool->failed) {
+        return spool->failed;
+    }
+    if (spool->finished || spool->discarded) {
+        return APR_EINVAL;
+    }
+    if (len == 0) {
+        return APR_SUCCESS;
+    }
+    if (spool->max_size > 0 && (apr_uint64_t)len > (apr_uint64_t)(spool->max_size - spool->length)) {
+        return fail(spool, HGS3_ETOOBIG);
+    }
+    if ((rv = hgs3_sha256_update(spool->sha, data, len)) != APR_SUCCESS) {
+        return fail(spool, rv);
+    }
+    if (!spool->file && (apr_uint64_t)spool->length + len > spool->memory_limit) {
+        if ((rv = spill(spool)) != APR_SUCCESS) {
+            return fail(spool, rv);
+        }
+    }
+    if (spool->file) {
+        rv = apr_file_write_full(spool->file, data, len, NULL);
+    }
+    else {
+        rv = append_memory(spool, data, len);
+    }
+    if (rv != APR_SUCCESS) {
+        return fail(spool, rv);
+    }
+    spool->length += (apr_off_t)len;
+    return APR_SUCCESS;
+}
+
+/* Copy the blocks into one node, so the body can be sent as (ptr, len). */
+static apr_status_t coalesce(hgs3_spool *spool)
+{
+    apr_memnode_t *node, *whole;
+    char *out;
+
+    whole = apr_allocator_alloc(spool->allocator, (apr_size_t)spool->length);
+    if (!whole) {
+        return APR_ENOMEM;
+    }
+    whole->next = NULL;
+    out = whole->first_avail;
+    for (node = spool->blocks; node; node = node->next) {
+        memcpy(out, node_start(node), node_used(node));
+        out += node_used(node);
+    }
+    if (spool->blocks) {
+        apr_allocator_free(spool->allocator, spool->blocks);
+        spool->blocks = spool->tail = NULL;
+    }
+    spool->whole = whole;
+    return APR_SUCCESS;
+}
+
+apr_status_t hgs3_spool_finish(hgs3_spool *spool)
+{
+    apr_status_t rv;
+
+    if (spool->failed) {
+        return spool->failed;
+    }
+    if (spool->finished || spool->discarded) {
+        return APR_EINVAL;
+    }
+    if ((rv = hgs3_sha256_final(spool->sha, spool->digest)) != APR_SUCCESS) {
+        return fail(spool, rv);
+    }
+    hgs3_hex(spool->hex, spool->digest, HGS3_SHA256_LEN);
+    rv = spool->file ? apr_file_flush(spool->file) : coalesce(spool);
+    if (rv != APR_SUCCESS) {
+        return fail(spool, rv);
+    }
+    spool->finished = 1;
+    return APR_SUCCESS;
+}
+
+void hgs3_spool_discard(hgs3_spool *spool)
+{
+    spool->discarded = 1;
+    release(spool);
+}
+
+void hgs3_spool_destroy(hgs3_spool *spool)
+{
+    if (spool->owner) {
+        apr_pool_cleanup_kill(spool->owner, spool, owner_cleanup);
+        spool->owner = NULL;
+    }
+    release(spool);
+    apr_pool_destroy(spool->pool); /* also destroys the allocator */
+}
+
+void hgs3_spool_set_owner(hgs3_spool *spool, apr_pool_t *owner)
+{
+    if (spool->owner) {
+        apr_pool_cleanup_kill(spool->owner, spool, owner_cleanup);
+    }
+    spool->owner = owner;
+    if (owner) {
+        apr_pool_cleanup_register(owner, spool, owner_cleanup, apr_pool_cleanup_null);
+    }
+}
+
+apr_status_t hgs3_spool_status(const hgs3_spool *spool)
+{
+    if (spool->failed) {
+        return spool->failed;
+    }
+    return spool->discarded ? APR_EINVAL : APR_SUCCESS;
+}
+
+apr_off_t hgs3_spool_length(const hgs3_spool *spool)
+{
+    return spool->length;
+}
+
+static int readable(const hgs3_spool *spool)
+{
+    return spool->finished && !spool->discarded && !spool->failed;
+}
+
+const unsigned char *hgs3_spool_sha256(const hgs3_spool *spool)
+{
+    return readable(spool) ? spool->digest : NULL;
+}
+
+const char *hgs3_spool_sha256_hex(const hgs3_spool *spool)
+{
+    return readable(spool) ? spool->hex : NULL;
+}
+
+int hgs3_spool_in_memory(const hgs3_spool *spool)
+{
+    return spool->file == NULL && !spool->discarded && !spool->failed;
+}
+
+apr_status_t hgs3_spool_memory(const hgs3_spool *spool, const void **pdata, apr_size_t *plen)
+{
+    *pdata = NULL;
+    *plen = 0;
+    if (!readable(spool) || spool->file || !spool->whole) {
+        return APR_EINVAL;
+    }
+    *pdata = node_start(spool->whole);
+    *plen = (apr_size_t)spool->length;
+    return APR_SUCCESS;
+}
+
+const char *hgs3_spool_path(const hgs3_spool *spool)
+{
+    return spool->path;
+}
+
+apr_file_t *hgs3_spool_file(const hgs3_spool *spool)
+{
+    return spool->file;
+}
+
+apr_status_t hgs3_spool_read(hgs3_spool *spool, apr_off_t offset, void *buf, apr_size_t len,
+                             apr_size_t *nread)
+{
+    apr_size_t n;
+    apr_status_t rv = APR_SUCCESS;
+
+    *nread = 0;
+    if (!readable(spool) || offset < 0) {
+        rv = APR_EINVAL;
+        goto leave;
+    }
+    if (offset >= spool->length) {
+        rv = APR_EOF;
+        goto leave;
+    }
+    n = len;
+    if ((apr_uint64_t)n > (apr_uint64_t)(spool->length - offset)) {
+        n = (apr_size_t)(spool->length - offset);
+    }
+    if (!spool->file) {
+        memcpy(buf, node_start(spool->whole) + offset, n);
+        *nread = n;
+        goto leave;
+    }
+    if ((rv = apr_file_seek(spool->file, APR_SET, &offset)) != APR_SUCCESS) {
+        goto leave;
+    }
+    rv = apr_file_read_full(spool->file, buf, n, nread);
+    if (APR_STATUS_IS_EOF(rv)) {
+        rv = APR_INCOMPLETE;
+    }
+leave:
+    return rv;
+}
+
+apr_pool_t *hgs3_spool_pool(const hgs3_spool *spool)
+{
+    return spool->pool;
+}

@@ -1,0 +1,138 @@
+/* hgs3_spool.h: a write-once body spool for responses being captured.
+ *
+ * The capture filter tees every data bucket of a getbundle response into a
+ * spool. The spool keeps the body in memory up to memory_limit bytes, in
+ * fixed-size blocks taken from its own allocator (never one buffer grown by
+ * realloc). The first write that would go beyond memory_limit spills what
+ * is held to a temp file made with apr_file_mktemp in spool_dir, named
+ * "hgs3spool.XXXXXX", mode 0600, and everything after goes to that file.
+ * While data is written the spool computes its length and SHA-256, so the
+ * uploader can send x-amz-content-sha256 without reading the body again.
+ *
+ * Life cycle:
+ *
+ *   create -> write* -> finish -> (read by the uploader) -> destroy
+ *                \-> discard (at any time, any number of times) -> destroy
+ *
+ * Ownership and threads. A spool outlives the request that fills it: at
+ * EOS the filter hands it to a background uploader thread. So a spool does
+ * not live in the request pool. It has a pool of its own, with an allocator
+ * of its own (no mutex), created as a child of APR's global pool; creating
+ * and destroying such a pool is safe from any thread because the global
+ * allocator is mutex protected, and a spool still alive at apr_terminate()
+ * is destroyed then (its temp file removed). Its lifetime is tied to an
+ * "owner" pool by a cleanup: while the request owns it, destroying the
+ * request pool (the request ended or was aborted) destroys the spool and
+ * removes its temp file, so no spool file leaks.
+ *
+ * Hand-off: in the request thread call hgs3_spool_set_owner(spool, NULL),
+ * then pass the pointer through a mutex-protected queue (the mutex orders
+ * memory between the threads). From then on only the uploader thread
+ * touches the spool and must eventually call hgs3_spool_destroy() (or
+ * hgs3_spool_set_owner() with a pool of its own thread). If the queue
+ * is full, destroy it right away instead. A spool is never used by two
+ * threads at the same time; no function here takes a lock.
+ *
+ * The temp file is created WITHOUT APR_FOPEN_DELONCLOSE: it stays in place,
+ * open for reading, until discard/destroy, so the uploader can send it by
+ * path (hgs3_spool_path) or through the open handle (hgs3_spool_file,
+ * hgs3_spool_read at any offset, for multipart). Removal is done by the
+ * spool itself: on discard, on destroy, and by a cleanup of the spool's
+ * pool. Only a process killed outright (SIGKILL, crash) can leave a
+ * hgs3spool.* file behind.
+ *
+ * Errors (mktemp failed, disk full, body over max_size) are returned as
+ * apr_status_t and are sticky: the spool releases its memory and file at
+ * once, and every later write/finish returns the same status. The caller
+ * then stops capturing and destroys the spool; the response itself is
+ * never affected. */
+#ifndef HGS3_SPOOL_H
+#define HGS3_SPOOL_H
+
+#include <apr_pools.h>
+#include <apr_file_io.h>
+
+#include "hgs3_crypto.h"
+
+/* Size of the in-memory blocks (the last one may be partly used). */
+#define HGS3_SPOOL_BLOCK_SIZE (64 * 1024)
+
+typedef struct hgs3_spool hgs3_spool;
+
+/* Create an empty spool.
+ * owner:        pool whose destruction destroys the spool (normally r->pool);
+ *               NULL makes the caller responsible for hgs3_spool_destroy().
+ * memory_limit: bytes held in memory; a body longer than this goes to a
+ *               temp file (0: any non-empty body goes to a file).
+ * spool_dir:    directory for the temp file; NULL uses apr_temp_dir_get().
+ *               Nothing is created there until the body needs it.
+ * max_size:     longest body accepted; a write beyond it fails with
+ *               HGS3_ETOOBIG. A value <= 0 means no limit. */
+apr_status_t hgs3_spool_create(hgs3_spool **pspool, apr_pool_t *owner, apr_size_t memory_limit,
+                               const char *spool_dir, apr_off_t max_size);
+
+/* Append len bytes. Returns HGS3_ETOOBIG when the body would exceed
+ * max_size, the file error when spilling or writing fails, APR_EINVAL after
+ * finish or discard. Any failure is sticky and releases the spool's data. */
+apr_status_t hgs3_spool_write(hgs3_spool *spool, const void *data, apr_size_t len);
+
+/* The body is complete: finalize the SHA-256, flush the file and keep it
+ * open for reading; an in-memory body is made contiguous. After this, only
+ * the accessors below, discard and destroy may be used. */
+apr_status_t hgs3_spool_finish(hgs3_spool *spool);
+
+/* Drop the data: free the memory, close and remove the temp file. Safe at
+ * any time and any number of times; the spool object itself stays valid
+ * (every later write/finish/read fails) until hgs3_spool_destroy(). */
+void hgs3_spool_discard(hgs3_spool *spool);
+
+/* Discard and free the spool itself; it must not be used afterwards.
+ * Must be called by the thread that uses the current owner pool, if any
+ * (the request thread before hand-off, the uploader after it). */
+void hgs3_spool_destroy(hgs3_spool *spool);
+
+/* Tie the spool's lifetime to another pool, or to none (NULL), for the
+ * hand-off described above. Unregistering from the old owner and
+ * registering with the new one touch those pools: call it from the thread
+ * that owns them (set NULL in the request thread; set the uploader's pool,
+ * if wanted, in the uploader thread). */
+void hgs3_spool_set_owner(hgs3_spool *spool, apr_pool_t *owner);
+
+/* APR_SUCCESS, or the sticky failure of an earlier write/finish, or
+ * APR_EINVAL once discarded. */
+apr_status_t hgs3_spool_status(const hgs3_spool *spool);
+
+/* Bytes written so far (the body length after finish). */
+apr_off_t hgs3_spool_length(const hgs3_spool *spool);
+
+/* After a successful finish: the body's SHA-256, raw (32 bytes) and as 64
+ * lowercase hex chars. NULL before finish or after a failure. */
+const unsigned char *hgs3_spool_sha256(const hgs3_spool *spool);
+const char *hgs3_spool_sha256_hex(const hgs3_spool *spool);
+
+/* True while the body is held in memory (never spilled). */
+int hgs3_spool_in_memory(const hgs3_spool *spool);
+
+/* After finish, for an in-memory body: the contiguous bytes (valid until
+ * discard/destroy). APR_EINVAL if the body is in a file or not finished. */
+apr_status_t hgs3_spool_memory(const hgs3_spool *spool, const void **pdata, apr_size_t *plen);
+
+/* After finish, for a spilled body: the temp file's path, and its handle
+ * (open for reading; its offset is moved by hgs3_spool_read). NULL when the
+ * body is in memory or has been discarded. */
+const char *hgs3_spool_path(const hgs3_spool *spool);
+apr_file_t *hgs3_spool_file(const hgs3_spool *spool);
+
+/* After finish: copy up to len bytes from offset into buf, from memory or
+ * the file alike (for a libcurl read callback or one multipart part).
+ * *nread is how many were copied: less than len only at the end of the
+ * body. APR_EOF when offset is at or past the end; APR_INCOMPLETE if the
+ * file turns out shorter than the body (truncated behind our back). */
+apr_status_t hgs3_spool_read(hgs3_spool *spool, apr_off_t offset, void *buf, apr_size_t len,
+                             apr_size_t *nread);
+
+/* The spool's own pool, for allocations that should live exactly as long
+ * as the spool (e.g. the upload job built around it). Same thread rule. */
+apr_pool_t *hgs3_spool_pool(const hgs3_spool *spool);
+
+#endif

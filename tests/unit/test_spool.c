@@ -1,0 +1,576 @@
+/* test_spool.c: the write-once body spool: memory, spill to a temp file,
+ * SHA-256 and length, limits, discard, and clean-up by pool and by thread
+ * hand-off. Every test runs in a fresh spool directory of its own. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <cmocka.h>
+
+#include <apr_general.h>
+#include <apr_pools.h>
+#include <apr_file_info.h>
+#include <apr_strings.h>
+#include <apr_thread_proc.h>
+
+#include "hgs3_err.h"
+#include "hgs3_crypto.h"
+#include "hgs3_spool.h"
+
+typedef struct {
+    apr_pool_t *pool;
+    char dir[64];
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof(*f));
+    if (!f || apr_pool_create(&f->pool, NULL) != APR_SUCCESS) {
+        return -1;
+    }
+    strcpy(f->dir, "/tmp/hgs3-test-spool.XXXXXX");
+    if (!mkdtemp(f->dir)) {
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    apr_status_t rv;
+    apr_pool_destroy(f->pool);
+    rv = rmdir(f->dir) == 0 ? APR_SUCCESS : APR_EGENERAL; /* fails if a spool file was left */
+    free(f);
+    return rv == APR_SUCCESS ? 0 : -1;
+}
+
+/* Entries in the spool directory; *name gets the last one seen. */
+static int dir_entries(const char *dir, apr_pool_t *p, const char **name)
+{
+    apr_dir_t *d;
+    apr_finfo_t fi;
+    int n = 0;
+
+    assert_int_equal(apr_dir_open(&d, dir, p), APR_SUCCESS);
+    while (apr_dir_read(&fi, APR_FINFO_NAME, d) == APR_SUCCESS) {
+        if (strcmp(fi.name, ".") && strcmp(fi.name, "..")) {
+            if (name) {
+                *name = apr_pstrdup(p, fi.name);
+            }
+            n++;
+        }
+    }
+    apr_dir_close(d);
+    return n;
+}
+
+/* Deterministic, not very compressible test data. */
+static unsigned char *make_data(apr_pool_t *p, apr_size_t n, unsigned seed)
+{
+    unsigned char *d = apr_palloc(p, n ? n : 1);
+    apr_uint32_t x = seed * 2654435761u + 1;
+    apr_size_t i;
+    for (i = 0; i < n; ++i) {
+        x = x * 1103515245u + 12345u;
+        d[i] = (unsigned char)(x >> 16);
+    }
+    return d;
+}
+
+/* Write data in pieces of the given size (the last may be shorter). */
+static apr_status_t write_pieces(hgs3_spool *s, const unsigned char *d, apr_size_t n,
+                                 apr_size_t piece)
+{
+    apr_size_t off = 0;
+    while (off < n) {
+        apr_size_t k = n - off < piece ? n - off : piece;
+        apr_status_t rv = hgs3_spool_write(s, d + off, k);
+        if (rv != APR_SUCCESS) {
+            return rv;
+        }
+        off += k;
+    }
+    return APR_SUCCESS;
+}
+
+static void assert_digest(hgs3_spool *s, apr_pool_t *p, const unsigned char *d, apr_size_t n)
+{
+    unsigned char md[HGS3_SHA256_LEN];
+    assert_int_equal(hgs3_sha256(d, n, md), APR_SUCCESS);
+    assert_non_null(hgs3_spool_sha256(s));
+    assert_memory_equal(hgs3_spool_sha256(s), md, HGS3_SHA256_LEN);
+    assert_string_equal(hgs3_spool_sha256_hex(s), hgs3_sha256_hex(p, d, n));
+    assert_int_equal(hgs3_spool_length(s), (apr_off_t)n);
+}
+
+/* The whole body, read back through hgs3_spool_read in odd-sized steps. */
+static void assert_read_back(hgs3_spool *s, apr_pool_t *p, const unsigned char *d, apr_size_t n)
+{
+    unsigned char *buf = apr_palloc(p, n + 1);
+    apr_size_t off = 0, got = 0;
+    while (off < n) {
+        assert_int_equal(hgs3_spool_read(s, (apr_off_t)off, buf + off, 4099, &got), APR_SUCCESS);
+        assert_true(got > 0);
+        off += got;
+    }
+    assert_int_equal(off, n);
+    assert_memory_equal(buf, d, n);
+    assert_int_equal(hgs3_spool_read(s, (apr_off_t)n, buf, 1, &got), APR_EOF);
+    assert_int_equal(got, 0);
+}
+
+static void assert_file_content(const char *path, const unsigned char *d, apr_size_t n)
+{
+    FILE *fp = fopen(path, "rb");
+    unsigned char *buf = malloc(n + 1);
+    assert_non_null(fp);
+    assert_int_equal(fread(buf, 1, n + 1, fp), n);
+    fclose(fp);
+    assert_memory_equal(buf, d, n);
+    free(buf);
+}
+
+static void test_in_memory(void **state)
+{
+    fixture *f = *state;
+    hgs3_spool *s = NULL;
+    const unsigned char *d = make_data(f->pool, 600, 1);
+    const void *mem = NULL;
+    apr_size_t len = 0, got = 0;
+    unsigned char part[50];
+
+    assert_int_equal(hgs3_spool_create(&s, f->pool, 1024, f->dir, 0), APR_SUCCESS);
+    assert_int_equal(write_pieces(s, d, 600, 7), APR_SUCCESS);
+    assert_null(hgs3_spool_sha256_hex(s)); /* not before finish */
+    assert_int_equal(hgs3_spool_memory(s, &mem, &len), APR_EINVAL);
+    assert_int_equal(hgs3_spool_finish(s), APR_SUCCESS);
+    assert_true(hgs3_spool_in_memory(s));
+    assert_null(hgs3_spool_path(s));
+    assert_null(hgs3_spool_file(s));
+    assert_int_equal(hgs3_spool_memory(s, &mem, &len), APR_SUCCESS);
+    assert_int_equal(len, 600);
+    assert_memory_equal(mem, d, 600);
+    assert_digest(s, f->pool, d, 600);
+    assert_read_back(s, f->pool, d, 600);
+    assert_int_equal(hgs3_spool_read(s, 590, part, sizeof(part), &got), APR_SUCCESS);
+    assert_int_equal(got, 10);
+    assert_memory_equal(part, d + 590, 10);
+    assert_int_equal(hgs3_spool_write(s, "x", 1), APR_EINVAL); /* write-once */
+    assert_int_equal(dir_entries(f->dir, f->pool, NULL), 0);
+    hgs3_spool_destroy(s);
+}
+
+/* Several blocks in memory become one contiguous buffer. */
+static void test_in_memory_many_blocks(void **state)
+{
+    fixture *f = *state;
+    hgs3_spool *s = NULL;
+    apr_size_t n = 4 * HGS3_SPOOL_BLOCK_SIZE + 1234;
+    const unsigned char *d = make_data(f->pool, n, 2);
+    const void *mem = NULL;
+    apr_size_t len = 0;
+
+    assert_int_equal(hgs3_spool_create(&s, f->pool, 1024 * 1024, f->dir, 0), APR_SUCCESS);
+    assert_int_equal(write_pieces(s, d, n, 777), APR_SUCCESS);
+    assert_int_equal(hgs3_spool_finish(s), APR_SUCCESS);
+    assert_true(hgs3_spool_in_memory(s));
+    assert_int_equal(hgs3_spool_memory(s, &mem, &len), APR_SUCCESS);
+    assert_int_equal(len, n);
+    assert_memory_equal(mem, d, n);
+    assert_digest(s, f->pool, d, n);
+    assert_int_equal(dir_entries(f->dir, f->pool, NULL), 0);
+    hgs3_spool_destroy(s);
+}
+
+/* Exactly memory_limit bytes stay in memory. */
+static void test_exactly_at_limit(void **state)
+{
+    fixture *f = *state;
+    hgs3_spool *s = NULL;
+    apr_size_t limit = 100000;
+    const unsigned char *d = make_data(f->pool, limit, 3);
+
+    assert_int_equal(hgs3_spool_create(&s, f->pool, limit, f->dir, 0), APR_SUCCESS);
+    assert_int_equal(write_pieces(s, d, limit, 999), APR_SUCCESS);
+    assert_true(hgs3_spool_in_memory(s));
+    assert_int_equal(hgs3_spool_finish(s), APR_SUCCESS);
+    assert_true(hgs3_spool_in_memory(s));
+    assert_digest(s, f->pool, d, limit);
+    assert_int_equal(dir_entries(f->dir, f->pool, NULL), 0);
+    hgs3_spool_destroy(s);
+}
+
+/* One byte over the limit spills everything to a 0600 temp file. */
+static void test_one_over_limit(void **state)
+{
+    fixture *f = *state;
+    hgs3_spool *s = NULL;
+    apr_size_t limit = 100000, n = limit + 1;
+    const unsigned char *d = make_data(f->pool, n, 4);
+    const char *name = NULL;
+    struct stat st;
+
+    assert_int_equal(hgs3_spool_create(&s, f->pool, limit, f->dir, 0), APR_SUCCESS);
+    assert_int_equal(hgs3_spool_write(s, d, limit), APR_SUCCESS);
+    assert_true(hgs3_spool_in_memory(s));
+    assert_int_equal(dir_entries(f->dir, f->pool, NULL), 0);
+    assert_int_equal(hgs3_spool_write(s, d + limit, 1), APR_SUCCESS);
+    assert_false(hgs3_spool_in_memory(s));
+    assert_int_equal(hgs3_spool_finish(s), APR_SUCCESS);
+
+    assert_int_equal(dir_entries(f->dir, f->pool, &name), 1);
+    assert_int_equal(strncmp(name, "hgs3spool.", 10), 0);
+    assert_non_null(hgs3_spool_path(s));
+    assert_non_null(hgs3_spool_file(s));
+    assert_string_equal(hgs3_spool_path(s), apr_pstrcat(f->pool, f->dir, "/", name, NULL));
+    assert_int_equal(stat(hgs3_spool_path(s), &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    assert_int_equal(st.st_size, (off_t)n);
+    assert_file_content(hgs3_spool_path(s), d, n);
+    assert_digest(s, f->pool, d, n);
+    assert_read_back(s, f->pool, d, n);
+    {
+        const void *mem = NULL;
+        apr_size_t len = 0;
+        assert_int_equal(hgs3_spool_memory(s, &mem, &len), APR_EINVAL);
+        assert_null(mem);
+    }
+    hgs3_spool_destroy(s);
+    assert_int_equal(dir_entries(f->dir, f->pool, NULL), 0);
+}
+
+/* Well beyond the limit, with a write straddling it and odd piece sizes. */
+static void test_beyond_limit(void **state)
+{
+    fixture *f = *state;
+    hgs3_spool *s = NULL;
+    apr_size_t limit = 70000, n = 5 * limit + 17;
+    const unsigned char *d = make_data(f->pool, n, 5);
+
+    assert_int_equal(hgs3_spool_create(&s, f->pool, limit, f->dir, 0), APR_SUCCESS);
+    assert_int_equal(write_pieces(s, d, n, 65521), APR_SUCCESS);
+    assert_int_equal(hgs3_spool_finish(s), APR_SUCCESS);
+    assert_false(hgs3_spool_in_memory(s));
+    assert_file_content(hgs3_spool_path(s), d, n);
+    assert_digest(s, f->pool, d, n);
+    assert_read_back(s, f->pool, d, n);
+    hgs3_spool_destroy(s);
+    assert_int_equal(dir_entries(f->dir, f->pool, NULL), 0);
+}
+
+/* memory_limit 0: straight to a file; an empty body stays in memory. */
+static void test_zero_limit_and_empty(void **state)
+{
+    fixture *f = *state;
+    hgs3_spool *s = NULL;
+    const void *mem = NULL;
+    apr_size_t len = 1;
+
+    assert_int_equal(hgs3_spool_create(&s, f->pool, 0, f->dir, 0), APR_SUCCESS);
+    assert_int_equal(hgs3_spool_write(s, "", 0), APR_SUCCESS);
+    assert_int_equal(hgs3_spool_finish(s), APR_SUCCESS);
+    assert_true(hgs3_spool_in_memory(s));
+    assert_int_equal(hgs3_spool_memory(s, &mem, &len), APR_SUCCESS);
+    assert_int_equal(len, 0);
+    assert_string_equal(hgs3_spool_sha256_hex(s),
+                        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    hgs3_spool_destroy(s);
+
+    assert_int_equal(hgs3_spool_create(&s, f->pool, 0, f->dir, 0), APR_SUCCESS);
+    assert_int_equal(hgs3_spool_write(s, "abc", 3), APR_SUCCESS);
+    assert_false(hgs3_spool_in_memory(s));
+    assert_int_equal(hgs3_spool_finish(s), APR_SUCCESS);
+    assert_file_content(hgs3_spool_path(s), (const unsigned char *)"abc", 3);
+    assert_string_equal(hgs3_spool_sha256_hex(s),
+                        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    hgs3_spool_destroy(s);
+    assert_int_equal(dir_entries(f->dir, f->pool, NULL), 0);
+}
+
+/* max_size itself is accepted; one byte more fails, stickily, and the
+ * temp file goes at once. */
+static void test_max_size(void **state)
+{
+    fixture *f = *state;
+    hgs3_spool *s = NULL;
+    const unsigned char *d = make_data(f->pool, 1001, 6);
+
+    assert_int_equal(hgs3_spool_create(&s, f->pool, 100, f->dir, 1000), APR_SUCCESS);
+    assert_int_equal(hgs3_spool_write(s, d, 1000), APR_SUCCESS);
+    assert_int_equal(hgs3_spool_finish(s), APR_SUCCESS);
+    assert_digest(s, f->pool, d, 1000);
+    hgs3_spool_destroy(s);
+
+    assert_int_equal(hgs3_spool_create(&s, f->pool, 100, f->dir, 1000), APR_SUCCESS);
+    assert_int_equal(hgs3_spool_write(s, d, 600), APR_SUCCESS);
+    assert_int_equal(dir_entries(f->dir, f->pool, NULL), 1);
+    assert_int_equal(hgs3_spool_write(s, d + 600, 401), HGS3_ETOOBIG);
+    assert_int_equal(dir_entries(f->dir, f->pool, NULL), 0);
+    assert_int_equal(hgs3_spool_status(s), HGS3_ETOOBIG);
+    assert_int_equal(hgs3_spool_write(s, d, 1), HGS3_ETOOBIG);
+    assert_int_equal(hgs3_spool_finish(s), HGS3_ETOOBIG);
+    assert_null(hgs3_spool_sha256_hex(s));
+    assert_null(hgs3_spool_path(s));
+    hgs3_spool_discard(s);
+    hgs3_spool_destroy(s);
+}
+
+/* discard: at any time, twice, and the file is gone. */
+static void test_discard(void **state)
+{
+    fixture *f = *state;
+    hgs3_spool *s = NULL;
+    const unsigned char *d = make_data(f->pool, 5000, 7);
+    unsigned char buf[10];
+    apr_size_t got = 1;
+
+    /* before any write */
+    assert_int_equal(hgs3_spool_create(&s, f->pool, 1000, f->dir, 0), APR_SUCCESS);
+    hgs3_spool_discard(s);
+    hgs3_spool_discard(s);
+    assert_int_equal(hgs3_spool_write(s, d, 10), APR_EINVAL);
+    hgs3_spool_destroy(s);
+
+    /* mid-body, spilled */
+    assert_int_equal(hgs3_spool_create(&s, f->pool, 1000, f->dir, 0), APR_SUCCESS);
+    assert_int_equal(hgs3_spool_write(s, d, 5000), APR_SUCCESS);
+    assert_int_equal(dir_entries(f->dir, f->pool, NULL), 1);
+    hgs3_spool_discard(s);
+    assert_int_equal(dir_entries(f->dir, f->pool, NULL), 0);
+    hgs3_spool_discard(s);
+    assert_int_equal(hgs3_spool_write(s, d, 10), APR_EINVAL);
+    assert_int_equal(hgs3_spool_finish(s), APR_EINVAL);
+    assert_int_equal(hgs3_spool_status(s), APR_EINVAL);
+    hgs3_spool_destroy(s);
+
+    /* after finish */
+    assert_int_equal(hgs3_spool_create(&s, f->pool, 1000, f->dir, 0), APR_SUCCESS);
+    assert_int_equal(hgs3_spool_write(s, d, 5000), APR_SUCCESS);
+    assert_int_equal(hgs3_spool_finish(s), APR_SUCCESS);
+    hgs3_spool_discard(s);
+    assert_int_equal(dir_entries(f->dir, f->pool, NULL), 0);
+    assert_null(hgs3_spool_path(s));
+    assert_null(hgs3_spool_sha256_hex(s));
+    assert_int_equal(hgs3_spool_read(s, 0, buf, sizeof(buf), &got), APR_EINVAL);
+    assert_int_equal(got, 0);
+    hgs3_spool_discard(s);
+    hgs3_spool_destroy(s);
+
+    /* in memory */
+    assert_int_equal(hgs3_spool_create(&s, f->pool, 10000, f->dir, 0), APR_SUCCESS);
+    assert_int_equal(hgs3_spool_write(s, d, 5000), APR_SUCCESS);
+    assert_int_equal(hgs3_spool_finish(s), APR_SUCCESS);
+    hgs3_spool_discard(s);
+    assert_false(hgs3_spool_in_memory(s));
+    {
+        const void *mem = NULL;
+        apr_size_t len = 0;
+        assert_int_equal(hgs3_spool_memory(s, &mem, &len), APR_EINVAL);
+    }
+    hgs3_spool_destroy(s);
+}
+
+/* The owner pool's destruction (request over or aborted) removes the file,
+ * finished or not. */
+static void test_owner_pool_destroyed(void **state)
+{
+    fixture *f = *state;
+    apr_pool_t *req = NULL;
+    hgs3_spool *s1 = NULL, *s2 = NULL;
+    const unsigned char *d = make_data(f->pool, 3000, 8);
+
+    assert_int_equal(apr_pool_create(&req, f->pool), APR_SUCCESS);
+    assert_int_equal(hgs3_spool_create(&s1, req, 1000, f->dir, 0), APR_SUCCESS);
+    assert_int_equal(hgs3_spool_create(&s2, req, 1000, f->dir, 0), APR_SUCCESS);
+    assert_int_equal(hgs3_spool_write(s1, d, 3000), APR_SUCCESS);
+    assert_int_equal(hgs3_spool_write(s2, d, 3000), APR_SUCCESS);
+    assert_int_equal(hgs3_spool_finish(s2), APR_SUCCESS);
+    assert_int_equal(dir_entries(f->dir, f->pool, NULL), 2);
+    apr_pool_destroy(req);
+    assert_int_equal(dir_entries(f->dir, f->pool, NULL), 0);
+
+    /* an explicit destroy first, then the owner: no double free */
+    assert_int_equal(apr_pool_create(&req, f->pool), APR_SUCCESS);
+    assert_int_equal(hgs3_spool_create(&s1, req, 1000, f->dir, 0), APR_SUCCESS);
+    assert_int_equal(hgs3_spool_write(s1, d, 3000), APR_SUCCESS);
+    hgs3_spool_destroy(s1);
+    assert_int_equal(dir_entries(f->dir, f->pool, NULL), 0);
+    apr_pool_destroy(req);
+}
+
+typedef struct {
+    hgs3_spool *spool;
+    const unsigned char *data;
+    apr_size_t len;
+    int ok;
+} handoff;
+
+/* The "uploader": reads the whole body back, checks it, destroys the spool. */
+static void *APR_THREAD_FUNC uploader(apr_thread_t *t, void *arg)
+{
+    handoff *h = arg;
+    unsigned char md[HGS3_SHA256_LEN];
+    unsigned char *buf = malloc(h->len);
+    apr_size_t off = 0, got = 0;
+
+    h->ok = buf != NULL;
+    while (h->ok && off < h->len) {
+        h->ok = hgs3_spool_read(h->spool, (apr_off_t)off, buf + off, 8192, &got) == APR_SUCCESS;
+        off += got;
+    }
+    h->ok = h->ok && off == h->len && memcmp(buf, h->data, h->len) == 0 &&
+            hgs3_sha256(buf, h->len, md) == APR_SUCCESS &&
+            memcmp(md, hgs3_spool_sha256(h->spool), HGS3_SHA256_LEN) == 0;
+    free(buf);
+    hgs3_spool_destroy(h->spool);
+    apr_thread_exit(t, APR_SUCCESS);
+    return NULL;
+}
+
+/* Hand-off: released by the request pool, then used and destroyed by
+ * another thread after the request pool is gone. */
+static void test_handoff_to_thread(void **state)
+{
+    fixture *f = *state;
+    apr_pool_t *req = NULL;
+    apr_thread_t *t = NULL;
+    apr_status_t trv = APR_EGENERAL;
+    handoff h;
+    int i;
+
+    for (i = 0; i < 2; ++i) { /* spilled, then in memory */
+        apr_size_t limit = i == 0 ? 1000 : 1024 * 1024;
+        memset(&h, 0, sizeof(h));
+        h.len = 200000;
+        h.data = make_data(f->pool, h.len, 9);
+        assert_int_equal(apr_pool_create(&req, f->pool), APR_SUCCESS);
+        assert_int_equal(hgs3_spool_create(&h.spool, req, limit, f->dir, 0), APR_SUCCESS);
+        assert_int_equal(write_pieces(h.spool, h.data, h.len, 8000), APR_SUCCESS);
+        assert_int_equal(hgs3_spool_finish(h.spool), APR_SUCCESS);
+        hgs3_spool_set_owner(h.spool, NULL);
+        apr_pool_destroy(req); /* the request ends before the upload */
+        assert_int_equal(dir_entries(f->dir, f->pool, NULL), i == 0 ? 1 : 0);
+        assert_int_equal(apr_thread_create(&t, NULL, uploader, &h, f->pool), APR_SUCCESS);
+        assert_int_equal(apr_thread_join(&trv, t), APR_SUCCESS);
+        assert_true(h.ok);
+        assert_int_equal(dir_entries(f->dir, f->pool, NULL), 0);
+    }
+}
+
+/* A new owner takes over the clean-up. */
+static void test_set_owner(void **state)
+{
+    fixture *f = *state;
+    apr_pool_t *req = NULL, *other = NULL;
+    hgs3_spool *s = NULL;
+    const unsigned char *d = make_data(f->pool, 3000, 10);
+
+    assert_int_equal(apr_pool_create(&req, f->pool), APR_SUCCESS);
+    assert_int_equal(apr_pool_create(&other, f->pool), APR_SUCCESS);
+    assert_int_equal(hgs3_spool_create(&s, req, 1000, f->dir, 0), APR_SUCCESS);
+    assert_int_equal(hgs3_spool_write(s, d, 3000), APR_SUCCESS);
+    hgs3_spool_set_owner(s, NULL);
+    hgs3_spool_set_owner(s, other);
+    apr_pool_destroy(req);
+    assert_int_equal(dir_entries(f->dir, f->pool, NULL), 1);
+    apr_pool_destroy(other);
+    assert_int_equal(dir_entries(f->dir, f->pool, NULL), 0);
+}
+
+/* A spool nobody destroyed (no owner, never handed back) is cleaned up
+ * when the process terminates APR: run in a child process. */
+static void test_removed_at_apr_terminate(void **state)
+{
+    fixture *f = *state;
+    apr_proc_t proc;
+    apr_status_t rv;
+    int code = -1;
+    apr_exit_why_e why;
+
+    rv = apr_proc_fork(&proc, f->pool);
+    if (rv == APR_INCHILD) {
+        hgs3_spool *s = NULL;
+        unsigned char d[3000];
+        memset(d, 'a', sizeof(d));
+        if (hgs3_spool_create(&s, NULL, 1000, f->dir, 0) != APR_SUCCESS ||
+            hgs3_spool_write(s, d, sizeof(d)) != APR_SUCCESS || hgs3_spool_path(s) == NULL ||
+            access(hgs3_spool_path(s), F_OK) != 0) {
+            _exit(2);
+        }
+        apr_terminate();
+        _exit(0);
+    }
+    assert_int_equal(rv, APR_INPARENT);
+    assert_int_equal(apr_proc_wait(&proc, &code, &why, APR_WAIT), APR_CHILD_DONE);
+    assert_int_equal(why, APR_PROC_EXIT);
+    assert_int_equal(code, 0);
+    assert_int_equal(dir_entries(f->dir, f->pool, NULL), 0);
+}
+
+/* The spill fails (no such directory): an error, no crash, sticky. */
+static void test_spool_dir_missing(void **state)
+{
+    fixture *f = *state;
+    hgs3_spool *s = NULL;
+    const char *missing = apr_pstrcat(f->pool, f->dir, "/does/not/exist", NULL);
+    const unsigned char *d = make_data(f->pool, 3000, 11);
+    apr_status_t rv;
+
+    assert_int_equal(hgs3_spool_create(&s, f->pool, 1000, missing, 0), APR_SUCCESS);
+    assert_int_equal(hgs3_spool_write(s, d, 1000), APR_SUCCESS);
+    rv = hgs3_spool_write(s, d + 1000, 1);
+    assert_true(APR_STATUS_IS_ENOENT(rv));
+    assert_int_equal(hgs3_spool_write(s, d, 1), rv);
+    assert_int_equal(hgs3_spool_finish(s), rv);
+    hgs3_spool_destroy(s);
+}
+
+/* A file cut short behind the spool's back is reported, not read past. */
+static void test_file_truncated(void **state)
+{
+    fixture *f = *state;
+    hgs3_spool *s = NULL;
+    const unsigned char *d = make_data(f->pool, 3000, 12);
+    unsigned char buf[100];
+    apr_size_t got = 0;
+
+    assert_int_equal(hgs3_spool_create(&s, f->pool, 1000, f->dir, 0), APR_SUCCESS);
+    assert_int_equal(hgs3_spool_write(s, d, 3000), APR_SUCCESS);
+    assert_int_equal(hgs3_spool_finish(s), APR_SUCCESS);
+    assert_int_equal(truncate(hgs3_spool_path(s), 2950), 0);
+    assert_int_equal(hgs3_spool_read(s, 2900, buf, sizeof(buf), &got), APR_INCOMPLETE);
+    assert_int_equal(got, 50);
+    hgs3_spool_destroy(s);
+    assert_int_equal(dir_entries(f->dir, f->pool, NULL), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_in_memory, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_in_memory_many_blocks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exactly_at_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_one_over_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_beyond_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_zero_limit_and_empty, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_max_size, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_discard, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_owner_pool_destroyed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_handoff_to_thread, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_set_owner, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_removed_at_apr_terminate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spool_dir_missing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_file_truncated, setup, teardown),
+    };
+    int rc;
+    apr_initialize();
+    rc = cmocka_run_group_tests(tests, NULL, NULL);
+    apr_terminate();
+    return rc;
+}
