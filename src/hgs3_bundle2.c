@@ -10,27 +10,27 @@
 
 #include "hgs3_bundle2.h"
 
-#define MEDIA_TYPE_V2 "application/mercurial-0.2"
-#define INT32_LEN 4
-#define PART_ID_LEN 4
+#define MEDIA_TYPE_V2    "application/mercurial-0.2"
+#define INT32_LEN        4
+#define PART_ID_LEN      4
 #define PARAM_COUNTS_LEN 2
-#define FLAG_INTERRUPT (-1)
+#define FLAG_INTERRUPT   (-1)
 
 enum {
-    ST_ENGINE_LEN,   /* uint8 length of the engine name */
-    ST_ENGINE,       /* engine name */
-    ST_MAGIC,        /* "HG20" */
-    ST_PARAMS_SIZE,  /* int32 stream params size */
-    ST_PARAMS,       /* stream params */
-    ST_PART_SIZE,    /* int32 part header size, 0 = end of stream */
-    ST_TYPE_LEN,     /* uint8 part type size */
-    ST_TYPE,         /* part type */
-    ST_PART_ID,      /* skip: uint32 part id */
-    ST_COUNTS,       /* uint8 mandatory, uint8 advisory param counts */
-    ST_SIZES,        /* uint8 key size, uint8 value size, per param */
-    ST_HEADER_REST,  /* skip: param keys and values (and any slack) */
-    ST_CHUNK_SIZE,   /* int32 payload chunk size, 0 = end, -1 = interrupt */
-    ST_CHUNK_DATA,   /* skip: payload chunk */
+    ST_ENGINE_LEN,    /* uint8 length of the engine name */
+    ST_ENGINE,        /* engine name */
+    ST_MAGIC,         /* "HG20" */
+    ST_PARAMS_SIZE,   /* int32 stream params size */
+    ST_PARAMS,        /* stream params */
+    ST_PART_SIZE,     /* int32 part header size, 0 = end of stream */
+    ST_TYPE_LEN,      /* uint8 part type size */
+    ST_TYPE,          /* part type */
+    ST_PART_ID,       /* skip: uint32 part id */
+    ST_COUNTS,        /* uint8 mandatory, uint8 advisory param counts */
+    ST_SIZES,         /* uint8 key size, uint8 value size, per param */
+    ST_HEADER_REST,   /* skip: param keys and values (and any slack) */
+    ST_CHUNK_SIZE,    /* int32 payload chunk size, 0 = end, -1 = interrupt */
+    ST_CHUNK_DATA,    /* skip: payload chunk */
     ST_INTERRUPT_SIZE /* int32 header size of an interrupt part, 0 = none */
 };
 
@@ -106,8 +106,7 @@ static apr_size_t unquote(unsigned char *s, apr_size_t len)
         if (s[i] == '%' && i + 2 < len && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
             s[o++] = (unsigned char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
             i += 3;
-        }
-        else {
+        } else {
             s[o++] = s[i++];
         }
     }
@@ -193,20 +192,17 @@ static void finish_stage(hgs3_bundle2 *det)
     case ST_ENGINE:
         if (bytes_eq(b, det->want, "none")) {
             collect(det, ST_MAGIC, 4);
-        }
-        else if (bytes_eq(b, det->want, "zstd") || bytes_eq(b, det->want, "zlib") ||
-                 bytes_eq(b, det->want, "bzip2")) {
+        } else if (bytes_eq(b, det->want, "zstd") || bytes_eq(b, det->want, "zlib") ||
+                   bytes_eq(b, det->want, "bzip2")) {
             decide(det, HGS3_BUNDLE2_OK);
-        }
-        else {
+        } else {
             decide(det, HGS3_BUNDLE2_MALFORMED);
         }
         break;
     case ST_MAGIC:
         if (bytes_eq(b, 4, "HG20")) {
             collect(det, ST_PARAMS_SIZE, INT32_LEN);
-        }
-        else {
+        } else {
             decide(det, HGS3_BUNDLE2_MALFORMED);
         }
         break;
@@ -235,11 +231,9 @@ static void finish_stage(hgs3_bundle2 *det)
         v = be32(b);
         if (v < 0) {
             decide(det, HGS3_BUNDLE2_MALFORMED);
-        }
-        else if (v == 0) {
+        } else if (v == 0) {
             decide(det, HGS3_BUNDLE2_OK); /* end of stream */
-        }
-        else {
+        } else {
             start_part(det, v);
         }
         break;
@@ -247,11 +241,9 @@ static void finish_stage(hgs3_bundle2 *det)
         v = be32(b);
         if (v < 0 || (v > 0 && det->depth >= HGS3_BUNDLE2_MAX_DEPTH)) {
             decide(det, HGS3_BUNDLE2_MALFORMED);
-        }
-        else if (v == 0) {
+        } else if (v == 0) {
             collect(det, ST_CHUNK_SIZE, INT32_LEN); /* no part after all */
-        }
-        else {
+        } else {
             det->depth++;
             start_part(det, v);
         }
@@ -268,11 +260,9 @@ static void finish_stage(hgs3_bundle2 *det)
         det->header_left -= (apr_uint32_t)det->want;
         if (det->want >= 6 && apr_cstr_casecmpn((const char *)b, "error:", 6) == 0) {
             decide(det, HGS3_BUNDLE2_ERROR);
-        }
-        else if (det->flags & HGS3_BUNDLE2_FIRST_PART) {
+        } else if (det->flags & HGS3_BUNDLE2_FIRST_PART) {
             decide(det, HGS3_BUNDLE2_OK);
-        }
-        else {
+        } else {
             det->header_left -= PART_ID_LEN;
             skip(det, ST_PART_ID, PART_ID_LEN);
         }
@@ -311,18 +301,14 @@ static void finish_stage(hgs3_bundle2 *det)
         v = be32(b);
         if (v > 0) {
             skip(det, ST_CHUNK_DATA, (apr_uint32_t)v);
-        }
-        else if (v == FLAG_INTERRUPT) {
+        } else if (v == FLAG_INTERRUPT) {
             collect(det, ST_INTERRUPT_SIZE, INT32_LEN);
-        }
-        else if (v < 0) {
+        } else if (v < 0) {
             decide(det, HGS3_BUNDLE2_MALFORMED);
-        }
-        else if (det->depth > 0) {
+        } else if (det->depth > 0) {
             det->depth--; /* end of an interrupt part: back to the outer payload */
             collect(det, ST_CHUNK_SIZE, INT32_LEN);
-        }
-        else {
+        } else {
             collect(det, ST_PART_SIZE, INT32_LEN);
         }
         break;
@@ -378,8 +364,7 @@ hgs3_bundle2_state_t hgs3_bundle2_feed(hgs3_bundle2 *det, const void *data, apr_
         if (is_skip_stage(det->stage)) {
             n = len < det->skip ? len : det->skip;
             det->skip -= (apr_uint32_t)n;
-        }
-        else {
+        } else {
             n = det->want - det->have;
             n = len < n ? len : n;
             memcpy(det->buf + det->have, p, n);

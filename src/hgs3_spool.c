@@ -146,8 +146,7 @@ apr_status_t hgs3_spool_create(hgs3_spool **pspool, apr_pool_t *owner, apr_size_
 
     if (spool_dir) {
         spool->dir = apr_pstrdup(pool, spool_dir);
-    }
-    else if ((rv = apr_temp_dir_get(&spool->dir, pool)) != APR_SUCCESS) {
+    } else if ((rv = apr_temp_dir_get(&spool->dir, pool)) != APR_SUCCESS) {
         goto leave;
     }
     if ((rv = hgs3_sha256_create(&spool->sha, pool)) != APR_SUCCESS) {
@@ -230,8 +229,7 @@ static apr_status_t append_memory(hgs3_spool *spool, const char *data, apr_size_
             node->next = NULL;
             if (spool->tail) {
                 spool->tail->next = node;
-            }
-            else {
+            } else {
                 spool->blocks = node;
             }
             spool->tail = node;
@@ -259,7 +257,8 @@ apr_status_t hgs3_spool_write(hgs3_spool *spool, const void *data, apr_size_t le
     if (len == 0) {
         return APR_SUCCESS;
     }
-    if (spool->max_size > 0 && (apr_uint64_t)len > (apr_uint64_t)(spool->max_size - spool->length)) {
+    if (spool->max_size > 0 &&
+        (apr_uint64_t)len > (apr_uint64_t)(spool->max_size - spool->length)) {
         return fail(spool, HGS3_ETOOBIG);
     }
     if ((rv = hgs3_sha256_update(spool->sha, data, len)) != APR_SUCCESS) {
@@ -272,8 +271,7 @@ apr_status_t hgs3_spool_write(hgs3_spool *spool, const void *data, apr_size_t le
     }
     if (spool->file) {
         rv = apr_file_write_full(spool->file, data, len, NULL);
-    }
-    else {
+    } else {
         rv = append_memory(spool, data, len);
     }
     if (rv != APR_SUCCESS) {

@@ -18,9 +18,9 @@
 #define HGS3_TEST_DATA "tests/unit/data"
 #endif
 
-#define V2 "application/mercurial-0.2"
-#define V1 "application/mercurial-0.1"
-#define WALK 0
+#define V2    "application/mercurial-0.2"
+#define V1    "application/mercurial-0.1"
+#define WALK  0
 #define FIRST HGS3_BUNDLE2_FIRST_PART
 
 typedef struct {
@@ -52,7 +52,7 @@ static body load(const char *name)
 
 /* Verdict at EOS for the body fed as pieces of at most `piece` bytes. */
 static hgs3_bundle2_state_t verdict_pieces(const char *mt, int flags, const unsigned char *d,
-                                         size_t n, size_t piece)
+                                           size_t n, size_t piece)
 {
     hgs3_bundle2 det;
     size_t off = 0;
@@ -66,8 +66,8 @@ static hgs3_bundle2_state_t verdict_pieces(const char *mt, int flags, const unsi
 }
 
 /* Verdict for the body fed in two pieces split at `at`. */
-static hgs3_bundle2_state_t verdict_split(const char *mt, int flags, const unsigned char *d, size_t n,
-                                        size_t at)
+static hgs3_bundle2_state_t verdict_split(const char *mt, int flags, const unsigned char *d,
+                                          size_t n, size_t at)
 {
     hgs3_bundle2 det;
     hgs3_bundle2_init_ex(&det, mt, flags);
@@ -152,8 +152,8 @@ static void test_later_errors(void **state)
 static void test_none_engine_ok(void **state)
 {
     static const char *const ok[] = {
-        "hgweb-full-none.bin",   "hgweb-stream-none.bin",      "synth-ok-parts.bin",
-        "synth-ok-empty.bin",    "synth-ok-advisory-param.bin", "synth-ok-compressed-param.bin",
+        "hgweb-full-none.bin", "hgweb-stream-none.bin",       "synth-ok-parts.bin",
+        "synth-ok-empty.bin",  "synth-ok-advisory-param.bin", "synth-ok-compressed-param.bin",
     };
     size_t i;
     (void)state;
@@ -305,15 +305,15 @@ static hgs3_bundle2_state_t walk(const buf *x)
 static void test_garbage(void **state)
 {
     static const char *const bodies[] = {
-        "",                         /* empty body */
-        "\x00",                     /* empty engine name */
-        "hello world",              /* engine name of 104 bytes, never complete */
-        "\x04none",                 /* nothing after the engine */
-        "\x04noneHG10UN",           /* bundle1 magic */
-        "\x04noneHG2",              /* short magic */
-        "\x04nonx" "HG20\0\0\0\0",  /* unknown engine */
-        "\x07unknown" "abc",        /* unknown engine */
-        "\x04NONE" "HG20\0\0\0\0",  /* engine names are case-sensitive */
+        "",               /* empty body */
+        "\x00",           /* empty engine name */
+        "hello world",    /* engine name of 104 bytes, never complete */
+        "\x04none",       /* nothing after the engine */
+        "\x04noneHG10UN", /* bundle1 magic */
+        "\x04noneHG2",    /* short magic */
+        "\x04nonxHG20",   /* unknown engine */
+        "\x07unknownabc", /* unknown engine */
+        "\x04NONEHG20",   /* engine names are case-sensitive */
     };
     unsigned char rnd[65536];
     unsigned x = 12345;
@@ -394,13 +394,19 @@ static void test_malformed_structure(void **state)
     /* header too short for its type, id and counts */
     put_start(&x, "");
     put_be32(&x, 5);
-    put(&x, "\x04" "abcd", 5);
+    put(&x,
+        "\x04"
+        "abcd",
+        5);
     assert_int_equal(walk(&x), HGS3_BUNDLE2_MALFORMED);
 
     /* type size larger than the header */
     put_start(&x, "");
     put_be32(&x, 8);
-    put(&x, "\x0b" "ERROR:ABORT", 12);
+    put(&x,
+        "\x0b"
+        "ERROR:ABORT",
+        12);
     assert_int_equal(walk(&x), HGS3_BUNDLE2_MALFORMED);
 
     /* param counts without room for their sizes */
@@ -412,13 +418,20 @@ static void test_malformed_structure(void **state)
     /* param sizes beyond the header */
     put_start(&x, "");
     put_be32(&x, 1 + 1 + 4 + 2 + 2 + 3);
-    put(&x, "\x01x\0\0\0\0\x01\x00\x02\x02" "abc", 13);
+    put(&x,
+        "\x01x\0\0\0\0\x01\x00\x02\x02"
+        "abc",
+        13);
     assert_int_equal(walk(&x), HGS3_BUNDLE2_MALFORMED);
 
     /* the same with room: fine, and slack after the params is allowed */
     put_start(&x, "");
     put_be32(&x, 1 + 1 + 4 + 2 + 2 + 4 + 3);
-    put(&x, "\x01x\0\0\0\0\x01\x00\x02\x02" "abcd" "zzz", 17);
+    put(&x,
+        "\x01x\0\0\0\0\x01\x00\x02\x02"
+        "abcd"
+        "zzz",
+        17);
     put_be32(&x, 0);
     put_be32(&x, 0);
     assert_int_equal(walk(&x), HGS3_BUNDLE2_OK);
