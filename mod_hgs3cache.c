@@ -15,6 +15,7 @@
 #include "mod_hgs3cache_config.h"
 #include "mod_hgs3cache_capture.h"
 #include "mod_hgs3cache_store.h"
+#include "mod_hgs3cache_presence.h"
 
 void hgs3_handler_register(apr_pool_t *p);
 
@@ -29,18 +30,32 @@ static int hgs3_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pt
 
 static int hgs3_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
 {
+    int rc;
+    (void)plog;
+    rc = hgs3_store_post_config(pconf, s);
+    if (rc == OK) {
+        rc = hgs3_presence_post_config(pconf, ptemp, s);
+    }
+    return rc;
+}
+
+static int hgs3_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
+{
     (void)plog;
     (void)ptemp;
-    return hgs3_store_post_config(pconf, s);
+    hgs3_presence_pre_config(pconf);
+    return OK;
 }
 
 static void hgs3_child_init(apr_pool_t *pchild, server_rec *s)
 {
+    hgs3_presence_child_init(pchild, s);
     hgs3_store_child_init(pchild, s);
 }
 
 static void hgs3_register_hooks(apr_pool_t *pool)
 {
+    ap_hook_pre_config(hgs3_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_check_config(hgs3_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(hgs3_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(hgs3_child_init, NULL, NULL, APR_HOOK_MIDDLE);

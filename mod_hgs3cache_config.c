@@ -17,6 +17,8 @@
 #include <http_config.h>
 #include <http_core.h>
 #include <http_log.h>
+#include <ap_provider.h>
+#include <ap_socache.h>
 
 #include "mod_hgs3cache.h"
 #include "mod_hgs3cache_config.h"
@@ -128,6 +130,8 @@ void *hgs3_config_create_srv(apr_pool_t *p, server_rec *s)
     sc->upload_workers = HGS3_UNSET;
     sc->upload_queue = HGS3_UNSET;
     sc->presence_ttl = HGS3_UNSET;
+    sc->breaker_fails = HGS3_UNSET;
+    sc->breaker_secs = HGS3_UNSET;
     return sc;
 }
 
@@ -147,6 +151,14 @@ void *hgs3_config_merge_srv(apr_pool_t *p, void *basev, void *addv)
         m->presence_provider = base->presence_provider;
         m->presence_args = base->presence_args;
         m->presence_ttl = base->presence_ttl;
+    }
+    if (add->breaker_fails != HGS3_UNSET) {
+        m->breaker_fails = add->breaker_fails;
+        m->breaker_secs = add->breaker_secs;
+    }
+    else {
+        m->breaker_fails = base->breaker_fails;
+        m->breaker_secs = base->breaker_secs;
     }
     return m;
 }
@@ -293,6 +305,16 @@ int hgs3_srv_presence_ttl(const hgs3_srv_conf *sc)
 const char *hgs3_srv_presence_provider(const hgs3_srv_conf *sc)
 {
     return sc->presence_provider ? sc->presence_provider : HGS3_DEF_PRESENCE;
+}
+
+int hgs3_srv_breaker_fails(const hgs3_srv_conf *sc)
+{
+    return DEF(sc->breaker_fails, HGS3_DEF_BREAKER_FAILS);
+}
+
+int hgs3_srv_breaker_secs(const hgs3_srv_conf *sc)
+{
+    return DEF(sc->breaker_secs, HGS3_DEF_BREAKER_SECS);
 }
 
 hgs3_dir_conf *hgs3_get_dir_conf(request_rec *r)
@@ -837,6 +859,25 @@ static const char *set_presence(cmd_parms *cmd, void *mc, const char *spec, cons
     return NULL;
 }
 
+static const char *set_breaker(cmd_parms *cmd, void *mc, const char *fails, const char *secs)
+{
+    hgs3_srv_conf *sc = SRVCONF(cmd);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY | NOT_IN_VIRTUALHOST);
+    (void)mc;
+    if (err) {
+        return err;
+    }
+    err = parse_int(cmd->pool, cmd->cmd->name, "consecutive failures", fails, 1, 1000,
+                    &sc->breaker_fails);
+    if (!err && !secs) {
+        err = "HgS3CacheBreaker: expected two values, FAILURES SECONDS (e.g. 3 30)";
+    }
+    if (!err) {
+        err = parse_int(cmd->pool, cmd->cmd->name, "seconds", secs, 1, 86400, &sc->breaker_secs);
+    }
+    return err;
+}
+
 #define DIR_CMD (RSRC_CONF | ACCESS_CONF)
 
 const command_rec hgs3_config_cmds[] = {
@@ -907,6 +948,9 @@ const command_rec hgs3_config_cmds[] = {
     AP_INIT_TAKE12("HgS3CachePresence", set_presence, NULL, RSRC_CONF,
                    "PROVIDER[:ARGS] [TTL]: mod_socache provider remembering stored keys, or "
                    "'none' (server config; default shmcb 60)"),
+    AP_INIT_TAKE12("HgS3CacheBreaker", set_breaker, NULL, RSRC_CONF,
+                   "FAILURES SECONDS: after this many consecutive store failures, skip lookups "
+                   "for this long (server config; default 3 30)"),
     {NULL}};
 
 /* ---- whole-configuration checks ------------------------------------------ */
@@ -972,8 +1016,31 @@ static int check_sections(apr_pool_t *p, server_rec *s, apr_array_header_t *secs
     return 1;
 }
 
+/* An explicitly configured presence provider must be loaded; the default
+ * (shmcb) may be absent and then quietly falls back to HEAD lookups. */
+static int check_presence(server_rec *s)
+{
+    hgs3_srv_conf *sc = hgs3_get_srv_conf(s);
+    const char *name = sc->presence_provider;
+
+    if (!name || !strcasecmp(name, "none")) {
+        return 1;
+    }
+    if (!ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, name, AP_SOCACHE_PROVIDER_VERSION)) {
+        ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s,
+                     HGS3LOGNO(00003) "HgS3CachePresence: socache provider '%s' is not loaded "
+                                      "(LoadModule socache_%s_module ...), or use 'none'",
+                     name, name);
+        return 0;
+    }
+    return 1;
+}
+
 int hgs3_config_check(apr_pool_t *p, server_rec *s)
 {
+    if (!check_presence(s)) {
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
     for (; s; s = s->next) {
         core_server_config *core = ap_get_core_module_config(s->module_config);
         hgs3_dir_conf *base = ap_get_module_config(s->lookup_defaults, &hgs3cache_module);

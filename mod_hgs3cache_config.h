@@ -27,6 +27,8 @@
 #define HGS3_DEF_UPLOAD_QUEUE   16
 #define HGS3_DEF_PRESENCE       "shmcb"
 #define HGS3_DEF_PRESENCE_TTL   60
+#define HGS3_DEF_BREAKER_FAILS  3
+#define HGS3_DEF_BREAKER_SECS   30
 
 typedef enum {
     HGS3_HIT_AUTO = 0,
@@ -80,6 +82,8 @@ typedef struct hgs3_srv_conf {
     const char *presence_provider; /* HgS3CachePresence PROVIDER: default shmcb */
     const char *presence_args;     /*   [:ARGS] */
     int presence_ttl;              /*   TTL: default 60 s */
+    int breaker_fails;             /* HgS3CacheBreaker FAILURES: default 3 */
+    int breaker_secs;              /*                  SECONDS: default 30 */
 } hgs3_srv_conf;
 
 extern const command_rec hgs3_config_cmds[];
@@ -122,5 +126,7 @@ int hgs3_srv_upload_workers(const hgs3_srv_conf *sc);
 int hgs3_srv_upload_queue(const hgs3_srv_conf *sc);
 int hgs3_srv_presence_ttl(const hgs3_srv_conf *sc);
 const char *hgs3_srv_presence_provider(const hgs3_srv_conf *sc);
+int hgs3_srv_breaker_fails(const hgs3_srv_conf *sc);
+int hgs3_srv_breaker_secs(const hgs3_srv_conf *sc);
 
 #endif

@@ -24,6 +24,7 @@
 #include "mod_hgs3cache_config.h"
 #include "mod_hgs3cache_body.h"
 #include "mod_hgs3cache_capture.h"
+#include "mod_hgs3cache_hit.h"
 
 APLOG_USE_MODULE(hgs3cache);
 
@@ -153,8 +154,7 @@ static int hgs3_handler(request_rec *r)
     key = hgs3_key_object_name(r->pool, hgs3_conf_key_prefix(conf), hex);
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "hgs3cache: key %s for %s cmd=%s", hex, repo->dir,
                   cmd);
-    /* Lookups come with the hit path; until then every request is a miss. */
-    return hgs3_capture_start(r, conf, hex, key);
+    return hgs3_hit_handle(r, conf, hex, key);
 }
 
 void hgs3_handler_register(apr_pool_t *p)

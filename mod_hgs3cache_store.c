@@ -4,6 +4,7 @@
  * configuration, the spool and the per-key lock), so it can outlive the
  * request that captured the body. It ends in exactly one place, job_free(),
  * which removes the spool file and releases the lock whatever happened. */
+#include <string.h>
 #include <apr_strings.h>
 #include <apr_atomic.h>
 #include <httpd.h>
@@ -14,10 +15,12 @@
 #include "hgs3_creds.h"
 #include "hgs3_s3.h"
 #include "hgs3_upload.h"
+#include "hgs3_breaker.h"
 
 #include "mod_hgs3cache.h"
 #include "mod_hgs3cache_config.h"
 #include "mod_hgs3cache_store.h"
+#include "mod_hgs3cache_presence.h"
 
 APLOG_USE_MODULE(hgs3cache);
 
@@ -36,11 +39,14 @@ typedef struct store_job {
     const char *content_type;
     hgs3_spool *spool;
     hgs3_lock *lock;
+    const char *presence_id;
 } store_job;
 
 static hgs3_uploader *uploader;
 static server_rec *main_server;
 static hgs3_sigv4_keycache *keycache;
+static hgs3_breaker breaker;
+static int breaker_ready;
 static volatile apr_uint32_t log_suppressed;
 static volatile apr_uint32_t last_log_sec;
 
@@ -99,6 +105,7 @@ static void job_run(void *data)
         rv = job_put(job, c, &etag);
     }
     if (rv == APR_SUCCESS) {
+        hgs3_presence_put(job->s, job->pool, job->presence_id, apr_time_now());
         ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, job->s,
                      "hgs3cache: stored %s (%" APR_OFF_T_FMT " bytes, %s) in %" APR_TIME_T_FMT
                      " ms",
@@ -122,30 +129,50 @@ static void job_drop(void *data)
     job_free(data);
 }
 
+apr_status_t hgs3_store_s3_config(hgs3_s3_config *s3, apr_pool_t *p, const hgs3_dir_conf *conf,
+                                  int public_endpoint)
+{
+    hgs3_creds statics = {conf->access_key, conf->secret_key, conf->session_token};
+    apr_status_t rv;
+
+    memset(s3, 0, sizeof(*s3));
+    rv = hgs3_creds_resolve(&s3->creds, p, &statics, conf->creds_file, conf->creds_profile, NULL,
+                            NULL);
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    s3->endpoint = apr_pstrdup(p, public_endpoint ? hgs3_conf_public_endpoint(p, conf)
+                                                  : hgs3_conf_endpoint(p, conf));
+    s3->region = apr_pstrdup(p, hgs3_conf_region(conf));
+    s3->addressing =
+        hgs3_conf_addressing(conf) == HGS3_ADDR_PATH ? HGS3_S3_PATH : HGS3_S3_VIRTUAL;
+    s3->bucket = apr_pstrdup(p, conf->bucket);
+    s3->connect_timeout_ms = hgs3_conf_connect_ms(conf);
+    s3->timeout_ms = hgs3_conf_lookup_ms(conf);
+    s3->upload_tries = 1;
+    s3->multipart_threshold = hgs3_conf_multipart_threshold(conf);
+    s3->part_size = hgs3_conf_multipart_threshold(conf);
+    s3->keycache = keycache;
+    return APR_SUCCESS;
+}
+
+const char *hgs3_store_presence_id(apr_pool_t *p, const hgs3_dir_conf *conf, const char *object)
+{
+    return apr_pstrcat(p, hgs3_conf_endpoint(p, conf), "\n", conf->bucket, "\n", object, NULL);
+}
+
 /* Copy the store configuration of this scope into the job's pool. */
 static apr_status_t job_config(store_job *job, const hgs3_dir_conf *conf, apr_off_t size,
                                const char **why)
 {
-    apr_pool_t *p = job->pool;
-    hgs3_creds statics = {conf->access_key, conf->secret_key, conf->session_token};
-    apr_status_t rv;
-
-    rv = hgs3_creds_resolve(&job->s3.creds, p, &statics, conf->creds_file, conf->creds_profile,
-                            NULL, NULL);
+    apr_status_t rv = hgs3_store_s3_config(&job->s3, job->pool, conf, 0);
     if (rv != APR_SUCCESS) {
         *why = "credentials";
         return rv;
     }
-    job->s3.endpoint = apr_pstrdup(p, hgs3_conf_endpoint(p, conf));
-    job->s3.region = apr_pstrdup(p, hgs3_conf_region(conf));
-    job->s3.addressing =
-        hgs3_conf_addressing(conf) == HGS3_ADDR_PATH ? HGS3_S3_PATH : HGS3_S3_VIRTUAL;
-    job->s3.bucket = apr_pstrdup(p, conf->bucket);
-    job->s3.connect_timeout_ms = hgs3_conf_connect_ms(conf);
     job->s3.timeout_ms = UPLOAD_BASE_TIMEOUT_MS + (long)(size >> 20) * UPLOAD_MS_PER_MIB;
-    job->s3.multipart_threshold = hgs3_conf_multipart_threshold(conf);
-    job->s3.part_size = hgs3_conf_multipart_threshold(conf);
-    job->s3.keycache = keycache;
+    job->s3.upload_tries = 0; /* the client's default bounded retries */
+    job->presence_id = apr_pstrdup(job->pool, hgs3_store_presence_id(job->pool, conf, job->object));
     return APR_SUCCESS;
 }
 
@@ -221,7 +248,12 @@ void hgs3_store_child_init(apr_pool_t *pchild, server_rec *s)
     apr_status_t rv;
 
     main_server = s;
-    rv = hgs3_sigv4_keycache_create(&keycache, pchild);
+    rv = hgs3_breaker_init(&breaker, pchild, hgs3_srv_breaker_fails(sc),
+                           apr_time_from_sec(hgs3_srv_breaker_secs(sc)));
+    breaker_ready = (rv == APR_SUCCESS);
+    if (rv == APR_SUCCESS) {
+        rv = hgs3_sigv4_keycache_create(&keycache, pchild);
+    }
     if (rv == APR_SUCCESS) {
         rv = hgs3_uploader_create(&uploader, pchild, hgs3_srv_upload_workers(sc),
                                   hgs3_srv_upload_queue(sc));
@@ -232,4 +264,19 @@ void hgs3_store_child_init(apr_pool_t *pchild, server_rec *s)
                      HGS3LOGNO(00205) "cannot start the upload threads; responses will not be "
                                       "stored by this child");
     }
+}
+
+hgs3_breaker *hgs3_store_breaker(void)
+{
+    return breaker_ready ? &breaker : NULL;
+}
+
+int hgs3_store_log_allowed(void)
+{
+    return log_allowed();
+}
+
+apr_uint32_t hgs3_store_log_suppressed(void)
+{
+    return apr_atomic_xchg32(&log_suppressed, 0);
 }

@@ -6,6 +6,8 @@
 #include <httpd.h>
 #include "hgs3_lock.h"
 #include "hgs3_spool.h"
+#include "hgs3_s3.h"
+#include "hgs3_breaker.h"
 #include "mod_hgs3cache_config.h"
 
 /* Process-wide initialization (libcurl), in the parent before forking. */
@@ -19,5 +21,21 @@ void hgs3_store_child_init(apr_pool_t *pchild, server_rec *s);
  * queued ("queue-full", "credentials", ...) and the caller keeps both. */
 const char *hgs3_store_submit(request_rec *r, const hgs3_dir_conf *conf, const char *object,
                               const char *content_type, hgs3_spool *spool, hgs3_lock *lock);
+
+/* The S3 client configuration of a scope: credentials resolved now, the
+ * endpoint httpd uses (or the public one, for presigned URLs), and the
+ * request-path timeouts (HgS3CacheTimeout). */
+apr_status_t hgs3_store_s3_config(hgs3_s3_config *s3, apr_pool_t *p, const hgs3_dir_conf *conf,
+                                  int public_endpoint);
+
+/* The presence cache's name for an object of a scope. */
+const char *hgs3_store_presence_id(apr_pool_t *p, const hgs3_dir_conf *conf, const char *object);
+
+/* This child's breaker (NULL before child_init). */
+hgs3_breaker *hgs3_store_breaker(void);
+
+/* Rate limit for repeated store failure logs, shared by this child. */
+int hgs3_store_log_allowed(void);
+apr_uint32_t hgs3_store_log_suppressed(void);
 
 #endif

@@ -1,0 +1,311 @@
+/* mod_hgs3cache_hit.c: the hit path.
+ *
+ * Lookup order: the presence cache (no store round trip), then an S3 HEAD
+ * bounded by HgS3CacheTimeout and guarded by the breaker. A hit is answered
+ * by a presigned redirect, or by streaming the object through httpd when a
+ * redirect would be unsafe: hg forwards its request headers to the redirect
+ * target, Authorization (the user's password) included, and S3 refuses
+ * requests whose headers pass 8 KB. */
+#include <string.h>
+
+#include <apr_strings.h>
+#include <apr_buckets.h>
+#include <httpd.h>
+#include <http_config.h>
+#include <http_core.h>
+#include <http_log.h>
+#include <http_protocol.h>
+#include <http_request.h>
+#include <util_filter.h>
+
+#include "hgs3_err.h"
+#include "hgs3_req.h"
+#include "hgs3_s3.h"
+#include "hgs3_breaker.h"
+
+#include "mod_hgs3cache.h"
+#include "mod_hgs3cache_config.h"
+#include "mod_hgs3cache_capture.h"
+#include "mod_hgs3cache_hit.h"
+#include "mod_hgs3cache_presence.h"
+#include "mod_hgs3cache_store.h"
+
+APLOG_USE_MODULE(hgs3cache);
+
+/* S3 refuses more than 8 KB of request headers; keep a margin. */
+#define HGS3_MAX_FORWARD_HEADERS 6144
+
+typedef enum { LOOKUP_HIT, LOOKUP_MISS, LOOKUP_BYPASS } lookup_e;
+
+static int too_old(const hgs3_dir_conf *conf, apr_time_t lastmod, apr_time_t now)
+{
+    int max_age = hgs3_conf_max_age(conf);
+    return max_age > 0 && lastmod > 0 && now - lastmod > apr_time_from_sec(max_age);
+}
+
+static void store_failed(request_rec *r, apr_status_t rv, hgs3_s3_client *c)
+{
+    hgs3_breaker *b = hgs3_store_breaker();
+    int tripped = b ? hgs3_breaker_failure(b, apr_time_now()) : 0;
+    char buf[128];
+
+    if (tripped) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                      HGS3LOGNO(00401) "store lookups failing (%s); skipping lookups for a while",
+                      hgs3_strerror(rv, buf, sizeof(buf)));
+    }
+    else if (hgs3_store_log_allowed()) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                      HGS3LOGNO(00402) "store lookup failed: %s (%s); answering from hgweb "
+                                       "[%u similar messages suppressed]",
+                      hgs3_strerror(rv, buf, sizeof(buf)), c ? hgs3_s3_error_text(r->pool, c) : "",
+                      hgs3_store_log_suppressed());
+    }
+}
+
+/* Presence cache, then HEAD. */
+static lookup_e lookup(request_rec *r, const hgs3_dir_conf *conf, const hgs3_s3_config *s3,
+                       const char *object, const char **why)
+{
+    const char *pid = hgs3_store_presence_id(r->pool, conf, object);
+    hgs3_breaker *b = hgs3_store_breaker();
+    hgs3_s3_client *c = NULL;
+    hgs3_s3_object obj;
+    apr_time_t lastmod = 0, now = apr_time_now();
+    apr_status_t rv;
+
+    if (hgs3_presence_get(r->server, r->pool, pid, &lastmod)) {
+        if (!too_old(conf, lastmod, now)) {
+            return LOOKUP_HIT;
+        }
+        hgs3_presence_remove(r->server, r->pool, pid);
+    }
+    if (b && !hgs3_breaker_allow(b, now)) {
+        *why = "breaker-open";
+        return LOOKUP_BYPASS;
+    }
+    rv = hgs3_s3_client_create(&c, r->pool, s3);
+    if (rv == APR_SUCCESS) {
+        rv = hgs3_s3_head(&obj, c, r->pool, object);
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_TRACE1, rv, r, "hgs3cache: HEAD %s took %" APR_TIME_T_FMT " us",
+                  object, apr_time_now() - now);
+    if (rv == APR_SUCCESS) {
+        if (b) {
+            hgs3_breaker_success(b);
+        }
+        if (too_old(conf, obj.last_modified, now)) {
+            return LOOKUP_MISS;
+        }
+        hgs3_presence_put(r->server, r->pool, pid, obj.last_modified);
+        return LOOKUP_HIT;
+    }
+    if (rv == HGS3_ENOTFOUND || rv == HGS3_EAUTH) {
+        /* 404, or 403 from a bucket without s3:ListBucket: the store
+         * answered, the object is not readable: a miss. */
+        if (b) {
+            hgs3_breaker_success(b);
+        }
+        return LOOKUP_MISS;
+    }
+    store_failed(r, rv, c);
+    *why = "store-error";
+    return LOOKUP_BYPASS;
+}
+
+static int use_stream(request_rec *r, const hgs3_dir_conf *conf)
+{
+    switch (hgs3_conf_hit_mode(conf)) {
+    case HGS3_HIT_REDIRECT:
+        return 0;
+    case HGS3_HIT_STREAM:
+        return 1;
+    default:
+        return apr_table_get(r->headers_in, "Authorization") != NULL ||
+               apr_table_get(r->headers_in, "Proxy-Authorization") != NULL ||
+               hgs3_req_forward_size(r->headers_in) > HGS3_MAX_FORWARD_HEADERS ||
+               (r->method_number != M_GET && r->method_number != M_POST);
+    }
+}
+
+static int answer_redirect(request_rec *r, const hgs3_dir_conf *conf, const char *object)
+{
+    hgs3_s3_config pub;
+    const char *url = NULL;
+    apr_status_t rv;
+
+    rv = hgs3_store_s3_config(&pub, r->pool, conf, 1);
+    if (rv == APR_SUCCESS) {
+        rv = hgs3_s3_presign(&url, r->pool, &pub, "GET", object, hgs3_conf_url_expiry(conf), NULL,
+                             apr_time_now());
+    }
+    if (rv != APR_SUCCESS) {
+        char buf[128];
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                      HGS3LOGNO(00403) "cannot presign a URL for %s: %s", object,
+                      hgs3_strerror(rv, buf, sizeof(buf)));
+        return DECLINED;
+    }
+    hgs3_set_note(r, conf, "hit-redirect");
+    /* hg turns a 302 on POST into a GET; a 303 says so explicitly. */
+    r->status = r->method_number == M_POST ? HTTP_SEE_OTHER : HTTP_MOVED_TEMPORARILY;
+    apr_table_setn(r->headers_out, "Location", url);
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    ap_set_content_type(r, "text/plain");
+    ap_rputs("The response is in the object store.\n", r);
+    return OK;
+}
+
+typedef struct stream_ctx {
+    request_rec *r;
+    const hgs3_dir_conf *conf;
+    apr_bucket_brigade *bb;
+    hgs3_s3_object obj;
+    int started; /* bytes went to the client */
+} stream_ctx;
+
+static apr_status_t stream_headers(void *baton, const hgs3_s3_object *obj)
+{
+    stream_ctx *ctx = baton;
+    ctx->obj = *obj;
+    return APR_SUCCESS;
+}
+
+/* The first data sets the response headers; until then a failure can still
+ * fall back to hgweb. */
+static void stream_start(stream_ctx *ctx)
+{
+    request_rec *r = ctx->r;
+    ctx->started = 1;
+    hgs3_set_note(r, ctx->conf, "hit-stream");
+    ap_set_content_type(r, apr_pstrdup(r->pool, ctx->obj.content_type
+                                                    ? ctx->obj.content_type
+                                                    : "application/mercurial-0.2"));
+    if (ctx->obj.content_length >= 0) {
+        ap_set_content_length(r, ctx->obj.content_length);
+    }
+}
+
+static apr_status_t stream_data(void *baton, const char *data, apr_size_t len)
+{
+    stream_ctx *ctx = baton;
+    request_rec *r = ctx->r;
+    apr_bucket *b;
+    apr_status_t rv;
+
+    if (!ctx->started) {
+        stream_start(ctx);
+    }
+    b = apr_bucket_transient_create(data, len, r->connection->bucket_alloc);
+    APR_BRIGADE_INSERT_TAIL(ctx->bb, b);
+    rv = ap_pass_brigade(r->output_filters, ctx->bb);
+    apr_brigade_cleanup(ctx->bb);
+    if (rv == APR_SUCCESS && r->connection->aborted) {
+        rv = APR_ECONNABORTED;
+    }
+    return rv == APR_SUCCESS ? APR_SUCCESS : HGS3_EABORTED;
+}
+
+/* Fail after the first byte: the client must see a broken response, never
+ * a short one that looks complete (as mod_proxy does on a backend failure). */
+static void stream_abort(stream_ctx *ctx)
+{
+    request_rec *r = ctx->r;
+    conn_rec *c = r->connection;
+    apr_bucket *b;
+
+    c->keepalive = AP_CONN_CLOSE;
+    b = ap_bucket_error_create(HTTP_BAD_GATEWAY, NULL, r->pool, c->bucket_alloc);
+    APR_BRIGADE_INSERT_TAIL(ctx->bb, b);
+    b = apr_bucket_eos_create(c->bucket_alloc);
+    APR_BRIGADE_INSERT_TAIL(ctx->bb, b);
+    ap_pass_brigade(r->output_filters, ctx->bb);
+    apr_brigade_cleanup(ctx->bb);
+    c->aborted = 1;
+}
+
+/* Returns OK when the response was sent (completely or aborted), DECLINED
+ * when nothing was sent and hgweb should answer. */
+static int answer_stream(request_rec *r, const hgs3_dir_conf *conf, const hgs3_s3_config *s3in,
+                         const char *object)
+{
+    stream_ctx ctx;
+    hgs3_s3_config s3 = *s3in;
+    hgs3_s3_client *c = NULL;
+    apr_status_t rv;
+
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.r = r;
+    ctx.conf = conf;
+    ctx.bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    ctx.obj.content_length = -1;
+    s3.timeout_ms = 0; /* a large body takes its time; connect stays bounded */
+    rv = hgs3_s3_client_create(&c, r->pool, &s3);
+    if (rv == APR_SUCCESS) {
+        rv = hgs3_s3_get(c, r->pool, object, stream_headers, stream_data, &ctx);
+    }
+    if (rv == APR_SUCCESS) {
+        if (!ctx.started) {
+            stream_start(&ctx); /* an empty object */
+        }
+        APR_BRIGADE_INSERT_TAIL(ctx.bb, apr_bucket_eos_create(r->connection->bucket_alloc));
+        ap_pass_brigade(r->output_filters, ctx.bb);
+        apr_brigade_cleanup(ctx.bb);
+        return OK;
+    }
+    if (ctx.started) {
+        if (!r->connection->aborted && hgs3_store_log_allowed()) {
+            char buf[128];
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                          HGS3LOGNO(00404) "streaming %s from the store failed midway: %s; "
+                                           "connection aborted",
+                          object, hgs3_strerror(rv, buf, sizeof(buf)));
+        }
+        stream_abort(&ctx);
+        return OK;
+    }
+    if (hgs3_is_store_failure(rv)) {
+        store_failed(r, rv, c);
+    }
+    return DECLINED;
+}
+
+int hgs3_hit_handle(request_rec *r, const hgs3_dir_conf *conf, const char *hex,
+                    const char *object)
+{
+    hgs3_s3_config s3;
+    const char *why = NULL;
+    apr_status_t rv;
+    int rc;
+
+    rv = hgs3_store_s3_config(&s3, r->pool, conf, 0);
+    if (rv != APR_SUCCESS) {
+        if (hgs3_store_log_allowed()) {
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, rv, r,
+                          HGS3LOGNO(00405) "no usable store credentials; answering from hgweb");
+        }
+        hgs3_set_note(r, conf, "bypass:credentials");
+        return DECLINED;
+    }
+    switch (lookup(r, conf, &s3, object, &why)) {
+    case LOOKUP_BYPASS:
+        hgs3_set_note(r, conf, apr_pstrcat(r->pool, "bypass:", why, NULL));
+        return DECLINED;
+    case LOOKUP_MISS:
+        return hgs3_capture_start(r, conf, hex, object);
+    case LOOKUP_HIT:
+        break;
+    }
+    if (!use_stream(r, conf)) {
+        rc = answer_redirect(r, conf, object);
+    }
+    else {
+        rc = answer_stream(r, conf, &s3, object);
+    }
+    if (rc == DECLINED) {
+        /* nothing was sent: hgweb answers, as a miss */
+        hgs3_presence_remove(r->server, r->pool, hgs3_store_presence_id(r->pool, conf, object));
+        return hgs3_capture_start(r, conf, hex, object);
+    }
+    return rc;
+}
