@@ -84,7 +84,7 @@ static lookup_e lookup(request_rec *r, const hgs3_dir_conf *conf, const hgs3_s3_
         *why = "breaker-open";
         return LOOKUP_BYPASS;
     }
-    rv = hgs3_s3_client_create(&c, r->pool, s3);
+    rv = hgs3_store_client(&c, r->pool, s3);
     if (rv == APR_SUCCESS) {
         rv = hgs3_s3_head(&obj, c, r->pool, object);
     }
@@ -240,7 +240,7 @@ static int answer_stream(request_rec *r, const hgs3_dir_conf *conf, const hgs3_s
     ctx.bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
     ctx.obj.content_length = -1;
     s3.timeout_ms = 0; /* a large body takes its time; connect stays bounded */
-    rv = hgs3_s3_client_create(&c, r->pool, &s3);
+    rv = hgs3_store_client(&c, r->pool, &s3);
     if (rv == APR_SUCCESS) {
         rv = hgs3_s3_get(c, r->pool, object, stream_headers, stream_data, &ctx);
     }

@@ -7,12 +7,16 @@
 #include <string.h>
 #include <apr_strings.h>
 #include <apr_atomic.h>
+#include <apr_thread_mutex.h>
+#include <apr_thread_proc.h>
+#include <stdlib.h>
 #include <httpd.h>
 #include <http_config.h>
 #include <http_log.h>
 
 #include "hgs3_err.h"
 #include "hgs3_creds.h"
+#include "hgs3_crypto.h"
 #include "hgs3_s3.h"
 #include "hgs3_upload.h"
 #include "hgs3_breaker.h"
@@ -129,15 +133,122 @@ static void job_drop(void *data)
     job_free(data);
 }
 
-apr_status_t hgs3_store_s3_config(hgs3_s3_config *s3, apr_pool_t *p, const hgs3_dir_conf *conf,
-                                  int public_endpoint)
+/* ---- credentials ---------------------------------------------------------
+ *
+ * Credentials files are re-read when they change (mtime, size or inode), not
+ * on every request; the environment is read once per child. Results are
+ * copied into the caller's pool under the lock, so a reload never frees
+ * strings a request is still using. */
+
+typedef struct creds_entry {
+    struct creds_entry *next;
+    apr_pool_t *pool; /* the entry's current strings */
+    const char *file;
+    const char *profile;
+    apr_time_t mtime;
+    apr_off_t size;
+    apr_ino_t inode;
+    apr_status_t rv; /* of the last load */
+    hgs3_creds creds;
+} creds_entry;
+
+static apr_pool_t *creds_pool;
+static apr_thread_mutex_t *creds_mx;
+static creds_entry *creds_entries;
+static hgs3_creds env_creds;
+static apr_status_t env_rv = APR_EINIT;
+
+static void creds_copy(hgs3_creds *out, apr_pool_t *p, const hgs3_creds *in)
+{
+    out->access_key = apr_pstrdup(p, in->access_key);
+    out->secret_key = apr_pstrdup(p, in->secret_key);
+    out->session_token = in->session_token ? apr_pstrdup(p, in->session_token) : NULL;
+}
+
+static creds_entry *creds_entry_get(const char *file, const char *profile)
+{
+    creds_entry *e;
+    for (e = creds_entries; e; e = e->next) {
+        if (!strcmp(e->file, file) && !strcmp(e->profile, profile)) {
+            return e;
+        }
+    }
+    e = apr_pcalloc(creds_pool, sizeof(*e));
+    e->file = apr_pstrdup(creds_pool, file);
+    e->profile = apr_pstrdup(creds_pool, profile);
+    e->rv = APR_EINIT;
+    e->next = creds_entries;
+    creds_entries = e;
+    return e;
+}
+
+/* Under creds_mx: reload e when the file changed since the last load. */
+static void creds_entry_refresh(creds_entry *e, apr_pool_t *scratch)
+{
+    apr_finfo_t fi;
+    apr_status_t rv = apr_stat(&fi, e->file, APR_FINFO_MTIME | APR_FINFO_SIZE | APR_FINFO_INODE,
+                               scratch);
+    if (rv != APR_SUCCESS) {
+        e->rv = rv;
+        return;
+    }
+    if (e->rv != APR_EINIT && fi.mtime == e->mtime && fi.size == e->size && fi.inode == e->inode) {
+        return;
+    }
+    if (e->pool) {
+        apr_pool_clear(e->pool);
+    }
+    else {
+        apr_pool_create(&e->pool, creds_pool);
+    }
+    memset(&e->creds, 0, sizeof(e->creds));
+    e->rv = hgs3_creds_load_file(&e->creds, e->pool, e->file, e->profile, NULL);
+    e->mtime = fi.mtime;
+    e->size = fi.size;
+    e->inode = fi.inode;
+}
+
+static apr_status_t creds_resolve(hgs3_creds *out, apr_pool_t *p, const hgs3_dir_conf *conf)
 {
     hgs3_creds statics = {conf->access_key, conf->secret_key, conf->session_token};
     apr_status_t rv;
 
+    memset(out, 0, sizeof(*out));
+    if (conf->access_key || !creds_mx) {
+        /* static credentials, or not in a child (no cache): direct */
+        return hgs3_creds_resolve(out, p, &statics, conf->creds_file, conf->creds_profile, NULL,
+                                  NULL);
+    }
+    apr_thread_mutex_lock(creds_mx);
+    if (conf->creds_file) {
+        creds_entry *e = creds_entry_get(conf->creds_file,
+                                         conf->creds_profile ? conf->creds_profile : "default");
+        creds_entry_refresh(e, p);
+        rv = e->rv;
+        if (rv == APR_SUCCESS) {
+            creds_copy(out, p, &e->creds);
+        }
+    }
+    else {
+        if (env_rv == APR_EINIT) {
+            env_rv = hgs3_creds_from_env(&env_creds, creds_pool);
+        }
+        rv = env_rv;
+        if (rv == APR_SUCCESS) {
+            *out = env_creds; /* lives as long as the child */
+        }
+    }
+    apr_thread_mutex_unlock(creds_mx);
+    return rv;
+}
+
+apr_status_t hgs3_store_s3_config(hgs3_s3_config *s3, apr_pool_t *p, const hgs3_dir_conf *conf,
+                                  int public_endpoint)
+{
+    apr_status_t rv;
+
     memset(s3, 0, sizeof(*s3));
-    rv = hgs3_creds_resolve(&s3->creds, p, &statics, conf->creds_file, conf->creds_profile, NULL,
-                            NULL);
+    rv = creds_resolve(&s3->creds, p, conf);
     if (rv != APR_SUCCESS) {
         return rv;
     }
@@ -153,6 +264,112 @@ apr_status_t hgs3_store_s3_config(hgs3_s3_config *s3, apr_pool_t *p, const hgs3_
     s3->multipart_threshold = hgs3_conf_multipart_threshold(conf);
     s3->part_size = hgs3_conf_multipart_threshold(conf);
     s3->keycache = keycache;
+    return APR_SUCCESS;
+}
+
+/* ---- per-thread clients ----------------------------------------------------
+ *
+ * Lookups run on httpd's worker threads. Each thread keeps its last two S3
+ * clients (say, one for HEAD with the lookup timeout, one for streaming),
+ * so their connections to the store are reused across requests instead of
+ * being set up for every lookup. A client is matched by a digest of its
+ * whole configuration, credentials included, so a rotated credentials file
+ * gets a fresh client. */
+
+#define THREAD_CLIENTS 2
+
+typedef struct thread_client {
+    apr_pool_t *pool;
+    char sig[HGS3_SHA256_HEX_LEN + 1];
+    hgs3_s3_client *client;
+    apr_uint64_t used;
+} thread_client;
+
+typedef struct thread_clients {
+    thread_client slot[THREAD_CLIENTS];
+    apr_uint64_t tick;
+} thread_clients;
+
+static apr_threadkey_t *clients_key;
+
+static void thread_clients_free(void *data)
+{
+    thread_clients *tcs = data;
+    int i;
+    if (!tcs) {
+        return;
+    }
+    for (i = 0; i < THREAD_CLIENTS; ++i) {
+        if (tcs->slot[i].pool) {
+            apr_pool_destroy(tcs->slot[i].pool);
+        }
+    }
+    free(tcs);
+}
+
+static const char *config_sig(apr_pool_t *p, const hgs3_s3_config *s3)
+{
+    const char *text = apr_psprintf(
+        p, "%s\n%s\n%d\n%s\n%s\n%s\n%s\n%ld\n%ld\n%d", s3->endpoint ? s3->endpoint : "",
+        s3->region ? s3->region : "", s3->addressing, s3->bucket ? s3->bucket : "",
+        s3->creds.access_key ? s3->creds.access_key : "",
+        s3->creds.secret_key ? s3->creds.secret_key : "",
+        s3->creds.session_token ? s3->creds.session_token : "", s3->connect_timeout_ms,
+        s3->timeout_ms, s3->upload_tries);
+    return hgs3_sha256_hex(p, text, strlen(text));
+}
+
+apr_status_t hgs3_store_client(hgs3_s3_client **pc, apr_pool_t *p, const hgs3_s3_config *s3)
+{
+    thread_clients *tcs = NULL;
+    thread_client *tc, *victim;
+    const char *sig;
+    apr_status_t rv;
+    int i;
+
+    *pc = NULL;
+    if (!clients_key || apr_threadkey_private_get((void **)&tcs, clients_key) != APR_SUCCESS) {
+        return hgs3_s3_client_create(pc, p, s3); /* no cache: one for this request */
+    }
+    if (!tcs) {
+        tcs = calloc(1, sizeof(*tcs));
+        if (!tcs || apr_threadkey_private_set(tcs, clients_key) != APR_SUCCESS) {
+            free(tcs);
+            return hgs3_s3_client_create(pc, p, s3);
+        }
+    }
+    sig = config_sig(p, s3);
+    if (!sig) {
+        return hgs3_s3_client_create(pc, p, s3);
+    }
+    victim = &tcs->slot[0];
+    for (i = 0; i < THREAD_CLIENTS; ++i) {
+        tc = &tcs->slot[i];
+        if (tc->client && !strcmp(tc->sig, sig)) {
+            tc->used = ++tcs->tick;
+            *pc = tc->client;
+            return APR_SUCCESS;
+        }
+        if (tc->used < victim->used) {
+            victim = tc;
+        }
+    }
+    if (victim->pool) {
+        apr_pool_clear(victim->pool);
+    }
+    else if ((rv = apr_pool_create_unmanaged_ex(&victim->pool, NULL, NULL)) != APR_SUCCESS) {
+        victim->pool = NULL;
+        return rv;
+    }
+    victim->client = NULL;
+    rv = hgs3_s3_client_create(&victim->client, victim->pool, s3);
+    if (rv != APR_SUCCESS) {
+        victim->client = NULL;
+        return rv;
+    }
+    apr_cpystrn(victim->sig, sig, sizeof(victim->sig));
+    victim->used = ++tcs->tick;
+    *pc = victim->client;
     return APR_SUCCESS;
 }
 
@@ -248,6 +465,13 @@ void hgs3_store_child_init(apr_pool_t *pchild, server_rec *s)
     apr_status_t rv;
 
     main_server = s;
+    if (apr_threadkey_private_create(&clients_key, thread_clients_free, pchild) != APR_SUCCESS) {
+        clients_key = NULL;
+    }
+    creds_pool = pchild;
+    if (apr_thread_mutex_create(&creds_mx, APR_THREAD_MUTEX_DEFAULT, pchild) != APR_SUCCESS) {
+        creds_mx = NULL;
+    }
     rv = hgs3_breaker_init(&breaker, pchild, hgs3_srv_breaker_fails(sc),
                            apr_time_from_sec(hgs3_srv_breaker_secs(sc)));
     breaker_ready = (rv == APR_SUCCESS);

@@ -28,6 +28,10 @@ const char *hgs3_store_submit(request_rec *r, const hgs3_dir_conf *conf, const c
 apr_status_t hgs3_store_s3_config(hgs3_s3_config *s3, apr_pool_t *p, const hgs3_dir_conf *conf,
                                   int public_endpoint);
 
+/* An S3 client for this configuration on the calling worker thread, reused
+ * across requests (connection reuse). Valid until the thread's next call. */
+apr_status_t hgs3_store_client(hgs3_s3_client **pc, apr_pool_t *p, const hgs3_s3_config *s3);
+
 /* The presence cache's name for an object of a scope. */
 const char *hgs3_store_presence_id(apr_pool_t *p, const hgs3_dir_conf *conf, const char *object);
 
