@@ -124,7 +124,10 @@ static const char *check_headers(capture_ctx *ctx, request_rec *r)
         ctx->expected = n;
     }
     ctx->content_type = apr_pstrdup(r->pool, r->content_type);
-    hgs3_bundle2_init(&ctx->det, ctx->content_type);
+    if (hgs3_bundle2_init(&ctx->det, ctx->content_type) == HGS3_BUNDLE2_OPAQUE) {
+        /* a body we cannot check for error parts is never stored */
+        return "unrecognized-body";
+    }
     return NULL;
 }
 
@@ -134,8 +137,15 @@ static const char *tee_data(capture_ctx *ctx, const char *data, apr_size_t len)
     apr_status_t rv;
 
     if (hgs3_bundle2_state(&ctx->det) == HGS3_BUNDLE2_NEED_MORE) {
-        if (hgs3_bundle2_feed(&ctx->det, data, len) == HGS3_BUNDLE2_ERROR) {
+        switch (hgs3_bundle2_feed(&ctx->det, data, len)) {
+        case HGS3_BUNDLE2_ERROR:
             return "error-part";
+        case HGS3_BUNDLE2_MALFORMED:
+        case HGS3_BUNDLE2_OPAQUE:
+            /* it can never become storable: stop spooling now */
+            return "unrecognized-body";
+        default:
+            break;
         }
     }
     rv = hgs3_spool_write(ctx->spool, data, len);
