@@ -77,7 +77,8 @@ apr_status_t hgs3_spool_create(hgs3_spool **pspool, apr_pool_t *owner, apr_size_
 apr_status_t hgs3_spool_write(hgs3_spool *spool, const void *data, apr_size_t len);
 
 /* The body is complete: finalize the SHA-256, flush the file and keep it
- * open for reading; an in-memory body is made contiguous. After this, only
+ * open for reading; an in-memory body is copied into one contiguous buffer
+ * (so up to twice memory_limit is held for a moment). After this, only
  * the accessors below, discard and destroy may be used. */
 apr_status_t hgs3_spool_finish(hgs3_spool *spool);
 
