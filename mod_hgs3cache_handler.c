@@ -113,7 +113,7 @@ static int hgs3_handler(request_rec *r)
         hgs3_set_note(r, conf, "bypass:command");
         return DECLINED;
     }
-    if (r->method_number != M_GET && r->method_number != M_POST) {
+    if ((r->method_number != M_GET && r->method_number != M_POST) || r->header_only) {
         hgs3_set_note(r, conf, "bypass:method");
         return DECLINED;
     }
