@@ -1,0 +1,596 @@
+"""The hit path: real httpd + hgweb (mod_wsgi daemon) + the real hg client +
+mod_hgs3cache, against both strict S3 stores (the `store` fixture).
+
+The module talks to the store through the recording FaultProxy (`proxy`),
+so each HEAD/GET/PUT it sends can be counted, inspected and broken. hgweb
+itself is instrumented: its WSGI entry point is wrapped so that every request
+that reaches hgweb is written to a log file, which proves whether hgweb ran.
+
+What is checked:
+- a miss is stored; the next identical clone is a hit answered by a presigned
+  302 that plain curl can fetch, and hgweb does not run for it;
+- the presence cache spares the HEAD of later hits (HgS3CachePresence), and
+  `none` HEADs every time;
+- a request with Authorization is streamed, never redirected, and the
+  user's password never reaches the store; unauthenticated requests get 401;
+- the authenticated user is in the key unless HgS3CacheShareAcrossUsers on;
+- requests whose X-HgArg headers pass 6 KiB are streamed, and succeed;
+- HgS3CacheMaxAge turns an old object into a miss that is stored again;
+- a store that refuses connections or never answers costs at most
+  HgS3CacheTimeout, the breaker then takes the lookups away, and hits come
+  back after its cool-down;
+- two front ends share one bucket;
+- HgS3CacheHitMode stream: exact bytes, fallback to hgweb before the first
+  byte, a loud failure after it;
+- httppostargs POSTs get a 303;
+- redirects carry Cache-Control: no-store and point at
+  HgS3CachePublicEndpoint.
+"""
+import json
+import re
+import subprocess
+import time
+import urllib.parse
+
+import pytest
+
+from pyhgs3 import env as E
+
+PREFIX = "hgcache/"
+OBJECT_RE = re.compile(r"^hgcache/[0-9a-f]{64}$")
+MERCURIAL_02 = "application/mercurial-0.2"
+GETBUNDLE = r"^/repo\?cmd=getbundle$"
+UPLOAD_WAIT = 20          # seconds an upload may take to appear in the bucket
+SETTLE = 1.5              # seconds to wait before concluding nothing more happens
+FORWARD_LIMIT = 6 * 1024  # auto mode streams above this much forwarded header data
+
+# hgweb's WSGI application, wrapped: one JSON line per request that reaches
+# hgweb: [method, query string, the concatenated X-HgArg-1, -2, ... values].
+WSGI_WRAPPER = """
+# --- test instrumentation: log every request that reaches hgweb
+import json as _hgs3_json
+_hgs3_hgweb = application
+
+
+def application(environ, start_response):
+    hgargs, n = "", 1
+    while "HTTP_X_HGARG_%d" % n in environ:
+        hgargs += environ["HTTP_X_HGARG_%d" % n]
+        n += 1
+    with open({path!r}, "a") as f:
+        f.write(_hgs3_json.dumps([environ.get("REQUEST_METHOD"),
+                                  environ.get("QUERY_STRING", ""), hgargs]) + "\\n")
+    return _hgs3_hgweb(environ, start_response)
+"""
+
+
+# --- helpers -------------------------------------------------------------------
+class HgwebLog:
+    """The requests hgweb itself received (see WSGI_WRAPPER)."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def entries(self):
+        try:
+            text = self.path.read_text()
+        except FileNotFoundError:
+            return []
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+    def commands(self, cmd):
+        return [e for e in self.entries() if f"cmd={cmd}" in e[1].split("&")]
+
+
+def start(httpd_factory, store, repo, *, endpoint=None, server_conf="", extra_conf="",
+          hgweb_conf="", log_level="info", **directives):
+    """An httpd with mod_hgs3cache on /repo (HgS3CacheHeader on) and an
+    instrumented hgweb; httpd.hgweb_log lists what reached hgweb."""
+    directives.setdefault("Header", True)
+    conf = server_conf + extra_conf + store.location_conf(repo, endpoint=endpoint, **directives)
+    httpd = httpd_factory(start=False, repos={"repo": repo}, module=True, extra_conf=conf,
+                          hgweb_conf=hgweb_conf, log_level=log_level)
+    log_path = httpd.dir / "hgweb-requests.jsonl"
+    log_path.write_text("")
+    log_path.chmod(0o666)
+    write_hgweb = httpd._write_hgweb
+
+    def instrumented():
+        script = write_hgweb()
+        with open(script, "a") as f:
+            f.write(WSGI_WRAPPER.format(path=str(log_path)))
+        return script
+
+    httpd._write_hgweb = instrumented
+    httpd.hgweb_log = HgwebLog(log_path)
+    httpd.start()
+    return httpd
+
+
+def getbundles(httpd, count, method="GET", timeout=10):
+    """The access-log entries of getbundle on /repo, once there are `count`
+    (httpd logs a request after its response has gone out)."""
+    def found():
+        e = httpd.access_log.find(method, GETBUNDLE)
+        return e if len(e) >= count else None
+    try:
+        return E.wait_until(found, timeout, what=f"{count} getbundle")
+    except TimeoutError:
+        got = httpd.access_log.find(method, GETBUNDLE)
+        raise AssertionError(f"{len(got)} {method} getbundle in the access log, "
+                             f"expected {count}: {got}") from None
+
+
+def notes(entries):
+    return [e["note"] for e in entries]
+
+
+def wait_objects(store, count=1, timeout=UPLOAD_WAIT):
+    """The bucket's objects under hgcache/, once there are at least `count`."""
+    def found():
+        k = store.keys(PREFIX)
+        return k if len(k) >= count else None
+    try:
+        keys = E.wait_until(found, timeout, interval=0.2, what="objects")
+    except TimeoutError:
+        raise AssertionError(f"{store}: {store.keys(PREFIX)} after {timeout}s, expected "
+                             f"{count} object(s)") from None
+    assert all(OBJECT_RE.match(k) for k in keys), keys
+    return sorted(keys)
+
+
+def key_path(store, key):
+    """A regex for the path-style request path of `key` (with or without query)."""
+    return "^/" + re.escape(f"{store.bucket}/{key}") + r"(\?|$)"
+
+
+def wait_puts(proxy, store, key, count):
+    """PUTs of `key` that completed, once there are `count`; all must be 200."""
+    try:
+        puts = proxy.wait_for("PUT", key_path(store, key), count=count, timeout=UPLOAD_WAIT)
+    except TimeoutError:
+        raise AssertionError(
+            f"{proxy.count('PUT', key_path(store, key))} PUT of {key}, expected {count}") from None
+    assert [r["status"] for r in puts] == [200] * len(puts), puts
+    return puts
+
+
+def clone(hg, url, dest, repo):
+    """hg clone -U that must succeed, verify clean and match the server."""
+    r = hg.clone(url, dest, "-U")
+    assert r.ok, r
+    hg.assert_verify_clean(dest)
+    hg.assert_same_history(repo, dest)
+    return dest
+
+
+def replay_headers(entry):
+    """The request headers of a logged getbundle, as hg sent them (the small
+    repository's clone arguments fit in X-HgArg-1)."""
+    assert entry["hgarg1"] and len(entry["hgarg1"]) < 1000, entry["hgarg1"]
+    return {"X-HgArg-1": entry["hgarg1"], "X-HgProto-1": entry["hgproto"],
+            "Accept": "application/mercurial-0.1", "Accept-Encoding": "identity",
+            "Vary": "X-HgArg-1,X-HgProto-1"}
+
+
+def curl(url, out):
+    """Plain curl, no extra headers: (HTTP status, Content-Type, body)."""
+    p = subprocess.run(["curl", "-sS", "-o", str(out), "-w", "%{http_code} %{content_type}",
+                        url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    assert p.returncode == 0, p.stderr.decode(errors="replace")
+    code, _, ctype = p.stdout.decode().partition(" ")
+    return int(code), ctype, out.read_bytes()
+
+
+def headers_of(rec):
+    return [(k.lower(), v) for k, v in rec["headers"]]
+
+
+# --- miss, then hit ------------------------------------------------------------------
+def test_miss_then_hit_redirect(hg, httpd_factory, store, proxy, small_repo, tmp_dir):
+    httpd = start(httpd_factory, store, small_repo, endpoint=proxy.endpoint)
+    url = httpd.repo_url()
+
+    clone(hg, url, tmp_dir / "c1", small_repo)
+    (first,) = getbundles(httpd, 1)
+    assert first["status"] == 200 and first["note"] == "miss", first
+    assert first["x_hgs3cache"] == "miss"
+    (key,) = wait_objects(store)
+    wait_puts(proxy, store, key, 1)
+    stored, ctype, _ = store.get(key)
+    assert ctype == MERCURIAL_02
+    assert len(stored) == first["bytes"], (len(stored), first["bytes"])
+
+    clone(hg, url, tmp_dir / "c2", small_repo)
+    hg.assert_same_history(tmp_dir / "c1", tmp_dir / "c2")
+    second = getbundles(httpd, 2)[1]
+    assert second["status"] == 302, second
+    assert second["note"] == "hit-redirect" and second["x_hgs3cache"] == "hit-redirect"
+    loc = urllib.parse.urlsplit(second["location"])
+    assert f"{loc.scheme}://{loc.netloc}" == proxy.endpoint, second["location"]
+    assert loc.path == f"/{store.bucket}/{key}"
+    assert "X-Amz-Signature=" in loc.query
+
+    # hgweb ran for clone 1's getbundle only, though it saw both clones.
+    assert len(httpd.hgweb_log.commands("getbundle")) == 1, httpd.hgweb_log.entries()
+    assert len(httpd.hgweb_log.commands("capabilities")) == 2, httpd.hgweb_log.entries()
+    assert len(httpd.access_log.find("GET", GETBUNDLE, status=200)) == 1
+
+    # The presigned URL works on its own, without any header of hg's.
+    status, ctype, body = curl(second["location"], tmp_dir / "fetched")
+    assert status == 200 and ctype == MERCURIAL_02, (status, ctype)
+    assert body == stored
+
+
+# --- presence cache -----------------------------------------------------------------
+@pytest.mark.parametrize("presence", ["shmcb 60", "none"])
+def test_presence_cache(hg, httpd_factory, store, proxy, small_repo, tmp_dir, presence):
+    httpd = start(httpd_factory, store, small_repo, endpoint=proxy.endpoint,
+                  server_conf=f"HgS3CachePresence {presence}\n")
+    url = httpd.repo_url()
+    clone(hg, url, tmp_dir / "c0", small_repo)
+    (key,) = wait_objects(store)
+    wait_puts(proxy, store, key, 1)
+    heads = proxy.find("HEAD", key_path(store, key))
+    assert len(heads) == 1 and heads[0]["status"] == 404, heads    # the miss's lookup
+
+    for i in (1, 2, 3):
+        clone(hg, url, tmp_dir / f"c{i}", small_repo)
+    assert notes(getbundles(httpd, 4)) == ["miss"] + ["hit-redirect"] * 3
+    heads = proxy.find("HEAD", key_path(store, key))
+    if presence == "none":
+        assert len(heads) == 4 and [h["status"] for h in heads[1:]] == [200] * 3, heads
+    else:
+        assert len(heads) == 1, heads
+    assert len(httpd.hgweb_log.commands("getbundle")) == 1
+
+
+# --- authentication ------------------------------------------------------------------
+USERS = {"alice": "alice-pw", "bob": "bob-pw"}
+
+
+def htpasswd_file(tmp_dir):
+    path = tmp_dir / "htpasswd"
+    flag = "-bc"
+    for user, pw in USERS.items():
+        subprocess.run(["htpasswd", flag, str(path), user, pw], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        flag = "-b"
+    path.chmod(0o644)
+    return path
+
+
+def auth_conf(tmp_dir):
+    return f"""\
+<Location /repo>
+    AuthType Basic
+    AuthName "hg"
+    AuthBasicProvider file
+    AuthUserFile "{htpasswd_file(tmp_dir)}"
+    Require valid-user
+</Location>
+"""
+
+
+def user_url(httpd, user):
+    return f"http://{user}:{USERS[user]}@{E.LOOPBACK}:{httpd.port}/repo"
+
+
+def test_auth_hit_is_streamed(hg, httpd_factory, store, proxy, small_repo, tmp_dir):
+    httpd = start(httpd_factory, store, small_repo, endpoint=proxy.endpoint,
+                  extra_conf=auth_conf(tmp_dir))
+    url = user_url(httpd, "alice")
+    clone(hg, url, tmp_dir / "c1", small_repo)
+    (key,) = wait_objects(store)
+    wait_puts(proxy, store, key, 1)
+    stored = store.get(key)[0]
+    clone(hg, url, tmp_dir / "c2", small_repo)
+
+    first, second = getbundles(httpd, 2)
+    assert first["note"] == "miss" and first["user"] == "alice", first
+    assert second["note"] == "hit-stream" and second["status"] == 200, second
+    assert second["location"] is None and second["user"] == "alice"
+    assert second["content_type"] == MERCURIAL_02
+    assert second["bytes"] == len(stored)
+    assert len(httpd.hgweb_log.commands("getbundle")) == 1
+    assert httpd.access_log.find(None, GETBUNDLE, status=302) == []
+
+    # The store saw the module's signed requests only: the HEAD, the PUT, and
+    # the GET it streamed; never the client's Basic credentials.
+    gets = proxy.find("GET", key_path(store, key))
+    assert len(gets) == 1 and gets[0]["status"] == 200, gets
+    for rec in proxy.requests:
+        auth = dict(headers_of(rec)).get("authorization")
+        assert auth is not None and auth.startswith("AWS4-HMAC-SHA256 "), (rec["method"],
+                                                                            rec["path"], auth)
+        assert "X-Amz-Signature" not in rec["path"], rec["path"]
+        for k, v in headers_of(rec):
+            assert "Basic " not in v and USERS["alice"] not in v, (k, v)
+
+    # Without (valid) credentials, even the request that is a hit for alice is
+    # refused before the module runs: 401, never a redirect.
+    headers = replay_headers(second)
+    seen = len(proxy.requests)
+    status, hdrs, _ = httpd.get("/repo?cmd=getbundle", headers=headers)
+    assert status == 401 and "location" not in hdrs, (status, hdrs)
+    status, hdrs, _ = httpd.get("/repo?cmd=getbundle", headers={
+        **headers, "Authorization": "Basic YWxpY2U6d3Jvbmc="})          # alice:wrong
+    assert status == 401 and "location" not in hdrs, (status, hdrs)
+    refused = httpd.access_log.find("GET", GETBUNDLE, status=401)
+    assert len(refused) == 2 and all(e["note"] is None for e in refused), refused
+    assert len(proxy.requests) == seen
+    httpd.allow_log(r"\[auth_basic:error\].*AH01617")           # the wrong password
+
+
+@pytest.mark.parametrize("share", [False, True], ids=["separate", "shared"])
+def test_user_in_key(hg, httpd_factory, store, proxy, small_repo, tmp_dir, share):
+    httpd = start(httpd_factory, store, small_repo, endpoint=proxy.endpoint,
+                  extra_conf=auth_conf(tmp_dir), ShareAcrossUsers=share)
+    clone(hg, user_url(httpd, "alice"), tmp_dir / "alice", small_repo)
+    (alice_key,) = wait_objects(store)
+    wait_puts(proxy, store, alice_key, 1)
+    clone(hg, user_url(httpd, "bob"), tmp_dir / "bob", small_repo)
+    entries = getbundles(httpd, 2)
+    assert [e["user"] for e in entries] == ["alice", "bob"]
+    if share:
+        assert notes(entries) == ["miss", "hit-stream"]
+        time.sleep(SETTLE)
+        assert store.keys(PREFIX) == [alice_key]
+        assert len(httpd.hgweb_log.commands("getbundle")) == 1
+    else:
+        assert notes(entries) == ["miss", "miss"]
+        keys = wait_objects(store, 2)
+        assert len(keys) == 2 and alice_key in keys, keys
+        assert len(httpd.hgweb_log.commands("getbundle")) == 2
+
+
+# --- large headers ------------------------------------------------------------------
+def many_heads_repo(hg, path, heads=200):
+    """A repository of a root and `heads` children of it (all heads)."""
+    hg.run("init", path, check=True)
+    dag = "+1:r " + "<r+1 " * heads
+    hg.run("debugbuilddag", "-R", path, "-n", dag, check=True)
+    # hgweb publishes: make the server's phases what the clones will have.
+    hg.run("phase", "-R", path, "--public", "-r", "all()", check=True)
+    E.make_world_readable(path)
+    E.chown_to_server(path)
+    assert len(hg.heads(path)) == heads
+    return path
+
+
+def test_large_headers_are_streamed(hg, httpd_factory, store, proxy, tmp_dir):
+    repo = many_heads_repo(hg, tmp_dir / "heads")
+    httpd = start(httpd_factory, store, repo, endpoint=proxy.endpoint, MinSize=0)
+    url = httpd.repo_url()
+
+    # Two identical clones: a miss, then a hit (streamed: 200 heads in the args).
+    a = clone(hg, url, tmp_dir / "a", repo)
+    wait_objects(store, 1)
+    b = clone(hg, url, tmp_dir / "b", repo)
+
+    # A new head on the server, then two identical pulls: a miss, then a hit.
+    # hg lists the `common` nodes in the order of a Python set, which depends
+    # on the process' hash seed; a fixed seed makes the two pulls' arguments
+    # byte-identical (the key covers the X-HgArg bytes as sent).
+    hg.run("update", "-R", repo, "-r", "0", check=True, as_server=True)
+    hg.commit(repo, {"new.txt": "a new head\n"}, "new head", "1700000000 0", as_server=True)
+    hg.run("phase", "-R", repo, "--public", "-r", "tip", check=True, as_server=True)
+    for dest in (a, b):
+        r = hg.pull(dest, url, env={"PYTHONHASHSEED": "0"})
+        assert r.ok, r
+        hg.assert_verify_clean(dest)
+        hg.assert_same_history(repo, dest)
+        if dest == a:
+            wait_objects(store, 2)
+
+    entries = getbundles(httpd, 4)
+    assert notes(entries) == ["miss", "hit-stream", "miss", "hit-stream"], entries
+    assert [e["status"] for e in entries] == [200] * 4
+    assert all(e["location"] is None for e in entries)
+    # What hgweb saw of the two misses: both sent more than the limit.
+    seen = httpd.hgweb_log.commands("getbundle")
+    assert len(seen) == 2, [(e[0], e[1], len(e[2])) for e in seen]
+    assert all(len(e[2]) > FORWARD_LIMIT for e in seen), [len(e[2]) for e in seen]
+    # The hits really came from the store: the module GET each object once.
+    assert len(proxy.find("GET", r"/hgcache/")) == 2
+
+
+# --- max age -------------------------------------------------------------------------
+def test_max_age(hg, httpd_factory, store, proxy, small_repo, tmp_dir):
+    httpd = start(httpd_factory, store, small_repo, endpoint=proxy.endpoint, MaxAge=1)
+    url = httpd.repo_url()
+    clone(hg, url, tmp_dir / "c1", small_repo)
+    (key,) = wait_objects(store)
+    wait_puts(proxy, store, key, 1)
+    time.sleep(2.2)
+    clone(hg, url, tmp_dir / "c2", small_repo)
+    assert notes(getbundles(httpd, 2)) == ["miss", "miss"]
+    wait_puts(proxy, store, key, 2)
+    assert store.keys(PREFIX) == [key]
+    assert len(httpd.hgweb_log.commands("getbundle")) == 2
+
+
+# --- store faults ----------------------------------------------------------------------
+LOOKUP_FAILED = r"\[hgs3cache:warn\].* HGS300402: "
+BREAKER_TRIPPED = r"\[hgs3cache:warn\].* HGS300401: "
+
+
+def test_store_refuses_connections(hg, httpd_factory, store, small_repo, tmp_dir):
+    dead = f"http://{E.LOOPBACK}:{E.free_port()}"
+    httpd = start(httpd_factory, store, small_repo, endpoint=dead)
+    httpd.allow_log(LOOKUP_FAILED, BREAKER_TRIPPED)
+    for i in range(4):
+        clone(hg, httpd.repo_url(), tmp_dir / f"c{i}", small_repo)
+    entries = getbundles(httpd, 4)
+    # Default breaker: 3 failures open it.
+    assert notes(entries) == ["bypass:store-error"] * 3 + ["bypass:breaker-open"], entries
+    assert all(e["status"] == 200 for e in entries)
+    assert len(httpd.hgweb_log.commands("getbundle")) == 4
+    # Rate-limited: one lookup warning, one breaker warning, nothing more.
+    assert len(httpd.error_log.grep(LOOKUP_FAILED)) == 1, httpd.error_log.lines()
+    assert len(httpd.error_log.grep(BREAKER_TRIPPED)) == 1, httpd.error_log.lines()
+    time.sleep(SETTLE)
+    assert store.keys(PREFIX) == []
+
+
+def test_store_hangs_breaker(hg, httpd_factory, store, proxy, small_repo, tmp_dir):
+    httpd = start(httpd_factory, store, small_repo, endpoint=proxy.endpoint,
+                  server_conf="HgS3CacheBreaker 3 5\n", Timeout=(300, 1000))
+    httpd.allow_log(LOOKUP_FAILED, BREAKER_TRIPPED)
+    url = httpd.repo_url()
+    hang = proxy.add_rule("hang", method="HEAD")
+
+    for i in range(3):
+        clone(hg, url, tmp_dir / f"slow{i}", small_repo)
+    tripped_by = time.monotonic()
+    for i in range(2):
+        clone(hg, url, tmp_dir / f"open{i}", small_repo)
+    assert time.monotonic() - tripped_by < 4.5, "the open-breaker clones were too slow"
+
+    entries = getbundles(httpd, 5)
+    assert notes(entries) == ["bypass:store-error"] * 3 + ["bypass:breaker-open"] * 2
+    secs = [e["duration_us"] / 1e6 for e in entries]
+    # The lookup is bounded by LOOKUP_MS (1 s) on top of hgweb's own time ...
+    assert all(0.95 <= s < 2.0 for s in secs[:3]), secs
+    # ... and, with the breaker open, costs nothing.
+    assert all(s < 0.6 for s in secs[3:]), secs
+    assert hang.hits == 3 and proxy.count("HEAD") == 3
+
+    # The store comes back; after the cool-down one probe closes the breaker.
+    proxy.clear_rules()
+    time.sleep(max(0.0, tripped_by + 5.3 - time.monotonic()))
+    clone(hg, url, tmp_dir / "probe", small_repo)
+    (key,) = wait_objects(store)
+    wait_puts(proxy, store, key, 1)
+    clone(hg, url, tmp_dir / "hit", small_repo)
+    entries = getbundles(httpd, 7)
+    assert notes(entries[5:]) == ["miss", "hit-redirect"], entries[5:]
+    assert entries[5]["duration_us"] < 1_000_000
+    assert proxy.count("HEAD") == 4          # the probe; the hit used the presence cache
+    assert len(httpd.hgweb_log.commands("getbundle")) == 6
+
+
+# --- several front ends -----------------------------------------------------------------
+def test_front_ends_share_the_bucket(hg, httpd_factory, store, proxy, small_repo, tmp_dir):
+    one = start(httpd_factory, store, small_repo, endpoint=proxy.endpoint)
+    two = start(httpd_factory, store, small_repo, endpoint=proxy.endpoint)
+    assert one.port != two.port
+    clone(hg, one.repo_url(), tmp_dir / "one", small_repo)
+    (key,) = wait_objects(store)
+    wait_puts(proxy, store, key, 1)
+    clone(hg, two.repo_url(), tmp_dir / "two", small_repo)
+    assert notes(getbundles(one, 1)) == ["miss"]
+    (hit,) = getbundles(two, 1)
+    assert hit["note"] == "hit-redirect" and hit["status"] == 302, hit
+    assert urllib.parse.urlsplit(hit["location"]).path == f"/{store.bucket}/{key}"
+    assert two.hgweb_log.commands("getbundle") == []
+    assert len(one.hgweb_log.commands("getbundle")) == 1
+
+
+# --- stream mode ---------------------------------------------------------------------
+STREAM_ABORTED = r"\[hgs3cache:warn\].* HGS300404: "
+
+
+def test_stream_mode(hg, httpd_factory, store, proxy, small_repo, tmp_dir):
+    httpd = start(httpd_factory, store, small_repo, endpoint=proxy.endpoint, HitMode="stream")
+    httpd.allow_log(LOOKUP_FAILED, STREAM_ABORTED)
+    url = httpd.repo_url()
+    clone(hg, url, tmp_dir / "c1", small_repo)
+    (key,) = wait_objects(store)
+    wait_puts(proxy, store, key, 1)
+    stored = store.get(key)[0]
+    obj = key_path(store, key)
+
+    clone(hg, url, tmp_dir / "c2", small_repo)
+    first, second = getbundles(httpd, 2)
+    assert (first["note"], second["note"]) == ("miss", "hit-stream")
+    assert second["status"] == 200 and second["location"] is None
+    assert second["bytes"] == len(stored)
+    status, hdrs, body = httpd.get("/repo?cmd=getbundle", headers=replay_headers(first))
+    assert status == 200 and hdrs["content-type"] == MERCURIAL_02, (status, hdrs)
+    assert hdrs.get("x-hgs3cache") == "hit-stream"
+    assert body == stored
+    assert len(httpd.hgweb_log.commands("getbundle")) == 1
+    assert len(proxy.find("GET", obj)) == 2
+
+    # The store fails before the first byte: hgweb answers, as a miss.
+    fail = proxy.add_rule("status", method="GET", path=obj, status=500,
+                          body=b"<Error><Code>InternalError</Code></Error>", times=1)
+    clone(hg, url, tmp_dir / "c3", small_repo)
+    assert fail.hits == 1
+    fallback = getbundles(httpd, 4)[3]
+    assert fallback["note"] == "miss" and fallback["status"] == 200, fallback
+    assert len(httpd.hgweb_log.commands("getbundle")) == 2
+    wait_puts(proxy, store, key, 2)          # stored again: the same bytes
+    assert store.get(key)[0] == stored
+
+    # The store fails midway: the client must see a broken response.
+    cut = proxy.add_rule("cut_response", method="GET", path=obj, fraction=0.5, times=1)
+    r = hg.clone(url, tmp_dir / "c4", "-U")
+    assert cut.hits == 1
+    assert not r.ok, r
+    assert "abort: stream ended unexpectedly" in r.stderr, r      # hg saw the truncation
+    assert not (tmp_dir / "c4").exists()
+    broken = getbundles(httpd, 5)[4]
+    assert broken["note"] == "hit-stream" and broken["bytes"] < len(stored), broken
+    # Logged, unless the rate limit swallowed it (the fallback above logged).
+    assert len(httpd.error_log.grep(STREAM_ABORTED)) <= 1, httpd.error_log.lines()
+    assert len(httpd.hgweb_log.commands("getbundle")) == 2
+
+    # A retry succeeds.
+    clone(hg, url, tmp_dir / "c5", small_repo)
+    assert getbundles(httpd, 6)[5]["note"] == "hit-stream"
+
+
+# --- httppostargs -------------------------------------------------------------------
+def test_post_hit_is_303(hg, httpd_factory, store, proxy, small_repo, tmp_dir):
+    httpd = start(httpd_factory, store, small_repo, endpoint=proxy.endpoint,
+                  hgweb_conf="[experimental]\nhttppostargs = true\n")
+    url = httpd.repo_url()
+    clone(hg, url, tmp_dir / "c1", small_repo)
+    (key,) = wait_objects(store)
+    wait_puts(proxy, store, key, 1)
+    clone(hg, url, tmp_dir / "c2", small_repo)
+    first, second = getbundles(httpd, 2, method="POST")
+    assert (first["status"], first["note"]) == (200, "miss"), first
+    assert (second["status"], second["note"]) == (303, "hit-redirect"), second
+    assert urllib.parse.urlsplit(second["location"]).path == f"/{store.bucket}/{key}"
+    assert httpd.access_log.find("GET", GETBUNDLE) == []
+    # hg followed the 303 with a GET of the presigned URL.
+    gets = proxy.find("GET", key_path(store, key))
+    assert len(gets) == 1 and gets[0]["status"] == 200, gets
+    assert "X-Amz-Signature=" in gets[0]["path"]
+    posts = httpd.hgweb_log.commands("getbundle")
+    assert [e[0] for e in posts] == ["POST"], posts
+
+
+# --- the redirect itself ----------------------------------------------------------------
+def test_redirect_public_endpoint(hg, httpd_factory, store, proxy, small_repo, tmp_dir):
+    httpd = start(httpd_factory, store, small_repo, endpoint=proxy.endpoint,
+                  PublicEndpoint=store.endpoint, URLExpiry=120)
+    url = httpd.repo_url()
+    clone(hg, url, tmp_dir / "c1", small_repo)
+    (key,) = wait_objects(store)
+    wait_puts(proxy, store, key, 1)
+    (first,) = getbundles(httpd, 1)
+
+    status, hdrs, _ = httpd.get("/repo?cmd=getbundle", headers=replay_headers(first))
+    assert status == 302, (status, hdrs)
+    assert hdrs.get("cache-control") == "no-store", hdrs
+    assert hdrs.get("x-hgs3cache") == "hit-redirect"
+    loc = urllib.parse.urlsplit(hdrs["location"])
+    assert (loc.scheme, loc.hostname, loc.port) == ("http", store.host, store.port), loc
+    assert loc.port != proxy.port
+    assert loc.path == f"/{store.bucket}/{key}"
+    q = urllib.parse.parse_qs(loc.query)
+    assert q["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"] and q["X-Amz-Expires"] == ["120"], q
+    assert q["X-Amz-SignedHeaders"] == ["host"], q
+    status, ctype, body = curl(hdrs["location"], tmp_dir / "fetched")
+    assert status == 200 and ctype == MERCURIAL_02, (status, ctype)
+    assert body == store.get(key)[0]
+
+    # hg follows it straight to the store, past the module's endpoint.
+    clone(hg, url, tmp_dir / "c2", small_repo)
+    assert notes(getbundles(httpd, 3)) == ["miss", "hit-redirect", "hit-redirect"]
+    assert proxy.find("GET", key_path(store, key)) == []
+    assert len(httpd.hgweb_log.commands("getbundle")) == 1
