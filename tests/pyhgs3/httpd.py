@@ -7,8 +7,10 @@ started with `apache2 -f httpd.conf -DFOREGROUND` and stopped with SIGTERM
 """
 import http.client
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -102,6 +104,9 @@ class HttpdInstance:
         self.conf_path = self.dir / "httpd.conf"
         self.logs_dir = self.dir / "logs"
         self.run_dir = self.dir / "run"
+        # Unix socket paths are limited to 107 bytes: mod_wsgi's and cgid's
+        # sockets live in a short directory of their own.
+        self.sock_dir = Path(tempfile.mkdtemp(prefix="hgs3s", dir="/tmp"))
         self.error_log = ErrorLog(self.logs_dir / "error_log")
         self.access_log = AccessLog(self.logs_dir / "access_log")
         self.stderr_path = self.logs_dir / "stderr"
@@ -170,14 +175,14 @@ class HttpdInstance:
     def _app_conf(self, script):
         if self.mode == "wsgi":
             return f"""\
-WSGISocketPrefix "{self.run_dir}/wsgi"
+WSGISocketPrefix "{self.sock_dir}/wsgi"
 WSGIDaemonProcess hgweb processes=1 threads=4 home={self.dir}
 WSGIProcessGroup hgweb
 WSGIApplicationGroup %{{GLOBAL}}
 WSGIScriptAlias / "{script}"
 """
         return f"""\
-ScriptSock "{self.run_dir}/cgid.sock"
+ScriptSock "{self.sock_dir}/cgid.sock"
 ScriptAlias / "{script}/"
 """
 
@@ -187,6 +192,8 @@ ScriptAlias / "{script}/"
             os.chmod(d, 0o755)
         # Children (nobody, when root) spool and keep sockets in run/.
         E.chown_to_server(self.run_dir)
+        os.chmod(self.sock_dir, 0o755)
+        E.chown_to_server(self.sock_dir)
         script = self._write_hgweb()
         user = ""
         if E.running_as_root():
@@ -315,6 +322,7 @@ ExtendedStatus On
         (children, the mod_wsgi daemon, the cgid daemon). Idempotent."""
         proc, self.proc = self.proc, None
         if proc is None:
+            shutil.rmtree(self.sock_dir, ignore_errors=True)
             return
         pgid = proc.pid
         t0 = time.monotonic()
@@ -337,6 +345,7 @@ ExtendedStatus On
                 pass
         self.stop_seconds = time.monotonic() - t0
         self._close_stderr()
+        shutil.rmtree(self.sock_dir, ignore_errors=True)
 
     def running(self):
         return self.proc is not None and self.proc.poll() is None
