@@ -16,6 +16,7 @@
 #include "mod_hgs3cache_capture.h"
 #include "mod_hgs3cache_store.h"
 #include "mod_hgs3cache_presence.h"
+#include "mod_hgs3cache_status.h"
 
 void hgs3_handler_register(apr_pool_t *p);
 
@@ -35,6 +36,9 @@ static int hgs3_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
     rc = hgs3_store_post_config(pconf, s);
     if (rc == OK) {
         rc = hgs3_presence_post_config(pconf, ptemp, s);
+    }
+    if (rc == OK) {
+        rc = hgs3_status_post_config(pconf, s);
     }
     return rc;
 }
@@ -61,6 +65,7 @@ static void hgs3_register_hooks(apr_pool_t *pool)
     ap_hook_child_init(hgs3_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     hgs3_handler_register(pool);
     hgs3_capture_register(pool);
+    hgs3_status_register(pool);
 }
 
 AP_DECLARE_MODULE(hgs3cache) = {

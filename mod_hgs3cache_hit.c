@@ -29,6 +29,7 @@
 #include "mod_hgs3cache_hit.h"
 #include "mod_hgs3cache_presence.h"
 #include "mod_hgs3cache_store.h"
+#include "mod_hgs3cache_status.h"
 
 APLOG_USE_MODULE(hgs3cache);
 
@@ -49,7 +50,9 @@ static void store_failed(request_rec *r, apr_status_t rv, hgs3_s3_client *c)
     int tripped = b ? hgs3_breaker_failure(b, apr_time_now()) : 0;
     char buf[128];
 
+    hgs3_status_count(HGS3_C_STORE_ERRORS, 1);
     if (tripped) {
+        hgs3_status_count(HGS3_C_BREAKER_TRIPS, 1);
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                       HGS3LOGNO(00401) "store lookups failing (%s); skipping lookups for a while",
                       hgs3_strerror(rv, buf, sizeof(buf)));
@@ -76,6 +79,8 @@ static lookup_e lookup(request_rec *r, const hgs3_dir_conf *conf, const hgs3_s3_
 
     if (hgs3_presence_get(r->server, r->pool, pid, &lastmod)) {
         if (!too_old(conf, lastmod, now)) {
+            hgs3_status_count(HGS3_C_PRESENCE_HITS, 1);
+            hgs3_status_lookup(apr_time_now() - now);
             return LOOKUP_HIT;
         }
         hgs3_presence_remove(r->server, r->pool, pid);
@@ -86,8 +91,10 @@ static lookup_e lookup(request_rec *r, const hgs3_dir_conf *conf, const hgs3_s3_
     }
     rv = hgs3_store_client(&c, r->pool, s3);
     if (rv == APR_SUCCESS) {
+        hgs3_status_count(HGS3_C_HEADS, 1);
         rv = hgs3_s3_head(&obj, c, r->pool, object);
     }
+    hgs3_status_lookup(apr_time_now() - now);
     ap_log_rerror(APLOG_MARK, APLOG_TRACE1, rv, r, "hgs3cache: HEAD %s took %" APR_TIME_T_FMT " us",
                   object, apr_time_now() - now);
     if (rv == APR_SUCCESS) {

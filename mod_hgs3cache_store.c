@@ -25,6 +25,7 @@
 #include "mod_hgs3cache_config.h"
 #include "mod_hgs3cache_store.h"
 #include "mod_hgs3cache_presence.h"
+#include "mod_hgs3cache_status.h"
 
 APLOG_USE_MODULE(hgs3cache);
 
@@ -109,6 +110,8 @@ static void job_run(void *data)
         rv = job_put(job, c, &etag);
     }
     if (rv == APR_SUCCESS) {
+        hgs3_status_count(HGS3_C_STORED, 1);
+        hgs3_status_count(HGS3_C_STORED_BYTES, (apr_uint64_t)hgs3_spool_length(job->spool));
         hgs3_presence_put(job->s, job->pool, job->presence_id, apr_time_now());
         ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, job->s,
                      "hgs3cache: stored %s (%" APR_OFF_T_FMT " bytes, %s) in %" APR_TIME_T_FMT
@@ -116,7 +119,10 @@ static void job_run(void *data)
                      job->object, hgs3_spool_length(job->spool), job->content_type,
                      apr_time_as_msec(apr_time_now() - start));
     }
-    else if (log_allowed()) {
+    else {
+        hgs3_status_count(HGS3_C_UPLOAD_ERRORS, 1);
+    }
+    if (rv != APR_SUCCESS && log_allowed()) {
         char buf[128];
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, job->s,
                      HGS3LOGNO(00201) "upload of %s failed: %s (%s); the response was served "
@@ -130,6 +136,7 @@ static void job_run(void *data)
 
 static void job_drop(void *data)
 {
+    hgs3_status_count(HGS3_C_UPLOADS_DROPPED, 1);
     job_free(data);
 }
 
@@ -428,6 +435,9 @@ const char *hgs3_store_submit(request_rec *r, const hgs3_dir_conf *conf, const c
     hgs3_spool_set_owner(spool, NULL);
     rv = hgs3_uploader_submit(uploader, job_run, job_drop, job);
     if (rv != APR_SUCCESS) {
+        if (rv == APR_EAGAIN) {
+            hgs3_status_count(HGS3_C_UPLOADS_DROPPED, 1);
+        }
         hgs3_spool_set_owner(spool, r->pool);
         if (rv == APR_EAGAIN && log_allowed()) {
             ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
