@@ -4,7 +4,8 @@
  * det->buf or skips a number of bytes, and finish_stage() acts on them once
  * they are all there. So the input may be split anywhere. The layout and
  * the checks mirror Mercurial 6.3's bundle2.py reader (unbundle20,
- * unbundlepart._readheader, decodepayloadchunks, interrupthandler). */
+ * unbundlepart._readheader, decodepayloadchunks, interrupthandler), and
+ * RFC 8878 for the zstd frames (see hgs3_bundle2.h). */
 #include <string.h>
 #include <apr_cstr.h>
 
@@ -16,27 +17,53 @@
 #define PARAM_COUNTS_LEN 2
 #define FLAG_INTERRUPT   (-1)
 
+/* RFC 8878 */
+#define ZS_MAGIC            0xFD2FB528u
+#define ZS_SKIPPABLE_MAGIC  0x184D2A50u /* low 4 bits free */
+#define ZS_SKIPPABLE_MASK   0xFFFFFFF0u
+#define ZS_BLOCK_HEADER_LEN 3
+#define ZS_CHECKSUM_LEN     4
+#define ZS_BLOCK_SIZE_MAX   (128 * 1024)
+#define ZS_MIN_CBLOCK_SIZE  2 /* literals header + sequences header */
+#define ZS_RAW              0
+#define ZS_RLE              1
+#define ZS_COMPRESSED       2
+/* Frame_Header_Descriptor bits */
+#define ZS_FHD_SINGLE_SEGMENT 0x20
+#define ZS_FHD_RESERVED       0x08
+#define ZS_FHD_CHECKSUM       0x04
+
 enum {
-    ST_ENGINE_LEN,    /* uint8 length of the engine name */
-    ST_ENGINE,        /* engine name */
-    ST_MAGIC,         /* "HG20" */
-    ST_PARAMS_SIZE,   /* int32 stream params size */
-    ST_PARAMS,        /* stream params */
-    ST_PART_SIZE,     /* int32 part header size, 0 = end of stream */
-    ST_TYPE_LEN,      /* uint8 part type size */
-    ST_TYPE,          /* part type */
-    ST_PART_ID,       /* skip: uint32 part id */
-    ST_COUNTS,        /* uint8 mandatory, uint8 advisory param counts */
-    ST_SIZES,         /* uint8 key size, uint8 value size, per param */
-    ST_HEADER_REST,   /* skip: param keys and values (and any slack) */
-    ST_CHUNK_SIZE,    /* int32 payload chunk size, 0 = end, -1 = interrupt */
-    ST_CHUNK_DATA,    /* skip: payload chunk */
-    ST_INTERRUPT_SIZE /* int32 header size of an interrupt part, 0 = none */
+    ST_ENGINE_LEN,     /* uint8 length of the engine name */
+    ST_ENGINE,         /* engine name */
+    ST_MAGIC,          /* "HG20" */
+    ST_PARAMS_SIZE,    /* int32 stream params size */
+    ST_PARAMS,         /* stream params */
+    ST_PART_SIZE,      /* int32 part header size, 0 = end of stream */
+    ST_TYPE_LEN,       /* uint8 part type size */
+    ST_TYPE,           /* part type */
+    ST_PART_ID,        /* skip: uint32 part id */
+    ST_COUNTS,         /* uint8 mandatory, uint8 advisory param counts */
+    ST_SIZES,          /* uint8 key size, uint8 value size, per param */
+    ST_HEADER_REST,    /* skip: param keys and values (and any slack) */
+    ST_CHUNK_SIZE,     /* int32 payload chunk size, 0 = end, -1 = interrupt */
+    ST_CHUNK_DATA,     /* skip: payload chunk */
+    ST_INTERRUPT_SIZE, /* int32 header size of an interrupt part, 0 = none */
+    /* zstd stages last: finish_stage() relies on it */
+    ST_ZS_MAGIC,      /* zstd: uint32le frame magic, at a frame boundary */
+    ST_ZS_SKIP_SIZE,  /* uint32le size of a skippable frame */
+    ST_ZS_SKIP_DATA,  /* skip: skippable frame content */
+    ST_ZS_DESCRIPTOR, /* Frame_Header_Descriptor */
+    ST_ZS_HEADER,     /* window descriptor, dictionary id, content size */
+    ST_ZS_BLOCK,      /* 3-byte block header */
+    ST_ZS_BLOCK_DATA, /* skip: block content */
+    ST_ZS_CHECKSUM    /* skip: content checksum */
 };
 
 static int is_skip_stage(int stage)
 {
-    return stage == ST_PART_ID || stage == ST_HEADER_REST || stage == ST_CHUNK_DATA;
+    return stage == ST_PART_ID || stage == ST_HEADER_REST || stage == ST_CHUNK_DATA ||
+           stage == ST_ZS_SKIP_DATA || stage == ST_ZS_BLOCK_DATA || stage == ST_ZS_CHECKSUM;
 }
 
 static void collect(hgs3_bundle2 *det, int stage, apr_size_t want)
@@ -63,6 +90,16 @@ static apr_int64_t be32(const unsigned char *b)
     apr_uint32_t u = ((apr_uint32_t)b[0] << 24) | ((apr_uint32_t)b[1] << 16) |
                      ((apr_uint32_t)b[2] << 8) | (apr_uint32_t)b[3];
     return u >= 0x80000000u ? (apr_int64_t)u - 0x100000000LL : (apr_int64_t)u;
+}
+
+/* Little-endian unsigned integer of n <= 8 bytes, as zstd writes them. */
+static apr_uint64_t le(const unsigned char *b, apr_size_t n)
+{
+    apr_uint64_t v = 0;
+    while (n-- > 0) {
+        v = (v << 8) | b[n];
+    }
+    return v;
 }
 
 static int bytes_eq(const unsigned char *a, apr_size_t alen, const char *b)
@@ -113,13 +150,14 @@ static apr_size_t unquote(unsigned char *s, apr_size_t len)
     return o;
 }
 
-enum { PARAMS_OTHER, PARAMS_PLAIN, PARAMS_COMPRESSED, PARAMS_BAD };
+enum { PARAMS_OTHER, PARAMS_PLAIN, PARAMS_ZSTD, PARAMS_OPAQUE, PARAMS_BAD };
 
 /* One "name[=value]" stream parameter, as unbundle20._processparam: the
  * name must start with a letter; "compression" (any case) must name a
- * bundle compression Mercurial knows (PLAIN for "UN", else COMPRESSED);
- * other names starting with an upper case letter are unknown mandatory
- * parameters the client aborts on (BAD); lower case ones are ignored. */
+ * bundle compression Mercurial knows (PLAIN for "UN", ZSTD for "ZS",
+ * OPAQUE for zlib and bzip2); other names starting with an upper case
+ * letter are unknown mandatory parameters the client aborts on (BAD);
+ * lower case ones are ignored. */
 static int check_param(unsigned char *tok, apr_size_t len)
 {
     unsigned char *eq = memchr(tok, '=', len);
@@ -139,9 +177,12 @@ static int check_param(unsigned char *tok, apr_size_t len)
         if (bytes_eq(value, vlen, "UN")) {
             return PARAMS_PLAIN;
         }
+        if (bytes_eq(value, vlen, "ZS")) {
+            return PARAMS_ZSTD;
+        }
         if (bytes_eq(value, vlen, "BZ") || bytes_eq(value, vlen, "GZ") ||
-            bytes_eq(value, vlen, "ZS") || bytes_eq(value, vlen, "_truncatedBZ")) {
-            return PARAMS_COMPRESSED;
+            bytes_eq(value, vlen, "_truncatedBZ")) {
+            return PARAMS_OPAQUE;
         }
         return PARAMS_BAD;
     }
@@ -175,12 +216,185 @@ static void start_part(hgs3_bundle2 *det, apr_int64_t n)
     collect(det, ST_TYPE_LEN, 1);
 }
 
+/* A zstd stream begins: the wire payload after the engine name, or the
+ * parts of a bundle with "Compression=ZS". First-part mode clears it at
+ * once (it is blind to mid-stream failures anyway). */
+static void start_zstd(hgs3_bundle2 *det)
+{
+    if (det->flags & HGS3_BUNDLE2_FIRST_PART) {
+        decide(det, HGS3_BUNDLE2_OK);
+        return;
+    }
+    det->zs.frames = 0;
+    collect(det, ST_ZS_MAGIC, 4);
+}
+
+/* Frame header fields after the descriptor: window descriptor (absent in
+ * single-segment frames), dictionary id (0, 1, 2 or 4 bytes), frame
+ * content size (0 or 1 byte when single segment, then 2, 4 or 8). */
+static apr_size_t zs_did_len(unsigned d)
+{
+    static const apr_size_t len[4] = {0, 1, 2, 4};
+    return len[d & 3];
+}
+
+static apr_size_t zs_fcs_len(unsigned d)
+{
+    static const apr_size_t len[4] = {0, 2, 4, 8};
+    return (d >> 6) == 0 ? ((d & ZS_FHD_SINGLE_SEGMENT) ? 1 : 0) : len[d >> 6];
+}
+
+/* The frame header is in: check it and work out the block size limit. */
+static void zs_header(hgs3_bundle2 *det)
+{
+    const unsigned char *b = det->buf;
+    unsigned d = det->zs.descriptor;
+    apr_size_t fcs_len = zs_fcs_len(d);
+    apr_uint64_t window = 0;
+
+    if (!(d & ZS_FHD_SINGLE_SEGMENT)) {
+        unsigned wlog = 10 + (b[0] >> 3);
+        apr_uint64_t base = (apr_uint64_t)1 << wlog;
+        window = base + (base >> 3) * (b[0] & 7);
+        ++b;
+    }
+    /* A dictionary the client does not have: "Dictionary mismatch". */
+    if (le(b, zs_did_len(d)) != 0) {
+        decide(det, HGS3_BUNDLE2_MALFORMED);
+        return;
+    }
+    b += zs_did_len(d);
+    det->zs.has_size = fcs_len > 0;
+    det->zs.content_size = le(b, fcs_len) + (fcs_len == 2 ? 256 : 0);
+    if (d & ZS_FHD_SINGLE_SEGMENT) {
+        window = det->zs.content_size;
+    }
+    if (window > HGS3_BUNDLE2_ZSTD_MAX_WINDOW) {
+        decide(det, HGS3_BUNDLE2_MALFORMED);
+        return;
+    }
+    det->zs.block_max = window < ZS_BLOCK_SIZE_MAX ? (apr_uint32_t)window : ZS_BLOCK_SIZE_MAX;
+    det->zs.plain = 0;
+    det->zs.compressed = 0;
+    collect(det, ST_ZS_BLOCK, ZS_BLOCK_HEADER_LEN);
+}
+
+/* A block header is in. Its size is the content size for raw and
+ * compressed blocks, the regenerated size for RLE (1 byte of content);
+ * either is bounded by the block size limit. Raw and RLE blocks regenerate
+ * exactly their size, so they cannot exceed a declared content size. */
+static void zs_block(hgs3_bundle2 *det)
+{
+    apr_uint32_t h = (apr_uint32_t)le(det->buf, ZS_BLOCK_HEADER_LEN);
+    unsigned type = (h >> 1) & 3;
+    apr_uint32_t size = h >> 3;
+
+    det->zs.last = h & 1;
+    if (size > det->zs.block_max) {
+        decide(det, HGS3_BUNDLE2_MALFORMED);
+        return;
+    }
+    switch (type) {
+    case ZS_RAW:
+    case ZS_RLE:
+        det->zs.plain += size;
+        if (det->zs.has_size && det->zs.plain > det->zs.content_size) {
+            decide(det, HGS3_BUNDLE2_MALFORMED);
+            return;
+        }
+        skip(det, ST_ZS_BLOCK_DATA, type == ZS_RLE ? 1 : size);
+        break;
+    case ZS_COMPRESSED:
+        if (size < ZS_MIN_CBLOCK_SIZE) {
+            decide(det, HGS3_BUNDLE2_MALFORMED);
+            return;
+        }
+        det->zs.compressed = 1;
+        skip(det, ST_ZS_BLOCK_DATA, size);
+        break;
+    default: /* reserved */
+        decide(det, HGS3_BUNDLE2_MALFORMED);
+    }
+}
+
+/* A block's content has gone by. After the last block of a frame come the
+ * optional checksum and the next frame or the end of the body. */
+static void zs_block_done(hgs3_bundle2 *det)
+{
+    if (!det->zs.last) {
+        collect(det, ST_ZS_BLOCK, ZS_BLOCK_HEADER_LEN);
+        return;
+    }
+    if (det->zs.has_size && !det->zs.compressed && det->zs.plain != det->zs.content_size) {
+        decide(det, HGS3_BUNDLE2_MALFORMED);
+        return;
+    }
+    det->zs.frames++;
+    if (det->zs.descriptor & ZS_FHD_CHECKSUM) {
+        skip(det, ST_ZS_CHECKSUM, ZS_CHECKSUM_LEN);
+    } else {
+        collect(det, ST_ZS_MAGIC, 4);
+    }
+}
+
+/* The stages of a zstd stream. */
+static void finish_zstd_stage(hgs3_bundle2 *det)
+{
+    const unsigned char *b = det->buf;
+    apr_uint32_t magic;
+
+    switch (det->stage) {
+    case ST_ZS_MAGIC:
+        magic = (apr_uint32_t)le(b, 4);
+        if (magic == ZS_MAGIC) {
+            collect(det, ST_ZS_DESCRIPTOR, 1);
+        } else if ((magic & ZS_SKIPPABLE_MASK) == ZS_SKIPPABLE_MAGIC && det->zs.frames > 0) {
+            /* (before any frame, Mercurial's reader would stop there) */
+            collect(det, ST_ZS_SKIP_SIZE, 4);
+        } else {
+            decide(det, HGS3_BUNDLE2_MALFORMED);
+        }
+        break;
+    case ST_ZS_SKIP_SIZE:
+        skip(det, ST_ZS_SKIP_DATA, (apr_uint32_t)le(b, 4));
+        break;
+    case ST_ZS_SKIP_DATA:
+    case ST_ZS_CHECKSUM:
+        collect(det, ST_ZS_MAGIC, 4);
+        break;
+    case ST_ZS_DESCRIPTOR:
+        det->zs.descriptor = b[0];
+        if (b[0] & ZS_FHD_RESERVED) {
+            decide(det, HGS3_BUNDLE2_MALFORMED);
+            break;
+        }
+        collect(det, ST_ZS_HEADER,
+                ((b[0] & ZS_FHD_SINGLE_SEGMENT) ? 0 : 1) + zs_did_len(b[0]) + zs_fcs_len(b[0]));
+        break;
+    case ST_ZS_HEADER:
+        zs_header(det);
+        break;
+    case ST_ZS_BLOCK:
+        zs_block(det);
+        break;
+    case ST_ZS_BLOCK_DATA:
+        zs_block_done(det);
+        break;
+    default:
+        decide(det, HGS3_BUNDLE2_MALFORMED);
+    }
+}
+
 /* The bytes of the current stage are all there: act on them. */
 static void finish_stage(hgs3_bundle2 *det)
 {
     const unsigned char *b = det->buf;
     apr_int64_t v;
 
+    if (det->stage >= ST_ZS_MAGIC) {
+        finish_zstd_stage(det);
+        return;
+    }
     switch (det->stage) {
     case ST_ENGINE_LEN:
         if (b[0] == 0) {
@@ -192,9 +406,10 @@ static void finish_stage(hgs3_bundle2 *det)
     case ST_ENGINE:
         if (bytes_eq(b, det->want, "none")) {
             collect(det, ST_MAGIC, 4);
-        } else if (bytes_eq(b, det->want, "zstd") || bytes_eq(b, det->want, "zlib") ||
-                   bytes_eq(b, det->want, "bzip2")) {
-            decide(det, HGS3_BUNDLE2_OK);
+        } else if (bytes_eq(b, det->want, "zstd")) {
+            start_zstd(det);
+        } else if (bytes_eq(b, det->want, "zlib") || bytes_eq(b, det->want, "bzip2")) {
+            decide(det, HGS3_BUNDLE2_OPAQUE);
         } else {
             decide(det, HGS3_BUNDLE2_MALFORMED);
         }
@@ -220,8 +435,11 @@ static void finish_stage(hgs3_bundle2 *det)
         case PARAMS_OTHER:
             collect(det, ST_PART_SIZE, INT32_LEN);
             break;
-        case PARAMS_COMPRESSED:
-            decide(det, HGS3_BUNDLE2_OK);
+        case PARAMS_ZSTD:
+            start_zstd(det);
+            break;
+        case PARAMS_OPAQUE:
+            decide(det, HGS3_BUNDLE2_OPAQUE);
             break;
         default:
             decide(det, HGS3_BUNDLE2_MALFORMED);
@@ -386,9 +604,17 @@ hgs3_bundle2_state_t hgs3_bundle2_state(const hgs3_bundle2 *det)
     return det->state;
 }
 
+/* A zstd stream is whole when the body ends at a frame boundary, after at
+ * least one frame. */
 hgs3_bundle2_state_t hgs3_bundle2_state_at_eos(const hgs3_bundle2 *det)
 {
-    return det->state == HGS3_BUNDLE2_NEED_MORE ? HGS3_BUNDLE2_MALFORMED : det->state;
+    if (det->state != HGS3_BUNDLE2_NEED_MORE) {
+        return det->state;
+    }
+    if (det->stage == ST_ZS_MAGIC && det->have == 0 && det->zs.frames > 0) {
+        return HGS3_BUNDLE2_OK;
+    }
+    return HGS3_BUNDLE2_MALFORMED;
 }
 
 apr_off_t hgs3_bundle2_consumed(const hgs3_bundle2 *det)

@@ -6,12 +6,11 @@
  * response body as it streams, in pieces of any size (one byte at a time
  * works); it needs no allocation and keeps about 4 KiB of state.
  *
- * What it reads (Mercurial 6.3 wireprotoserver.py, bundle2.py):
+ * What it reads (Mercurial 6.3 wireprotoserver.py, bundle2.py,
+ * utils/compression.py):
  *
  *   application/mercurial-0.2: uint8 n, engine name (n bytes), then the
  *     payload compressed with that engine.
- *     - "zstd", "zlib", "bzip2": OK without decompressing. hgweb sends an
- *       error bundle with engine "none" (prefer_uncompressed), always.
  *     - "none": the bundle2 stream follows and is parsed:
  *         "HG20", int32 params size, params ("name=value" urlquoted, space
  *         separated), then parts: int32 header size (0 ends the bundle),
@@ -23,9 +22,44 @@
  *       A part type starting with "error:" (any case: mandatory parts are
  *       sent upper-cased, "ERROR:ABORT") means ERROR. A stream-clone bundle
  *       ("STREAM2", also engine none) is OK. A "Compression" stream param
- *       other than "UN" compresses the parts; hgweb never does that to an
- *       error bundle: OK. An unknown mandatory stream param (the client
- *       would abort), or anything not as above, is MALFORMED.
+ *       compresses the parts that follow: "UN" changes nothing, "ZS" is
+ *       checked as a zstd stream (below), "GZ"/"BZ" are OPAQUE (hgweb sends
+ *       such bundles only as pre-built pullbundles). An unknown mandatory
+ *       stream param (the client would abort), or anything not as above,
+ *       is MALFORMED.
+ *     - "zstd": checked without decompressing (RFC 8878). Mercurial
+ *       compresses the whole reply with one python-zstandard compressobj:
+ *       compress() per chunk, flush() at the end, one frame. When bundle
+ *       generation fails after the headers went out, the generator raises
+ *       inside compressstream, flush() never runs, and the body ends after
+ *       the blocks already written, without the frame's last block (the
+ *       interrupt error part is still inside the compressor and never
+ *       reaches the wire: seen with hgweb under mod_wsgi, which ends such a
+ *       response cleanly with status 200). So the body is OK only if it is
+ *       complete frames up to its very end:
+ *         frame = magic 0xFD2FB528, Frame_Header_Descriptor (the reserved
+ *           bit clear), window descriptor unless single segment, dictionary
+ *           id, frame content size, then blocks (3-byte little-endian
+ *           header: Last_Block bit, Block_Type raw/RLE/compressed, reserved
+ *           type = MALFORMED, Block_Size at most min(window, 128 KiB); an
+ *           RLE block has 1 byte of content, a compressed one at least 2)
+ *           up to the Last_Block, then the 4-byte checksum if the
+ *           descriptor says so;
+ *         skippable frames (magic 0x184D2A5?, uint32le size, content) may
+ *           follow a frame.
+ *       A body cut anywhere, trailing bytes, a skippable frame first or no
+ *       frame at all is MALFORMED. So are frames Mercurial's reader
+ *       (python-zstandard decompressobj, libzstd defaults) would refuse: a
+ *       dictionary id other than 0, a window above
+ *       HGS3_BUNDLE2_ZSTD_MAX_WINDOW. The verdict on a zstd body comes only
+ *       at EOS (hgs3_bundle2_state_at_eos); while it streams, the state
+ *       stays NEED_MORE unless the structure is already broken (MALFORMED).
+ *       Compressed blocks are not inflated, so error parts inside a
+ *       complete frame are not seen; Mercurial never writes one there (an
+ *       error it reports up front goes out with engine "none").
+ *     - "zlib", "bzip2": OPAQUE. Their streams cannot be checked for
+ *       completeness without inflating them. Clients since Mercurial 4.1
+ *       offer zstd first and hgweb picks it, so this costs little.
  *     - any other engine name: MALFORMED.
  *   application/mercurial-0.1: the whole body is zlib-compressed with no
  *     engine header, and an error bundle for a client speaking only 0.1 is
@@ -34,25 +68,25 @@
  *     changegroup with no magic: MALFORMED.)
  *
  * Modes:
- *   default (hgs3_bundle2_init): for engine "none", follows the whole
- *     stream, skipping payload bytes in constant memory, and gives OK only
- *     at the bundle's end-of-stream marker. Every part and every interrupt
- *     part is checked, and a body cut short stays NEED_MORE, hence
- *     MALFORMED at EOS. This matters: when hgweb's generator fails after
- *     the headers went out, Mercurial emits an interrupt "error:abort" and
- *     raises, and mod_wsgi (4.9.4, daemon mode, seen here) still ends the
- *     chunked response cleanly with status 200: the filter sees a normal
- *     EOS. Bytes after the end marker are ignored, as Mercurial does.
- *     Compressed engines are decided at once (a truncated zstd/zlib body
- *     cannot be told without decompressing).
+ *   default (hgs3_bundle2_init): follows the whole body in constant
+ *     memory, skipping payload and block contents. For engine "none" OK
+ *     comes at the bundle's end-of-stream marker: every part and every
+ *     interrupt part is checked, and a body cut short stays NEED_MORE,
+ *     hence MALFORMED at EOS. This matters: when hgweb's generator fails
+ *     after the headers went out, Mercurial emits an interrupt
+ *     "error:abort" and raises, and mod_wsgi (4.9.4, daemon mode, seen
+ *     here) still ends the chunked response cleanly with status 200: the
+ *     filter sees a normal EOS. Bytes after the end marker are ignored, as
+ *     Mercurial does. For zstd, see above.
  *   HGS3_BUNDLE2_FIRST_PART (hgs3_bundle2_init_ex): the verdict is given on
  *     the first part's type, within 5 + 4 + 4 + HGS3_BUNDLE2_MAX_PARAMS + 4
- *     + 256 bytes at most. Enough for hgweb's own error replies, blind to
- *     mid-stream failures.
- *   Either way, data fed after the verdict is not looked at.
+ *     + 256 bytes at most; zstd is OK on sight. Enough for hgweb's own
+ *     error replies, blind to mid-stream failures.
+ *   Either way, data fed after a verdict is not looked at, and any split
+ *   of the body into pieces gives the same verdict.
  *
- * The capture filter must cache a body only when the verdict is OK: a
- * body the detector could not clear (MALFORMED, OPAQUE, or NEED_MORE at
+ * The capture filter must cache a body only when the verdict at EOS is OK:
+ * a body the detector could not clear (MALFORMED, OPAQUE, or NEED_MORE at
  * EOS) is not stored. */
 #ifndef HGS3_BUNDLE2_H
 #define HGS3_BUNDLE2_H
@@ -64,6 +98,11 @@
 #define HGS3_BUNDLE2_MAX_PARAMS 4096
 /* Interrupt parts may nest; deeper than this is MALFORMED. */
 #define HGS3_BUNDLE2_MAX_DEPTH 8
+
+/* Largest zstd window accepted: libzstd's default decoder limit
+ * (ZSTD_WINDOWLOG_LIMIT_DEFAULT, 2^27), which Mercurial's reader keeps;
+ * above it the client fails with "Frame requires too much memory". */
+#define HGS3_BUNDLE2_ZSTD_MAX_WINDOW ((apr_uint64_t)1 << 27)
 
 /* Flags for hgs3_bundle2_init_ex. */
 #define HGS3_BUNDLE2_FIRST_PART 0x1
@@ -90,6 +129,16 @@ typedef struct {
     apr_uint32_t header_left; /* bytes of the current part header not yet read */
     apr_uint32_t param_bytes; /* sum of the current part's key and value sizes */
     unsigned nparams;
+    struct {                       /* the zstd frame being read */
+        unsigned descriptor;       /* Frame_Header_Descriptor */
+        int last;                  /* the current block is the frame's last */
+        int has_size;              /* the frame declares its content size */
+        int compressed;            /* a compressed block was seen */
+        apr_uint32_t frames;       /* zstd frames completed */
+        apr_uint32_t block_max;    /* Block_Maximum_Size */
+        apr_uint64_t content_size; /* Frame_Content_Size */
+        apr_uint64_t plain;        /* bytes regenerated by raw and RLE blocks */
+    } zs;
     unsigned char buf[HGS3_BUNDLE2_MAX_PARAMS]; /* engine name, type, ints, params */
 } hgs3_bundle2;
 
@@ -108,8 +157,9 @@ hgs3_bundle2_state_t hgs3_bundle2_feed(hgs3_bundle2 *det, const void *data, apr_
 /* The current state (NEED_MORE or the verdict). */
 hgs3_bundle2_state_t hgs3_bundle2_state(const hgs3_bundle2 *det);
 
-/* The body has ended: the final verdict. NEED_MORE becomes MALFORMED
- * (truncated before a verdict, or an empty body). */
+/* The body has ended: the final verdict. A zstd body that ends right after
+ * a complete frame is OK; any other NEED_MORE becomes MALFORMED (truncated
+ * before a verdict, or an empty body). */
 hgs3_bundle2_state_t hgs3_bundle2_state_at_eos(const hgs3_bundle2 *det);
 
 /* Bytes consumed before the verdict (all bytes fed while NEED_MORE). */

@@ -9,8 +9,13 @@
  *   - a verdict, once given, never changes, and consumed() stops there;
  *   - first-part mode decides within its documented bound;
  *   - the two modes agree where they must: walking never clears a body
- *     the first-part mode rejects as an error, and first-part mode clears
- *     whatever walking clears. */
+ *     the first-part mode rejects as an error, first-part mode clears
+ *     whatever walking clears, and both find the same bodies OPAQUE;
+ *   - OPAQUE only for engines zlib and bzip2, or a bundle with engine
+ *     none (whose "Compression" parameter names them);
+ *   - engine zstd, walking: no verdict but MALFORMED before EOS; OK only
+ *     when the first frame is a zstd frame, and then the body without its
+ *     last byte is refused (a complete frame cannot end one byte early). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,8 +48,16 @@ static hgs3_bundle2_state_t whole(int flags, const uint8_t *d, size_t n, apr_off
     return hgs3_bundle2_state_at_eos(&det);
 }
 
+static int has_prefix(const uint8_t *d, size_t n, const char *prefix, size_t plen)
+{
+    return n >= plen && memcmp(d, prefix, plen) == 0;
+}
+
+#define IS_ZSTD(d, n) has_prefix(d, n, "\x04zstd", 5)
+
 /* Feed in pieces; `next` gives the size of each (at least 1). Checks that
- * a verdict sticks. */
+ * a verdict sticks, and that a zstd body is refused or left open, never
+ * cleared, before EOS. */
 static hgs3_bundle2_state_t pieces(int flags, const uint8_t *d, size_t n, uint32_t seed,
                                    int bytewise, apr_off_t *consumed)
 {
@@ -78,6 +91,9 @@ static hgs3_bundle2_state_t pieces(int flags, const uint8_t *d, size_t n, uint32
         } else if (st != HGS3_BUNDLE2_NEED_MORE) {
             decided = st;
             at_decision = hgs3_bundle2_consumed(&det);
+            if (flags == 0 && IS_ZSTD(d, n) && st != HGS3_BUNDLE2_MALFORMED) {
+                abort();
+            }
         }
         off += k;
     }
@@ -108,8 +124,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
             }
         }
-        if (a == HGS3_BUNDLE2_NEED_MORE || a == HGS3_BUNDLE2_OPAQUE) {
-            abort(); /* never at EOS for this media type */
+        if (a == HGS3_BUNDLE2_NEED_MORE) {
+            abort(); /* never at EOS */
+        }
+        if (a == HGS3_BUNDLE2_OPAQUE && !has_prefix(data, size, "\x04zlib", 5) &&
+            !has_prefix(data, size, "\x05bzip2", 6) && !has_prefix(data, size, "\x04noneHG20", 9)) {
+            abort();
         }
         if (modes[m] == HGS3_BUNDLE2_FIRST_PART && c1 > FIRST_PART_BOUND) {
             abort();
@@ -122,6 +142,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (v[0] == HGS3_BUNDLE2_OK && v[1] != HGS3_BUNDLE2_OK) {
         abort();
+    }
+    if ((v[0] == HGS3_BUNDLE2_OPAQUE) != (v[1] == HGS3_BUNDLE2_OPAQUE)) {
+        abort();
+    }
+    if (IS_ZSTD(data, size) && v[0] == HGS3_BUNDLE2_OK) {
+        apr_off_t c = 0;
+        if (!has_prefix(data + 5, size - 5, "\x28\xb5\x2f\xfd", 4) ||
+            whole(0, data, size - 1, &c) != HGS3_BUNDLE2_MALFORMED) {
+            abort();
+        }
     }
     return 0;
 }

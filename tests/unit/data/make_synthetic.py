@@ -4,16 +4,23 @@
 Each body is made with Mercurial's own bundle2 writer (bundle2.bundle20 and
 bundlepart), prefixed with the application/mercurial-0.2 engine header
 hgweb sends ("\\x04none"), so the bytes are what hgweb would put on the wire.
+The "synth-zstd-*" bodies are "\\x04zstd" and a bundle compressed with
+Mercurial's bundled python-zstandard (mercurial.zstd) in the frame shapes
+libzstd can write: one-shot frames with content size and checksum, raw and
+RLE blocks, several frames with a skippable frame between them.
 Run with Debian's /usr/bin/python3 (Mercurial 6.3.2):
 
     /usr/bin/python3 tests/unit/data/make_synthetic.py tests/unit/data
 """
 import os
+import random
+import struct
 import sys
 
-from mercurial import bundle2, ui as uimod
+from mercurial import bundle2, ui as uimod, zstd
 
 NONE = b"\x04none"
+ZSTD = b"\x04zstd"
 
 
 def body(parts, params=()):
@@ -36,8 +43,10 @@ class failingpart(bundle2.bundlepart):
         raise RuntimeError("disk vanished")
 
 
-def interrupted():
+def interrupted(compression=None):
     bundler = bundle2.bundle20(uimod.ui.load())
+    if compression:
+        bundler.setcompression(compression)
     bundler.addpart(failingpart(b"changegroup", [(b"version", b"02")]))
     out = [NONE]
     try:
@@ -48,12 +57,29 @@ def interrupted():
     return b"".join(out)
 
 
-def compressed():
+def compressed(compression=b"BZ"):
     """Parts compressed inside the bundle, as in a pre-built pullbundle."""
     bundler = bundle2.bundle20(uimod.ui.load())
-    bundler.setcompression(b"BZ")
+    bundler.setcompression(compression)
     bundler.addpart(bundle2.bundlepart(b"test:data", data=b"y" * 100))
     return NONE + b"".join(bundler.getchunks())
+
+
+def plain_bundle(data):
+    """A bundle2 stream (no engine header) with one part carrying data."""
+    bundler = bundle2.bundle20(uimod.ui.load())
+    bundler.addpart(bundle2.bundlepart(b"test:data", data=data))
+    return b"".join(bundler.getchunks())
+
+
+def streamed(data, **kw):
+    """As hgweb's zstd engine: compressobj, compress() per chunk, flush()."""
+    z = zstd.ZstdCompressor(level=3, **kw).compressobj()
+    return z.compress(data) + z.flush()
+
+
+def skippable(content):
+    return struct.pack("<II", 0x184D2A53, len(content)) + content
 
 
 def main(outdir):
@@ -87,6 +113,24 @@ def main(outdir):
         "synth-bad-mandatory-param.bin": body(
             [bundle2.bundlepart(b"test:data", data=b"z")], [(b"Unknownfeature", b"1")]),
         "synth-interrupted.bin": interrupted(),
+        # parts compressed with zstd inside the bundle: checked as zstd
+        "synth-ok-zs-param.bin": compressed(b"ZS"),
+        # the same when generation fails: the zstd frame is never finished
+        "synth-interrupted-zs-param.bin": interrupted(b"ZS"),
+        # one-shot frame: single segment, content size and checksum
+        "synth-zstd-checksum.bin": ZSTD + zstd.ZstdCompressor(
+            level=3, write_checksum=True).compress(plain_bundle(b"q" * 5000)),
+        # one-shot, incompressible: a raw block whose size is the content size
+        "synth-zstd-raw-sized.bin": ZSTD + zstd.ZstdCompressor(level=3).compress(
+            plain_bundle(random.Random(8).randbytes(600))),
+        # incompressible payload: raw blocks
+        "synth-zstd-raw.bin": ZSTD + streamed(
+            plain_bundle(random.Random(7).randbytes(3000))),
+        # one byte repeated: RLE blocks
+        "synth-zstd-rle.bin": ZSTD + streamed(plain_bundle(b"\0" * 300000)),
+        # two frames with a skippable frame between them
+        "synth-zstd-frames.bin": ZSTD + streamed(plain_bundle(b"first")) + skippable(b"note")
+        + streamed(b"second frame", write_checksum=True),
     }
     for name, data in files.items():
         with open(os.path.join(outdir, name), "wb") as f:
