@@ -110,9 +110,12 @@ apr_status_t hgs3_creds_parse(hgs3_creds *out, apr_pool_t *p, const char *text, 
             in_section = 1;
             continue;
         }
-        eq = memchr(ls, '=', (apr_size_t)(le - ls));
-        if (!eq) {
-            eq = memchr(ls, ':', (apr_size_t)(le - ls)); /* configparser allows ':' too */
+        /* configparser splits at the first '=' or ':', whichever comes
+         * first ("key: a=b" has the value "a=b") */
+        for (eq = ls; eq < le && *eq != '=' && *eq != ':'; ++eq) {
+        }
+        if (eq == le) {
+            eq = NULL;
         }
         if (!eq || eq == ls || !in_section) {
             rv = HGS3_EMALFORMED;

@@ -27,14 +27,36 @@ static apr_status_t parse(apr_xml_doc **pdoc, apr_pool_t *p, const char *body, a
     return APR_SUCCESS;
 }
 
-/* Concatenated character data directly inside e. */
+/* The longest text we take from one element: codes, ids and ETags are
+ * short; a store that sends more gets it cut, never a big allocation. */
+#define HGS3_XML_MAX_TEXT 1024
+
+/* Concatenated character data directly inside e, at most
+ * HGS3_XML_MAX_TEXT bytes. expat hands text over in many small pieces
+ * (each newline, each entity), so it is measured first and copied once:
+ * concatenating piece by piece would be quadratic. */
 static const char *text_of(apr_pool_t *p, const apr_xml_elem *e)
 {
     const apr_text *t;
-    const char *s = "";
-    for (t = e->first_cdata.first; t; t = t->next) {
-        s = apr_pstrcat(p, s, t->text, NULL);
+    apr_size_t len = 0, n;
+    char *s, *d;
+
+    for (t = e->first_cdata.first; t && len < HGS3_XML_MAX_TEXT; t = t->next) {
+        len += strlen(t->text);
     }
+    if (len > HGS3_XML_MAX_TEXT) {
+        len = HGS3_XML_MAX_TEXT;
+    }
+    s = d = apr_palloc(p, len + 1);
+    for (t = e->first_cdata.first; t && (apr_size_t)(d - s) < len; t = t->next) {
+        n = strlen(t->text);
+        if (n > len - (apr_size_t)(d - s)) {
+            n = len - (apr_size_t)(d - s);
+        }
+        memcpy(d, t->text, n);
+        d += n;
+    }
+    *d = '\0';
     return s;
 }
 

@@ -59,6 +59,21 @@ static void test_default_profile(void **state)
     assert_string_equal(c.access_key, "AKIDDEFAULT");
 }
 
+/* configparser splits at the first '=' or ':', whichever comes first */
+static void test_first_separator(void **state)
+{
+    hgs3_creds c;
+    (void)state;
+    assert_int_equal(parse(&c, "[default]\naws_access_key_id = AKID\n"
+                               "aws_secret_access_key: abc=def\n", NULL, NULL),
+                     APR_SUCCESS);
+    assert_string_equal(c.secret_key, "abc=def");
+    assert_int_equal(parse(&c, "[default]\naws_access_key_id = AKID\n"
+                               "aws_secret_access_key = abc:def\n", NULL, NULL),
+                     APR_SUCCESS);
+    assert_string_equal(c.secret_key, "abc:def");
+}
+
 static void test_named_profiles(void **state)
 {
     hgs3_creds c;
@@ -234,6 +249,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_default_profile),
+        cmocka_unit_test(test_first_separator),
         cmocka_unit_test(test_named_profiles),
         cmocka_unit_test(test_missing_and_incomplete),
         cmocka_unit_test(test_precedence),

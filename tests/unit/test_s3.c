@@ -12,6 +12,7 @@
 #include <apr_strings.h>
 #include <apr_network_io.h>
 #include <apr_thread_proc.h>
+#include <stdio.h>
 #include <apr_file_io.h>
 
 #include "hgs3_err.h"
@@ -51,6 +52,25 @@ static void test_xml_error(void **state)
     assert_int_equal(xml_error("<Error><Code>x</Code>", &code, &msg, &rid), HGS3_EPROTO);
     assert_int_equal(xml_error("not xml at all", &code, &msg, &rid), HGS3_EPROTO);
     assert_int_equal(hgs3_s3xml_error(pool, NULL, 0, &code, &msg, &rid), HGS3_EPROTO);
+}
+
+/* expat hands text over piece by piece; a body of many pieces must cost
+ * linear memory, and a field is capped. */
+static void test_xml_many_pieces(void **state)
+{
+    const char *code, *msg, *rid;
+    apr_size_t n = 65000, i;
+    char *body = apr_palloc(pool, n + 64), *d = body;
+    (void)state;
+    d += sprintf(d, "<Error><Code>");
+    for (i = 0; i < n; ++i) {
+        *d++ = '\n';
+    }
+    d += sprintf(d, "</Code></Error>");
+    *d = '\0';
+    assert_int_equal(hgs3_s3xml_error(pool, body, (apr_size_t)(d - body), &code, &msg, &rid),
+                     APR_SUCCESS);
+    assert_int_equal(strlen(code), 1024);
 }
 
 static void test_xml_upload_id(void **state)
@@ -696,7 +716,7 @@ static void test_multipart_file_aborts(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_xml_error),          cmocka_unit_test(test_xml_upload_id),
+        cmocka_unit_test(test_xml_error), cmocka_unit_test(test_xml_many_pieces),          cmocka_unit_test(test_xml_upload_id),
         cmocka_unit_test(test_xml_complete),       cmocka_unit_test(test_addressing),
         cmocka_unit_test(test_config_check),       cmocka_unit_test(test_presign_doc_example),
         cmocka_unit_test(test_connection_refused), cmocka_unit_test(test_timeout),
