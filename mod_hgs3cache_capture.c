@@ -297,6 +297,8 @@ int hgs3_capture_start(request_rec *r, const hgs3_dir_conf *conf, const char *he
         step_out(ctx, "spool-error");
         return DECLINED;
     }
+    /* the SHA-256 is computed by the uploader, off the response path */
+    hgs3_spool_defer_hash(ctx->spool);
     hgs3_set_note(r, conf, "miss");
     ap_add_output_filter(CAPTURE_FILTER, ctx, r, r->connection);
     return DECLINED;

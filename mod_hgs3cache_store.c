@@ -84,7 +84,13 @@ static apr_status_t job_put(store_job *job, hgs3_s3_client *c, const char **etag
     const void *data = NULL;
     apr_size_t len = 0;
     apr_off_t size = hgs3_spool_length(job->spool);
-    const char *sha = hgs3_spool_sha256_hex(job->spool);
+    const char *sha;
+    apr_status_t rv = hgs3_spool_hash(job->spool);
+
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    sha = hgs3_spool_sha256_hex(job->spool);
 
     if (hgs3_spool_memory(job->spool, &data, &len) == APR_SUCCESS) {
         return hgs3_s3_put_mem(c, job->pool, job->object, data, len, job->content_type, sha, etag);

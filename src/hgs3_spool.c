@@ -31,6 +31,8 @@ struct hgs3_spool {
     apr_status_t failed; /* sticky status of an earlier failure */
     int finished;
     int discarded;
+    int defer_hash; /* hash later, in hgs3_spool_hash() */
+    int hashed;     /* digest and hex are valid */
     unsigned char digest[HGS3_SHA256_LEN];
     char hex[HGS3_SHA256_HEX_LEN + 1];
 };
@@ -164,6 +166,8 @@ leave:
     return rv;
 }
 
+#define SPOOL_FILE_BUFFER (256 * 1024)
+
 static apr_status_t open_file(hgs3_spool *spool)
 {
     char *templ = NULL;
@@ -186,6 +190,9 @@ static apr_status_t open_file(hgs3_spool *spool)
     }
     spool->path = templ;
     apr_pool_cleanup_register(spool->pool, spool, file_cleanup, apr_pool_cleanup_null);
+    /* APR's default 4 KiB buffer would mean a write(2) per 4 KiB of body */
+    apr_file_buffer_set(spool->file, apr_palloc(spool->pool, SPOOL_FILE_BUFFER),
+                        SPOOL_FILE_BUFFER);
     rv = apr_file_perms_set(templ, APR_FPROT_UREAD | APR_FPROT_UWRITE);
     if (rv == APR_INCOMPLETE || APR_STATUS_IS_ENOTIMPL(rv)) {
         rv = APR_SUCCESS; /* mkstemp's 0600 stands */
@@ -261,7 +268,7 @@ apr_status_t hgs3_spool_write(hgs3_spool *spool, const void *data, apr_size_t le
         (apr_uint64_t)len > (apr_uint64_t)(spool->max_size - spool->length)) {
         return fail(spool, HGS3_ETOOBIG);
     }
-    if ((rv = hgs3_sha256_update(spool->sha, data, len)) != APR_SUCCESS) {
+    if (!spool->defer_hash && (rv = hgs3_sha256_update(spool->sha, data, len)) != APR_SUCCESS) {
         return fail(spool, rv);
     }
     if (!spool->file && (apr_uint64_t)spool->length + len > spool->memory_limit) {
@@ -315,10 +322,13 @@ apr_status_t hgs3_spool_finish(hgs3_spool *spool)
     if (spool->finished || spool->discarded) {
         return APR_EINVAL;
     }
-    if ((rv = hgs3_sha256_final(spool->sha, spool->digest)) != APR_SUCCESS) {
-        return fail(spool, rv);
+    if (!spool->defer_hash) {
+        if ((rv = hgs3_sha256_final(spool->sha, spool->digest)) != APR_SUCCESS) {
+            return fail(spool, rv);
+        }
+        hgs3_hex(spool->hex, spool->digest, HGS3_SHA256_LEN);
+        spool->hashed = 1;
     }
-    hgs3_hex(spool->hex, spool->digest, HGS3_SHA256_LEN);
     rv = spool->file ? apr_file_flush(spool->file) : coalesce(spool);
     if (rv != APR_SUCCESS) {
         return fail(spool, rv);
@@ -374,12 +384,58 @@ static int readable(const hgs3_spool *spool)
 
 const unsigned char *hgs3_spool_sha256(const hgs3_spool *spool)
 {
-    return readable(spool) ? spool->digest : NULL;
+    return readable(spool) && spool->hashed ? spool->digest : NULL;
 }
 
 const char *hgs3_spool_sha256_hex(const hgs3_spool *spool)
 {
-    return readable(spool) ? spool->hex : NULL;
+    return readable(spool) && spool->hashed ? spool->hex : NULL;
+}
+
+void hgs3_spool_defer_hash(hgs3_spool *spool)
+{
+    if (spool->length == 0 && !spool->finished) {
+        spool->defer_hash = 1;
+    }
+}
+
+#define HASH_CHUNK (256 * 1024)
+
+apr_status_t hgs3_spool_hash(hgs3_spool *spool)
+{
+    apr_off_t off = 0;
+    apr_size_t n = 0;
+    char *buf;
+    apr_status_t rv = APR_SUCCESS;
+
+    if (!readable(spool)) {
+        return APR_EINVAL;
+    }
+    if (spool->hashed) {
+        return APR_SUCCESS;
+    }
+    if (!spool->file) {
+        rv = hgs3_sha256_update(spool->sha, node_start(spool->whole), (apr_size_t)spool->length);
+    }
+    else {
+        buf = apr_palloc(spool->pool, HASH_CHUNK);
+        while (rv == APR_SUCCESS && off < spool->length) {
+            rv = hgs3_spool_read(spool, off, buf, HASH_CHUNK, &n);
+            if (rv == APR_SUCCESS) {
+                rv = hgs3_sha256_update(spool->sha, buf, n);
+                off += (apr_off_t)n;
+            }
+        }
+    }
+    if (rv == APR_SUCCESS) {
+        rv = hgs3_sha256_final(spool->sha, spool->digest);
+    }
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    hgs3_hex(spool->hex, spool->digest, HGS3_SHA256_LEN);
+    spool->hashed = 1;
+    return APR_SUCCESS;
 }
 
 int hgs3_spool_in_memory(const hgs3_spool *spool)

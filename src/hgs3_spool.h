@@ -111,6 +111,16 @@ apr_off_t hgs3_spool_length(const hgs3_spool *spool);
 const unsigned char *hgs3_spool_sha256(const hgs3_spool *spool);
 const char *hgs3_spool_sha256_hex(const hgs3_spool *spool);
 
+/* Do not hash while writing: the capture filter runs on the response path,
+ * so it leaves the SHA-256 to the uploader thread (hgs3_spool_hash). Must be
+ * called before the first write. The sha256 accessors then return NULL until
+ * hgs3_spool_hash() succeeded. */
+void hgs3_spool_defer_hash(hgs3_spool *spool);
+
+/* After finish: compute the SHA-256 now if it was deferred (reads the body
+ * back from memory or the file). No-op when already known. */
+apr_status_t hgs3_spool_hash(hgs3_spool *spool);
+
 /* True while the body is held in memory (never spilled). */
 int hgs3_spool_in_memory(const hgs3_spool *spool);
 

@@ -264,6 +264,34 @@ static void test_beyond_limit(void **state)
     assert_int_equal(dir_entries(f->dir, f->pool, NULL), 0);
 }
 
+/* Deferred hashing: no digest until hgs3_spool_hash(), then the right one,
+ * for a body in memory and a body in a file (and a body spilled with a
+ * buffer size that is not a multiple of anything). */
+static void test_deferred_hash(void **state)
+{
+    fixture *f = *state;
+    apr_size_t sizes[] = {1000, 300000 + 7};
+    int i;
+
+    for (i = 0; i < 2; ++i) {
+        hgs3_spool *s = NULL;
+        apr_size_t n = sizes[i];
+        const unsigned char *d = make_data(f->pool, n, 11 + i);
+
+        assert_int_equal(hgs3_spool_create(&s, f->pool, 4096, f->dir, 0), APR_SUCCESS);
+        hgs3_spool_defer_hash(s);
+        assert_int_equal(write_pieces(s, d, n, 8191), APR_SUCCESS);
+        assert_int_equal(hgs3_spool_finish(s), APR_SUCCESS);
+        assert_null(hgs3_spool_sha256_hex(s));
+        assert_int_equal(hgs3_spool_hash(s), APR_SUCCESS);
+        assert_digest(s, f->pool, d, n);
+        assert_int_equal(hgs3_spool_hash(s), APR_SUCCESS); /* idempotent */
+        assert_read_back(s, f->pool, d, n);
+        hgs3_spool_destroy(s);
+    }
+    assert_int_equal(dir_entries(f->dir, f->pool, NULL), 0);
+}
+
 /* memory_limit 0: straight to a file; an empty body stays in memory. */
 static void test_zero_limit_and_empty(void **state)
 {
@@ -567,6 +595,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_exactly_at_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_over_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_beyond_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deferred_hash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zero_limit_and_empty, setup, teardown),
         cmocka_unit_test_setup_teardown(test_max_size, setup, teardown),
         cmocka_unit_test_setup_teardown(test_discard, setup, teardown),
