@@ -68,15 +68,11 @@ static void hgs3_register_hooks(apr_pool_t *pool)
     hgs3_status_register(pool);
 }
 
-AP_DECLARE_MODULE(hgs3cache) = {
-    STANDARD20_MODULE_STUFF,
-    hgs3_config_create_dir,
-    hgs3_config_merge_dir,
-    hgs3_config_create_srv,
-    hgs3_config_merge_srv,
-    hgs3_config_cmds,
-    hgs3_register_hooks,
+AP_DECLARE_MODULE(hgs3cache) = {STANDARD20_MODULE_STUFF,    hgs3_config_create_dir,
+                                hgs3_config_merge_dir,      hgs3_config_create_srv,
+                                hgs3_config_merge_srv,      hgs3_config_cmds,
+                                hgs3_register_hooks,
 #if defined(AP_MODULE_FLAG_ALWAYS_MERGE)
-    AP_MODULE_FLAG_ALWAYS_MERGE
+                                AP_MODULE_FLAG_ALWAYS_MERGE
 #endif
 };

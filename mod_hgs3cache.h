@@ -6,8 +6,8 @@
 #include <http_config.h>
 
 #define HGS3_MODULE_VERSION "0.1.0"
-#define HGS3_NOTE "hgs3cache"
-#define HGS3_HEADER "X-HgS3Cache"
+#define HGS3_NOTE           "hgs3cache"
+#define HGS3_HEADER         "X-HgS3Cache"
 
 /* Every error and warning line carries a tag of our own, HGS3nnnnn, so it
  * can be looked up and counted: ap_log_rerror(..., HGS3LOGNO(00042) "text") */

@@ -25,9 +25,8 @@ typedef struct replay_ctx {
     apr_bucket_brigade *saved; /* bytes read by the handler, not yet replayed */
 } replay_ctx;
 
-static apr_status_t replay_in_filter(ap_filter_t *f, apr_bucket_brigade *bb,
-                                     ap_input_mode_t mode, apr_read_type_e block,
-                                     apr_off_t readbytes)
+static apr_status_t replay_in_filter(ap_filter_t *f, apr_bucket_brigade *bb, ap_input_mode_t mode,
+                                     apr_read_type_e block, apr_off_t readbytes)
 {
     replay_ctx *ctx = f->ctx;
     apr_bucket_brigade *tail;
@@ -103,8 +102,8 @@ apr_status_t hgs3_body_read_prefix(request_rec *r, apr_size_t want, const char *
             rv = apr_brigade_length(ctx->saved, 1, &have);
         }
         apr_brigade_cleanup(bb);
-        if (rv != APR_SUCCESS || (!APR_BRIGADE_EMPTY(ctx->saved) &&
-                                  APR_BUCKET_IS_EOS(APR_BRIGADE_LAST(ctx->saved)))) {
+        if (rv != APR_SUCCESS ||
+            (!APR_BRIGADE_EMPTY(ctx->saved) && APR_BUCKET_IS_EOS(APR_BRIGADE_LAST(ctx->saved)))) {
             break;
         }
     }

@@ -41,14 +41,14 @@ APLOG_USE_MODULE(hgs3cache);
 typedef struct capture_ctx {
     request_rec *r;
     const hgs3_dir_conf *conf;
-    const char *object;        /* object name: prefix + key */
-    hgs3_lock *lock;           /* the per-key upload lock we hold */
+    const char *object; /* object name: prefix + key */
+    hgs3_lock *lock;    /* the per-key upload lock we hold */
     hgs3_spool *spool;
-    hgs3_bundle2 det;          /* error-part detector */
+    hgs3_bundle2 det; /* error-part detector */
     const char *content_type;
-    apr_off_t expected;        /* Content-Length, or -1 */
-    int checked;               /* headers were examined */
-    int off;                   /* stepped out of the way */
+    apr_off_t expected; /* Content-Length, or -1 */
+    int checked;        /* headers were examined */
+    int off;            /* stepped out of the way */
 } capture_ctx;
 
 /* Give up on storing this response: drop the spool and the lock, note why,
@@ -65,7 +65,8 @@ static void step_out(capture_ctx *ctx, const char *reason)
     }
     hgs3_lock_release(ctx->lock);
     ctx->lock = NULL;
-    hgs3_set_note(ctx->r, ctx->conf, apr_pstrcat(ctx->r->pool, "miss-store-skipped:", reason, NULL));
+    hgs3_set_note(ctx->r, ctx->conf,
+                  apr_pstrcat(ctx->r->pool, "miss-store-skipped:", reason, NULL));
 }
 
 /* Pool cleanup: a request that ends without EOS (aborted, error) must not
@@ -170,14 +171,11 @@ static void finish(capture_ctx *ctx)
 
     if (r->connection->aborted) {
         why = "aborted";
-    }
-    else if (r->status != HTTP_OK) {
+    } else if (r->status != HTTP_OK) {
         why = "status";
-    }
-    else if (hgs3_bundle2_state_at_eos(&ctx->det) == HGS3_BUNDLE2_ERROR) {
+    } else if (hgs3_bundle2_state_at_eos(&ctx->det) == HGS3_BUNDLE2_ERROR) {
         why = "error-part";
-    }
-    else if (hgs3_bundle2_state_at_eos(&ctx->det) != HGS3_BUNDLE2_OK) {
+    } else if (hgs3_bundle2_state_at_eos(&ctx->det) != HGS3_BUNDLE2_OK) {
         why = "unrecognized-body";
     }
     if (why) {
@@ -259,8 +257,7 @@ static apr_status_t capture_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     rv = ap_pass_brigade(f->next, bb);
     if (rv != APR_SUCCESS) {
         step_out(ctx, r->connection->aborted ? "aborted" : "downstream-error");
-    }
-    else if (eos && !ctx->off) {
+    } else if (eos && !ctx->off) {
         finish(ctx);
     }
     return rv;

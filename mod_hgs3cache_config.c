@@ -51,8 +51,8 @@ void *hgs3_config_create_dir(apr_pool_t *p, char *dir)
     return c;
 }
 
-#define MERGE_INT(f)  m->f = (add->f != HGS3_UNSET) ? add->f : base->f
-#define MERGE_PTR(f)  m->f = (add->f != NULL) ? add->f : base->f
+#define MERGE_INT(f) m->f = (add->f != HGS3_UNSET) ? add->f : base->f
+#define MERGE_PTR(f) m->f = (add->f != NULL) ? add->f : base->f
 
 void *hgs3_config_merge_dir(apr_pool_t *p, void *basev, void *addv)
 {
@@ -72,8 +72,7 @@ void *hgs3_config_merge_dir(apr_pool_t *p, void *basev, void *addv)
         m->access_key = add->access_key;
         m->secret_key = add->secret_key;
         m->session_token = add->session_token;
-    }
-    else {
+    } else {
         m->access_key = base->access_key;
         m->secret_key = base->secret_key;
         m->session_token = base->session_token;
@@ -81,8 +80,7 @@ void *hgs3_config_merge_dir(apr_pool_t *p, void *basev, void *addv)
     if (add->creds_file) {
         m->creds_file = add->creds_file;
         m->creds_profile = add->creds_profile;
-    }
-    else {
+    } else {
         m->creds_file = base->creds_file;
         m->creds_profile = base->creds_profile;
     }
@@ -95,8 +93,7 @@ void *hgs3_config_merge_dir(apr_pool_t *p, void *basev, void *addv)
         m->repository = add->repository;
         m->repository_root = add->repository_root;
         m->repo_set = 1;
-    }
-    else {
+    } else {
         m->repository = base->repository;
         m->repository_root = base->repository_root;
         m->repo_set = base->repo_set;
@@ -113,8 +110,7 @@ void *hgs3_config_merge_dir(apr_pool_t *p, void *basev, void *addv)
     if (add->connect_ms != HGS3_UNSET) {
         m->connect_ms = add->connect_ms;
         m->lookup_ms = add->lookup_ms;
-    }
-    else {
+    } else {
         m->connect_ms = base->connect_ms;
         m->lookup_ms = base->lookup_ms;
     }
@@ -146,8 +142,7 @@ void *hgs3_config_merge_srv(apr_pool_t *p, void *basev, void *addv)
         m->presence_provider = add->presence_provider;
         m->presence_args = add->presence_args;
         m->presence_ttl = add->presence_ttl;
-    }
-    else {
+    } else {
         m->presence_provider = base->presence_provider;
         m->presence_args = base->presence_args;
         m->presence_ttl = base->presence_ttl;
@@ -155,8 +150,7 @@ void *hgs3_config_merge_srv(apr_pool_t *p, void *basev, void *addv)
     if (add->breaker_fails != HGS3_UNSET) {
         m->breaker_fails = add->breaker_fails;
         m->breaker_secs = add->breaker_secs;
-    }
-    else {
+    } else {
         m->breaker_fails = base->breaker_fails;
         m->breaker_secs = base->breaker_secs;
     }
@@ -345,12 +339,22 @@ static const char *parse_size(apr_pool_t *p, const char *name, const char *arg, 
     }
     sfx = end;
     switch (apr_toupper(*sfx)) {
-    case '\0': break;
-    case 'K': mul = 1024; break;
-    case 'M': mul = 1024 * 1024; break;
-    case 'G': mul = (apr_int64_t)1024 * 1024 * 1024; break;
-    case 'T': mul = (apr_int64_t)1024 * 1024 * 1024 * 1024; break;
-    default: goto bad;
+    case '\0':
+        break;
+    case 'K':
+        mul = 1024;
+        break;
+    case 'M':
+        mul = 1024 * 1024;
+        break;
+    case 'G':
+        mul = (apr_int64_t)1024 * 1024 * 1024;
+        break;
+    case 'T':
+        mul = (apr_int64_t)1024 * 1024 * 1024 * 1024;
+        break;
+    default:
+        goto bad;
     }
     if (*sfx) {
         ++sfx;
@@ -374,11 +378,10 @@ static const char *parse_size(apr_pool_t *p, const char *name, const char *arg, 
     *out = (apr_off_t)v;
     return NULL;
 bad:
-    return apr_psprintf(p, "%s: '%s' is not a size in bytes (e.g. 65536, 64K, 1M, 4G)", name,
-                        arg);
+    return apr_psprintf(p, "%s: '%s' is not a size in bytes (e.g. 65536, 64K, 1M, 4G)", name, arg);
 range:
-    return apr_psprintf(p, "%s: '%s' is out of range (%" APR_OFF_T_FMT " to %" APR_OFF_T_FMT
-                           " bytes)",
+    return apr_psprintf(p,
+                        "%s: '%s' is out of range (%" APR_OFF_T_FMT " to %" APR_OFF_T_FMT " bytes)",
                         name, arg, min, max);
 }
 
@@ -395,8 +398,8 @@ static const char *parse_int(apr_pool_t *p, const char *name, const char *what, 
         return apr_psprintf(p, "%s: '%s' is not a whole number of %s", name, arg, what);
     }
     if (v < min || v > max) {
-        return apr_psprintf(p, "%s: %s must be between %ld and %ld, not '%s'", name, what, min,
-                            max, arg);
+        return apr_psprintf(p, "%s: %s must be between %ld and %ld, not '%s'", name, what, min, max,
+                            arg);
     }
     *out = (int)v;
     return NULL;
@@ -406,11 +409,9 @@ static const char *parse_onoff(apr_pool_t *p, const char *name, const char *arg,
 {
     if (!strcasecmp(arg, "on")) {
         *out = 1;
-    }
-    else if (!strcasecmp(arg, "off")) {
+    } else if (!strcasecmp(arg, "off")) {
         *out = 0;
-    }
-    else {
+    } else {
         return apr_psprintf(p, "%s: expected 'on' or 'off', not '%s'", name, arg);
     }
     return NULL;
@@ -431,8 +432,9 @@ static const char *check_endpoint(apr_pool_t *p, const char *name, const char *a
         return apr_psprintf(p, "%s: scheme must be http or https, not '%s'", name, uri.scheme);
     }
     if (uri.user || uri.password) {
-        return apr_psprintf(p, "%s: the URL must not contain user info; use "
-                               "HgS3CacheAccessKeyId/HgS3CacheSecretAccessKey",
+        return apr_psprintf(p,
+                            "%s: the URL must not contain user info; use "
+                            "HgS3CacheAccessKeyId/HgS3CacheSecretAccessKey",
                             name);
     }
     if (uri.query || uri.fragment) {
@@ -510,8 +512,8 @@ static const char *check_abs_dir(apr_pool_t *p, const char *name, const char *ar
 /* ---- setters ------------------------------------------------------------- */
 
 #define DIRCONF(mc) ((hgs3_dir_conf *)(mc))
-#define SRVCONF(cmd) ((hgs3_srv_conf *)ap_get_module_config((cmd)->server->module_config, \
-                                                            &hgs3cache_module))
+#define SRVCONF(cmd)                                                                               \
+    ((hgs3_srv_conf *)ap_get_module_config((cmd)->server->module_config, &hgs3cache_module))
 
 static const char *set_enabled(cmd_parms *cmd, void *mc, const char *arg)
 {
@@ -530,8 +532,8 @@ static const char *set_bucket(cmd_parms *cmd, void *mc, const char *arg)
 static const char *set_region(cmd_parms *cmd, void *mc, const char *arg)
 {
     if (!is_token(arg, "-") || strlen(arg) > 64) {
-        return apr_psprintf(cmd->pool,
-                            "HgS3CacheRegion: '%s' is not a region name like us-east-1", arg);
+        return apr_psprintf(cmd->pool, "HgS3CacheRegion: '%s' is not a region name like us-east-1",
+                            arg);
     }
     DIRCONF(mc)->region = arg;
     return NULL;
@@ -559,13 +561,12 @@ static const char *set_addressing(cmd_parms *cmd, void *mc, const char *arg)
 {
     if (!strcasecmp(arg, "path")) {
         DIRCONF(mc)->addressing = HGS3_ADDR_PATH;
-    }
-    else if (!strcasecmp(arg, "virtual")) {
+    } else if (!strcasecmp(arg, "virtual")) {
         DIRCONF(mc)->addressing = HGS3_ADDR_VIRTUAL;
-    }
-    else {
-        return apr_psprintf(cmd->pool, "HgS3CacheAddressing: expected 'path' or 'virtual', not "
-                                       "'%s'",
+    } else {
+        return apr_psprintf(cmd->pool,
+                            "HgS3CacheAddressing: expected 'path' or 'virtual', not "
+                            "'%s'",
                             arg);
     }
     return NULL;
@@ -614,8 +615,7 @@ static const char *set_creds_file(cmd_parms *cmd, void *mc, const char *path, co
     if (!fpath) {
         return apr_psprintf(cmd->pool, "HgS3CacheCredentialsFile: invalid path '%s'", path);
     }
-    if (apr_stat(&fi, fpath, APR_FINFO_TYPE, cmd->pool) != APR_SUCCESS ||
-        fi.filetype != APR_REG) {
+    if (apr_stat(&fi, fpath, APR_FINFO_TYPE, cmd->pool) != APR_SUCCESS || fi.filetype != APR_REG) {
         return apr_psprintf(cmd->pool, "HgS3CacheCredentialsFile: '%s' is not a readable file",
                             fpath);
     }
@@ -637,9 +637,8 @@ static const char *set_key_prefix(cmd_parms *cmd, void *mc, const char *arg)
     }
     for (s = arg; *s; ++s) {
         if (!apr_isgraph(*s)) {
-            return apr_psprintf(cmd->pool,
-                                "HgS3CacheKeyPrefix: '%s' contains a space or control character",
-                                arg);
+            return apr_psprintf(
+                cmd->pool, "HgS3CacheKeyPrefix: '%s' contains a space or control character", arg);
         }
     }
     DIRCONF(mc)->key_prefix = arg;
@@ -718,8 +717,7 @@ static const char *set_max_size(cmd_parms *cmd, void *mc, const char *arg)
 
 static const char *set_memory(cmd_parms *cmd, void *mc, const char *arg)
 {
-    return parse_size(cmd->pool, cmd->cmd->name, arg, 0, (apr_off_t)1 << 32,
-                      &DIRCONF(mc)->memory);
+    return parse_size(cmd->pool, cmd->cmd->name, arg, 0, (apr_off_t)1 << 32, &DIRCONF(mc)->memory);
 }
 
 static const char *set_multipart(cmd_parms *cmd, void *mc, const char *arg)
@@ -754,14 +752,11 @@ static const char *set_hit_mode(cmd_parms *cmd, void *mc, const char *arg)
     hgs3_dir_conf *c = DIRCONF(mc);
     if (!strcasecmp(arg, "auto")) {
         c->hit_mode = HGS3_HIT_AUTO;
-    }
-    else if (!strcasecmp(arg, "redirect")) {
+    } else if (!strcasecmp(arg, "redirect")) {
         c->hit_mode = HGS3_HIT_REDIRECT;
-    }
-    else if (!strcasecmp(arg, "stream")) {
+    } else if (!strcasecmp(arg, "stream")) {
         c->hit_mode = HGS3_HIT_STREAM;
-    }
-    else {
+    } else {
         return apr_psprintf(cmd->pool,
                             "HgS3CacheHitMode: expected auto, redirect or stream, not '%s'", arg);
     }
@@ -779,16 +774,15 @@ static const char *set_timeout(cmd_parms *cmd, void *mc, const char *c_ms, const
     int conn = 0, lookup = 0;
     const char *err;
 
-    err = parse_int(cmd->pool, cmd->cmd->name, "milliseconds (CONNECT_MS)", c_ms, 1, 600000,
-                    &conn);
+    err = parse_int(cmd->pool, cmd->cmd->name, "milliseconds (CONNECT_MS)", c_ms, 1, 600000, &conn);
     if (err) {
         return err;
     }
     if (!l_ms) {
         return "HgS3CacheTimeout: expected two values, CONNECT_MS LOOKUP_MS (e.g. 1000 2000)";
     }
-    err = parse_int(cmd->pool, cmd->cmd->name, "milliseconds (LOOKUP_MS)", l_ms, 1, 600000,
-                    &lookup);
+    err =
+        parse_int(cmd->pool, cmd->cmd->name, "milliseconds (LOOKUP_MS)", l_ms, 1, 600000, &lookup);
     if (err) {
         return err;
     }

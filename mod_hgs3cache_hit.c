@@ -56,8 +56,7 @@ static void store_failed(request_rec *r, apr_status_t rv, hgs3_s3_client *c)
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                       HGS3LOGNO(00401) "store lookups failing (%s); skipping lookups for a while",
                       hgs3_strerror(rv, buf, sizeof(buf)));
-    }
-    else if (hgs3_store_log_allowed()) {
+    } else if (hgs3_store_log_allowed()) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                       HGS3LOGNO(00402) "store lookup failed: %s (%s); answering from hgweb "
                                        "[%u similar messages suppressed]",
@@ -185,9 +184,9 @@ static void stream_start(stream_ctx *ctx)
     request_rec *r = ctx->r;
     ctx->started = 1;
     hgs3_set_note(r, ctx->conf, "hit-stream");
-    ap_set_content_type(r, apr_pstrdup(r->pool, ctx->obj.content_type
-                                                    ? ctx->obj.content_type
-                                                    : "application/mercurial-0.2"));
+    ap_set_content_type(r,
+                        apr_pstrdup(r->pool, ctx->obj.content_type ? ctx->obj.content_type
+                                                                   : "application/mercurial-0.2"));
     if (ctx->obj.content_length >= 0) {
         ap_set_content_length(r, ctx->obj.content_length);
     }
@@ -277,8 +276,7 @@ static int answer_stream(request_rec *r, const hgs3_dir_conf *conf, const hgs3_s
     return DECLINED;
 }
 
-int hgs3_hit_handle(request_rec *r, const hgs3_dir_conf *conf, const char *hex,
-                    const char *object)
+int hgs3_hit_handle(request_rec *r, const hgs3_dir_conf *conf, const char *hex, const char *object)
 {
     hgs3_s3_config s3;
     const char *why = NULL;
@@ -305,8 +303,7 @@ int hgs3_hit_handle(request_rec *r, const hgs3_dir_conf *conf, const char *hex,
     }
     if (!use_stream(r, conf)) {
         rc = answer_redirect(r, conf, object);
-    }
-    else {
+    } else {
         rc = answer_stream(r, conf, &s3, object);
     }
     if (rc == DECLINED) {

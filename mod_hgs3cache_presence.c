@@ -99,8 +99,8 @@ int hgs3_presence_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *
 void hgs3_presence_child_init(apr_pool_t *pchild, server_rec *s)
 {
     if (mutex) {
-        apr_status_t rv = apr_global_mutex_child_init(
-            &mutex, apr_global_mutex_lockfile(mutex), pchild);
+        apr_status_t rv =
+            apr_global_mutex_child_init(&mutex, apr_global_mutex_lockfile(mutex), pchild);
         if (rv != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_ERR, rv, s,
                          HGS3LOGNO(00305) "presence cache mutex unusable in this child; "

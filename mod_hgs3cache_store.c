@@ -124,8 +124,7 @@ static void job_run(void *data)
                      " ms",
                      job->object, hgs3_spool_length(job->spool), job->content_type,
                      apr_time_as_msec(apr_time_now() - start));
-    }
-    else {
+    } else {
         hgs3_status_count(HGS3_C_UPLOAD_ERRORS, 1);
     }
     if (rv != APR_SUCCESS && log_allowed()) {
@@ -199,8 +198,8 @@ static creds_entry *creds_entry_get(const char *file, const char *profile)
 static void creds_entry_refresh(creds_entry *e, apr_pool_t *scratch)
 {
     apr_finfo_t fi;
-    apr_status_t rv = apr_stat(&fi, e->file, APR_FINFO_MTIME | APR_FINFO_SIZE | APR_FINFO_INODE,
-                               scratch);
+    apr_status_t rv =
+        apr_stat(&fi, e->file, APR_FINFO_MTIME | APR_FINFO_SIZE | APR_FINFO_INODE, scratch);
     if (rv != APR_SUCCESS) {
         e->rv = rv;
         return;
@@ -210,8 +209,7 @@ static void creds_entry_refresh(creds_entry *e, apr_pool_t *scratch)
     }
     if (e->pool) {
         apr_pool_clear(e->pool);
-    }
-    else {
+    } else {
         apr_pool_create(&e->pool, creds_pool);
     }
     memset(&e->creds, 0, sizeof(e->creds));
@@ -241,8 +239,7 @@ static apr_status_t creds_resolve(hgs3_creds *out, apr_pool_t *p, const hgs3_dir
         if (rv == APR_SUCCESS) {
             creds_copy(out, p, &e->creds);
         }
-    }
-    else {
+    } else {
         if (env_rv == APR_EINIT) {
             env_rv = hgs3_creds_from_env(&env_creds, creds_pool);
         }
@@ -268,8 +265,7 @@ apr_status_t hgs3_store_s3_config(hgs3_s3_config *s3, apr_pool_t *p, const hgs3_
     s3->endpoint = apr_pstrdup(p, public_endpoint ? hgs3_conf_public_endpoint(p, conf)
                                                   : hgs3_conf_endpoint(p, conf));
     s3->region = apr_pstrdup(p, hgs3_conf_region(conf));
-    s3->addressing =
-        hgs3_conf_addressing(conf) == HGS3_ADDR_PATH ? HGS3_S3_PATH : HGS3_S3_VIRTUAL;
+    s3->addressing = hgs3_conf_addressing(conf) == HGS3_ADDR_PATH ? HGS3_S3_PATH : HGS3_S3_VIRTUAL;
     s3->bucket = apr_pstrdup(p, conf->bucket);
     s3->connect_timeout_ms = hgs3_conf_connect_ms(conf);
     s3->timeout_ms = hgs3_conf_lookup_ms(conf);
@@ -322,13 +318,13 @@ static void thread_clients_free(void *data)
 
 static const char *config_sig(apr_pool_t *p, const hgs3_s3_config *s3)
 {
-    const char *text = apr_psprintf(
-        p, "%s\n%s\n%d\n%s\n%s\n%s\n%s\n%ld\n%ld\n%d", s3->endpoint ? s3->endpoint : "",
-        s3->region ? s3->region : "", s3->addressing, s3->bucket ? s3->bucket : "",
-        s3->creds.access_key ? s3->creds.access_key : "",
-        s3->creds.secret_key ? s3->creds.secret_key : "",
-        s3->creds.session_token ? s3->creds.session_token : "", s3->connect_timeout_ms,
-        s3->timeout_ms, s3->upload_tries);
+    const char *text =
+        apr_psprintf(p, "%s\n%s\n%d\n%s\n%s\n%s\n%s\n%ld\n%ld\n%d",
+                     s3->endpoint ? s3->endpoint : "", s3->region ? s3->region : "", s3->addressing,
+                     s3->bucket ? s3->bucket : "", s3->creds.access_key ? s3->creds.access_key : "",
+                     s3->creds.secret_key ? s3->creds.secret_key : "",
+                     s3->creds.session_token ? s3->creds.session_token : "", s3->connect_timeout_ms,
+                     s3->timeout_ms, s3->upload_tries);
     return hgs3_sha256_hex(p, text, strlen(text));
 }
 
@@ -369,8 +365,7 @@ apr_status_t hgs3_store_client(hgs3_s3_client **pc, apr_pool_t *p, const hgs3_s3
     }
     if (victim->pool) {
         apr_pool_clear(victim->pool);
-    }
-    else if ((rv = apr_pool_create_unmanaged_ex(&victim->pool, NULL, NULL)) != APR_SUCCESS) {
+    } else if ((rv = apr_pool_create_unmanaged_ex(&victim->pool, NULL, NULL)) != APR_SUCCESS) {
         victim->pool = NULL;
         return rv;
     }
@@ -468,7 +463,8 @@ int hgs3_store_post_config(apr_pool_t *pconf, server_rec *s)
 {
     apr_status_t rv = hgs3_s3_global_init();
     if (rv != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, HGS3LOGNO(00204) "libcurl initialization failed");
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s,
+                     HGS3LOGNO(00204) "libcurl initialization failed");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     apr_pool_cleanup_register(pconf, NULL, global_cleanup, apr_pool_cleanup_null);

@@ -6,7 +6,7 @@
 
 #include <apr_pools.h>
 
-#define HGS3_SHA256_LEN 32
+#define HGS3_SHA256_LEN     32
 #define HGS3_SHA256_HEX_LEN 64
 
 typedef struct hgs3_sha256_ctx hgs3_sha256_ctx;

@@ -191,8 +191,7 @@ static apr_status_t open_file(hgs3_spool *spool)
     spool->path = templ;
     apr_pool_cleanup_register(spool->pool, spool, file_cleanup, apr_pool_cleanup_null);
     /* APR's default 4 KiB buffer would mean a write(2) per 4 KiB of body */
-    apr_file_buffer_set(spool->file, apr_palloc(spool->pool, SPOOL_FILE_BUFFER),
-                        SPOOL_FILE_BUFFER);
+    apr_file_buffer_set(spool->file, apr_palloc(spool->pool, SPOOL_FILE_BUFFER), SPOOL_FILE_BUFFER);
     rv = apr_file_perms_set(templ, APR_FPROT_UREAD | APR_FPROT_UWRITE);
     if (rv == APR_INCOMPLETE || APR_STATUS_IS_ENOTIMPL(rv)) {
         rv = APR_SUCCESS; /* mkstemp's 0600 stands */
@@ -416,8 +415,7 @@ apr_status_t hgs3_spool_hash(hgs3_spool *spool)
     }
     if (!spool->file) {
         rv = hgs3_sha256_update(spool->sha, node_start(spool->whole), (apr_size_t)spool->length);
-    }
-    else {
+    } else {
         buf = apr_palloc(spool->pool, HASH_CHUNK);
         while (rv == APR_SUCCESS && off < spool->length) {
             rv = hgs3_spool_read(spool, off, buf, HASH_CHUNK, &n);

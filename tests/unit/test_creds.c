@@ -64,12 +64,16 @@ static void test_first_separator(void **state)
 {
     hgs3_creds c;
     (void)state;
-    assert_int_equal(parse(&c, "[default]\naws_access_key_id = AKID\n"
-                               "aws_secret_access_key: abc=def\n", NULL, NULL),
+    assert_int_equal(parse(&c,
+                           "[default]\naws_access_key_id = AKID\n"
+                           "aws_secret_access_key: abc=def\n",
+                           NULL, NULL),
                      APR_SUCCESS);
     assert_string_equal(c.secret_key, "abc=def");
-    assert_int_equal(parse(&c, "[default]\naws_access_key_id = AKID\n"
-                               "aws_secret_access_key = abc:def\n", NULL, NULL),
+    assert_int_equal(parse(&c,
+                           "[default]\naws_access_key_id = AKID\n"
+                           "aws_secret_access_key = abc:def\n",
+                           NULL, NULL),
                      APR_SUCCESS);
     assert_string_equal(c.secret_key, "abc:def");
 }

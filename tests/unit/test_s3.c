@@ -716,13 +716,21 @@ static void test_multipart_file_aborts(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_xml_error), cmocka_unit_test(test_xml_many_pieces),          cmocka_unit_test(test_xml_upload_id),
-        cmocka_unit_test(test_xml_complete),       cmocka_unit_test(test_addressing),
-        cmocka_unit_test(test_config_check),       cmocka_unit_test(test_presign_doc_example),
-        cmocka_unit_test(test_connection_refused), cmocka_unit_test(test_timeout),
-        cmocka_unit_test(test_status_mapping),     cmocka_unit_test(test_streaming_get),
-        cmocka_unit_test(test_upload_retries),     cmocka_unit_test(test_multipart_documents),
-        cmocka_unit_test(test_explain_403),        cmocka_unit_test(test_multipart_file_aborts),
+        cmocka_unit_test(test_xml_error),
+        cmocka_unit_test(test_xml_many_pieces),
+        cmocka_unit_test(test_xml_upload_id),
+        cmocka_unit_test(test_xml_complete),
+        cmocka_unit_test(test_addressing),
+        cmocka_unit_test(test_config_check),
+        cmocka_unit_test(test_presign_doc_example),
+        cmocka_unit_test(test_connection_refused),
+        cmocka_unit_test(test_timeout),
+        cmocka_unit_test(test_status_mapping),
+        cmocka_unit_test(test_streaming_get),
+        cmocka_unit_test(test_upload_retries),
+        cmocka_unit_test(test_multipart_documents),
+        cmocka_unit_test(test_explain_403),
+        cmocka_unit_test(test_multipart_file_aborts),
     };
     int rc;
 

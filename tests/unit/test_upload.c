@@ -13,7 +13,7 @@
 
 #include "hgs3_upload.h"
 
-static volatile apr_uint32_t gate;  /* jobs block while 0 */
+static volatile apr_uint32_t gate; /* jobs block while 0 */
 static volatile apr_uint32_t ran;
 static volatile apr_uint32_t dropped;
 
