@@ -35,6 +35,7 @@ import urllib.parse
 import pytest
 
 from pyhgs3 import env as E
+from pyhgs3.auth import write_htpasswd
 
 PREFIX = "hgcache/"
 OBJECT_RE = re.compile(r"^hgcache/[0-9a-f]{64}$")
@@ -250,14 +251,7 @@ USERS = {"alice": "alice-pw", "bob": "bob-pw"}
 
 
 def htpasswd_file(tmp_dir):
-    path = tmp_dir / "htpasswd"
-    flag = "-bc"
-    for user, pw in USERS.items():
-        subprocess.run(["htpasswd", flag, str(path), user, pw], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        flag = "-b"
-    path.chmod(0o644)
-    return path
+    return write_htpasswd(tmp_dir / "htpasswd", USERS)
 
 
 def auth_conf(tmp_dir):

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from pyhgs3 import env as E
+from pyhgs3.auth import write_htpasswd
 from pyhgs3.hg import copy_repo, hgdate
 
 LOG_LEVEL = "info hgs3cache:debug"
@@ -491,14 +492,7 @@ USERS = {"alice": "alice-pw", "bob": "bob-pw"}
 
 
 def _htpasswd(tmp_dir):
-    path = tmp_dir / "htpasswd"
-    flag = "-bc"
-    for user, pw in USERS.items():
-        subprocess.run(["htpasswd", flag, str(path), user, pw], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        flag = "-b"
-    os.chmod(path, 0o644)
-    return path
+    return write_htpasswd(tmp_dir / "htpasswd", USERS)
 
 
 def _auth_conf(htpasswd):

@@ -27,6 +27,7 @@ import threading
 import time
 
 from pyhgs3 import env as E
+from pyhgs3.hgwire import clone_args, getbundle_headers
 from pyhgs3.proxy import FaultProxy
 
 PREFIX = "hgcache/"
@@ -42,13 +43,6 @@ SETTLE = 2.0
 
 # What Mercurial 6.3.2 sends for a full clone (see FACTS.md section 1); the
 # raw-socket tests send the same thing.
-HG_BUNDLECAPS = (
-    "HG20%2Cbundle2%3DHG20%250Abookmarks%250Achangegroup%253D01%252C02%250Acheckheads"
-    "%253Drelated%250Adigests%253Dmd5%252Csha1%252Csha512%250Aerror%253Dabort%252C"
-    "unsupportedcontent%252Cpushraced%252Cpushkey%250Ahgtagsfnodes%250Alistkeys%250A"
-    "phases%253Dheads%250Apushkey%250Aremote-changegroup%253Dhttp%252Chttps%250Astream"
-    "%253Dv2")
-HG_PROTO = "0.1 0.2 comp=zstd,zlib,none,bzip2 partial-pull"
 
 # Enough worker threads for 20 concurrent clones (each holds a connection
 # while its getbundle waits for one of hgweb's 4 threads).
@@ -158,17 +152,12 @@ def replay_headers(entry):
     """The request headers of a logged getbundle, as hg sent them. Arguments
     shorter than the httpheader limit (1024) travel in X-HgArg-1 alone."""
     assert entry["hgarg1"] and len(entry["hgarg1"]) < 1000, entry["hgarg1"]
-    return {"X-HgArg-1": entry["hgarg1"], "X-HgProto-1": entry["hgproto"],
-            "Accept": "application/mercurial-0.1", "Accept-Encoding": "identity",
-            "Vary": "X-HgArg-1,X-HgProto-1"}
+    return getbundle_headers(entry["hgarg1"], entry["hgproto"])
 
 
 def clone_headers(heads):
     """The headers of a full clone's getbundle for a repository with these heads."""
-    arg = (f"bookmarks=1&bundlecaps={HG_BUNDLECAPS}&cg=1&common={'0' * 40}"
-           f"&heads={'+'.join(heads)}&listkeys=bookmarks&phases=1")
-    return {"X-HgArg-1": arg, "X-HgProto-1": HG_PROTO, "Accept": "application/mercurial-0.1",
-            "Accept-Encoding": "identity", "Vary": "X-HgArg-1,X-HgProto-1"}
+    return getbundle_headers(clone_args(heads))
 
 
 def direct_getbundle(plain, name, headers):

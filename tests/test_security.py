@@ -17,12 +17,10 @@ FaultProxy:
   a hit-stream, store failures and configtest errors;
 - presigned URLs expire after HgS3CacheURLExpiry.
 """
-import base64
 import http.client
 import os
 import re
 import socket
-import subprocess
 import time
 import urllib.error
 import urllib.parse
@@ -31,6 +29,9 @@ import urllib.request
 import pytest
 
 from pyhgs3 import env as E
+from pyhgs3.auth import basic_auth, write_htpasswd
+from pyhgs3.hgwire import HG_PROTO, NULL_NODE, getbundle_headers
+from pyhgs3.hgwire import clone_args as wire_clone_args
 from pyhgs3.hg import copy_repo
 from pyhgs3.httpd import hgs3cache_location
 
@@ -47,13 +48,6 @@ CRASH_RE = re.compile(r"exit signal|Segmentation fault|AddressSanitizer|runtime 
                       r"LeakSanitizer|core dumped")
 
 # Mercurial 6.3.2's bundlecaps (FACTS.md section 1), for replayed clones.
-HG_BUNDLECAPS = (
-    "HG20%2Cbundle2%3DHG20%250Abookmarks%250Achangegroup%253D01%252C02%250Acheckheads"
-    "%253Drelated%250Adigests%253Dmd5%252Csha1%252Csha512%250Aerror%253Dabort%252C"
-    "unsupportedcontent%252Cpushraced%252Cpushkey%250Ahgtagsfnodes%250Alistkeys%250A"
-    "phases%253Dheads%250Apushkey%250Aremote-changegroup%253Dhttp%252Chttps%250Astream"
-    "%253Dv2")
-HG_PROTO = "0.1 0.2 comp=zstd,zlib,none,bzip2 partial-pull"
 BUNDLE_MAGIC = (b"\x04zstd", b"\x04zlib", b"\x04none", b"HG20", b"HG10")
 
 
@@ -62,20 +56,13 @@ def clone_args(hg, repo, extra_common=()):
     """The X-HgArg value of a full clone of repo, as hg 6.3.2 sends it; extra
     common nodes (unknown to the repository, so hgweb ignores them) make it
     longer without changing the answer."""
-    common = "+".join(["0" * 40] + list(extra_common))
-    return (f"bookmarks=1&bundlecaps={HG_BUNDLECAPS}&cg=1&common={common}"
-            f"&heads={'+'.join(hg.heads(repo))}&listkeys=bookmarks&phases=1")
+    return wire_clone_args(hg.heads(repo), [NULL_NODE] + list(extra_common))
 
 
 def fake_nodes(n, seed=1):
     import random
     rnd = random.Random(seed)
     return ["%040x" % rnd.getrandbits(160) for _ in range(n)]
-
-
-def getbundle_headers(args, proto=HG_PROTO):
-    return {"X-HgArg-1": args, "X-HgProto-1": proto, "Accept": "application/mercurial-0.1",
-            "Accept-Encoding": "identity", "Vary": "X-HgArg-1,X-HgProto-1"}
 
 
 def replay_headers(httpd, path="/repo"):
@@ -87,19 +74,11 @@ def replay_headers(httpd, path="/repo"):
 
 
 def basic(user, password=None):
-    pw = USERS[user] if password is None else password
-    return "Basic " + base64.b64encode(f"{user}:{pw}".encode()).decode()
+    return basic_auth(user, USERS[user] if password is None else password)
 
 
 def htpasswd(tmp_dir):
-    path = tmp_dir / "htpasswd"
-    flag = "-bc"
-    for user, pw in USERS.items():
-        subprocess.run(["htpasswd", flag, str(path), user, pw], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        flag = "-b"
-    os.chmod(path, 0o644)
-    return path
+    return write_htpasswd(tmp_dir / "htpasswd", USERS)
 
 
 def auth_conf(location, htpasswd_path):
