@@ -264,7 +264,7 @@ static apr_status_t capture_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
 }
 
 int hgs3_capture_start(request_rec *r, const hgs3_dir_conf *conf, const char *hex,
-                       const char *object)
+                       const char *object, hgs3_capture_stored_fn *stored, void *baton)
 {
     capture_ctx *ctx;
     apr_status_t rv;
@@ -288,6 +288,14 @@ int hgs3_capture_start(request_rec *r, const hgs3_dir_conf *conf, const char *he
         return DECLINED;
     }
     apr_pool_cleanup_register(r->pool, ctx, capture_cleanup, apr_pool_cleanup_null);
+    /* The lock's previous holder may have stored the object between our
+     * lookup and our lock: then there is nothing left to do. */
+    if (stored && stored(r, baton)) {
+        hgs3_lock_release(ctx->lock);
+        ctx->lock = NULL;
+        hgs3_set_note(r, conf, "miss-store-skipped:in-progress");
+        return DECLINED;
+    }
     rv = hgs3_spool_create(&ctx->spool, r->pool, (apr_size_t)hgs3_conf_memory(conf), spool_dir,
                            hgs3_conf_max_size(conf));
     if (rv != APR_SUCCESS) {

@@ -7,10 +7,15 @@
 
 void hgs3_capture_register(apr_pool_t *p);
 
+/* Called once the per-key upload lock is held: 1 when the object turned out
+ * to be stored meanwhile (by the request that held the lock before us). */
+typedef int hgs3_capture_stored_fn(request_rec *r, void *baton);
+
 /* A miss for key hex (object name `object`): take the per-key upload lock,
- * add the capture filter and return DECLINED so hgweb answers. */
+ * check with `stored` (optional) that nobody stored the object in the
+ * meantime, add the capture filter and return DECLINED so hgweb answers. */
 int hgs3_capture_start(request_rec *r, const hgs3_dir_conf *conf, const char *hex,
-                       const char *object);
+                       const char *object, hgs3_capture_stored_fn *stored, void *baton);
 
 /* Set r->notes "hgs3cache" (and X-HgS3Cache with HgS3CacheHeader on). */
 void hgs3_set_note(request_rec *r, const hgs3_dir_conf *conf, const char *note);

@@ -65,9 +65,38 @@ static void store_failed(request_rec *r, apr_status_t rv, hgs3_s3_client *c)
     }
 }
 
-/* Presence cache, then HEAD. */
+/* HEAD object. HGS3_ENOTFOUND for a miss: a 404, or a 403 that the store
+ * explains as AccessDenied (a bucket without s3:ListBucket answers 403 for
+ * missing keys). A 403 for refused credentials stays HGS3_EAUTH: that is a
+ * store failure, not a miss. */
+static apr_status_t head(request_rec *r, const hgs3_s3_config *s3, const char *object,
+                         hgs3_s3_object *obj, hgs3_s3_client **pc)
+{
+    apr_time_t start = apr_time_now();
+    apr_status_t rv;
+
+    rv = hgs3_store_client(pc, r->pool, s3);
+    if (rv == APR_SUCCESS) {
+        hgs3_status_count(HGS3_C_HEADS, 1);
+        rv = hgs3_s3_head(obj, *pc, r->pool, object);
+        if (rv == HGS3_EAUTH) {
+            rv = hgs3_s3_explain_403(*pc, r->pool, object);
+            if (rv == APR_SUCCESS) {
+                rv = HGS3_ENOTFOUND; /* readable after all: look again next time */
+            }
+        }
+    }
+    hgs3_status_lookup(apr_time_now() - start);
+    ap_log_rerror(APLOG_MARK, APLOG_TRACE1, rv, r, "hgs3cache: HEAD %s took %" APR_TIME_T_FMT " us",
+                  object, apr_time_now() - start);
+    return rv;
+}
+
+/* Presence cache, then HEAD. A hit found by HEAD sets *headed; the
+ * breaker hears of its success once the hit has been answered (a streamed
+ * hit may still fail). */
 static lookup_e lookup(request_rec *r, const hgs3_dir_conf *conf, const hgs3_s3_config *s3,
-                       const char *object, const char **why)
+                       const char *object, const char **why, int *headed)
 {
     const char *pid = hgs3_store_presence_id(r->pool, conf, object);
     hgs3_breaker *b = hgs3_store_breaker();
@@ -76,6 +105,7 @@ static lookup_e lookup(request_rec *r, const hgs3_dir_conf *conf, const hgs3_s3_
     apr_time_t lastmod = 0, now = apr_time_now();
     apr_status_t rv;
 
+    *headed = 0;
     if (hgs3_presence_get(r->server, r->pool, pid, &lastmod)) {
         if (!too_old(conf, lastmod, now)) {
             hgs3_status_count(HGS3_C_PRESENCE_HITS, 1);
@@ -88,35 +118,47 @@ static lookup_e lookup(request_rec *r, const hgs3_dir_conf *conf, const hgs3_s3_
         *why = "breaker-open";
         return LOOKUP_BYPASS;
     }
-    rv = hgs3_store_client(&c, r->pool, s3);
-    if (rv == APR_SUCCESS) {
-        hgs3_status_count(HGS3_C_HEADS, 1);
-        rv = hgs3_s3_head(&obj, c, r->pool, object);
-    }
-    hgs3_status_lookup(apr_time_now() - now);
-    ap_log_rerror(APLOG_MARK, APLOG_TRACE1, rv, r, "hgs3cache: HEAD %s took %" APR_TIME_T_FMT " us",
-                  object, apr_time_now() - now);
-    if (rv == APR_SUCCESS) {
-        if (b) {
-            hgs3_breaker_success(b);
-        }
-        if (too_old(conf, obj.last_modified, now)) {
-            return LOOKUP_MISS;
-        }
+    rv = head(r, s3, object, &obj, &c);
+    if (rv == APR_SUCCESS && !too_old(conf, obj.last_modified, now)) {
         hgs3_presence_put(r->server, r->pool, pid, obj.last_modified);
+        *headed = 1;
         return LOOKUP_HIT;
     }
-    if (rv == HGS3_ENOTFOUND || rv == HGS3_EAUTH) {
-        /* 404, or 403 from a bucket without s3:ListBucket: the store
-         * answered, the object is not readable: a miss. */
+    if (rv == APR_SUCCESS || rv == HGS3_ENOTFOUND) {
         if (b) {
             hgs3_breaker_success(b);
         }
         return LOOKUP_MISS;
     }
     store_failed(r, rv, c);
-    *why = "store-error";
+    *why = rv == HGS3_EAUTH ? "store-auth" : "store-error";
     return LOOKUP_BYPASS;
+}
+
+/* After our lookup said "miss" and we took the upload lock: did the lock's
+ * previous holder store the object meanwhile? It records the object in the
+ * presence cache before it lets go of the lock; without a presence cache,
+ * ask the store again. */
+typedef struct recheck_ctx {
+    const hgs3_dir_conf *conf;
+    const hgs3_s3_config *s3;
+    const char *object;
+} recheck_ctx;
+
+static int stored_meanwhile(request_rec *r, void *baton)
+{
+    recheck_ctx *rc = baton;
+    hgs3_s3_client *c = NULL;
+    hgs3_s3_object obj;
+    apr_time_t lastmod;
+
+    if (hgs3_presence_enabled()) {
+        return hgs3_presence_get(r->server, r->pool,
+                                 hgs3_store_presence_id(r->pool, rc->conf, rc->object), &lastmod) &&
+               !too_old(rc->conf, lastmod, apr_time_now());
+    }
+    return head(r, rc->s3, rc->object, &obj, &c) == APR_SUCCESS &&
+           !too_old(rc->conf, obj.last_modified, apr_time_now());
 }
 
 static int use_stream(request_rec *r, const hgs3_dir_conf *conf)
@@ -245,10 +287,19 @@ static int answer_stream(request_rec *r, const hgs3_dir_conf *conf, const hgs3_s
     ctx.conf = conf;
     ctx.bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
     ctx.obj.content_length = -1;
-    s3.timeout_ms = 0; /* a large body takes its time; connect stays bounded */
+    /* A large body takes its time: no bound on the whole transfer, but the
+     * first byte, and every pause after it, is bounded by LOOKUP_MS. */
+    s3.timeout_ms = 0;
+    s3.stall_timeout_ms = hgs3_conf_lookup_ms(conf);
     rv = hgs3_store_client(&c, r->pool, &s3);
     if (rv == APR_SUCCESS) {
         rv = hgs3_s3_get(c, r->pool, object, stream_headers, stream_data, &ctx);
+    }
+    if (rv == APR_SUCCESS || ctx.started) {
+        hgs3_breaker *b = hgs3_store_breaker();
+        if (b && rv == APR_SUCCESS) {
+            hgs3_breaker_success(b);
+        }
     }
     if (rv == APR_SUCCESS) {
         if (!ctx.started) {
@@ -276,12 +327,14 @@ static int answer_stream(request_rec *r, const hgs3_dir_conf *conf, const hgs3_s
     return DECLINED;
 }
 
-int hgs3_hit_handle(request_rec *r, const hgs3_dir_conf *conf, const char *hex, const char *object)
+int hgs3_hit_handle(request_rec *r, const hgs3_dir_conf *conf, const char *hex,
+                    const char *object)
 {
     hgs3_s3_config s3;
+    recheck_ctx rc;
     const char *why = NULL;
     apr_status_t rv;
-    int rc;
+    int rc_http, headed = 0;
 
     rv = hgs3_store_s3_config(&s3, r->pool, conf, 0);
     if (rv != APR_SUCCESS) {
@@ -292,24 +345,31 @@ int hgs3_hit_handle(request_rec *r, const hgs3_dir_conf *conf, const char *hex, 
         hgs3_set_note(r, conf, "bypass:credentials");
         return DECLINED;
     }
-    switch (lookup(r, conf, &s3, object, &why)) {
+    rc.conf = conf;
+    rc.s3 = &s3;
+    rc.object = object;
+    switch (lookup(r, conf, &s3, object, &why, &headed)) {
     case LOOKUP_BYPASS:
         hgs3_set_note(r, conf, apr_pstrcat(r->pool, "bypass:", why, NULL));
         return DECLINED;
     case LOOKUP_MISS:
-        return hgs3_capture_start(r, conf, hex, object);
+        return hgs3_capture_start(r, conf, hex, object, stored_meanwhile, &rc);
     case LOOKUP_HIT:
         break;
     }
     if (!use_stream(r, conf)) {
-        rc = answer_redirect(r, conf, object);
-    } else {
-        rc = answer_stream(r, conf, &s3, object);
+        rc_http = answer_redirect(r, conf, object);
+        if (rc_http == OK && headed && hgs3_store_breaker()) {
+            hgs3_breaker_success(hgs3_store_breaker());
+        }
     }
-    if (rc == DECLINED) {
+    else {
+        rc_http = answer_stream(r, conf, &s3, object);
+    }
+    if (rc_http == DECLINED) {
         /* nothing was sent: hgweb answers, as a miss */
         hgs3_presence_remove(r->server, r->pool, hgs3_store_presence_id(r->pool, conf, object));
-        return hgs3_capture_start(r, conf, hex, object);
+        return hgs3_capture_start(r, conf, hex, object, NULL, NULL);
     }
-    return rc;
+    return rc_http;
 }

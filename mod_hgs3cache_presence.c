@@ -110,6 +110,11 @@ void hgs3_presence_child_init(apr_pool_t *pchild, server_rec *s)
     }
 }
 
+int hgs3_presence_enabled(void)
+{
+    return provider != NULL;
+}
+
 /* Objects are named by the SHA-256 of the caller's id: fixed 32 bytes. */
 static int make_id(const char *id, unsigned char out[HGS3_SHA256_LEN])
 {

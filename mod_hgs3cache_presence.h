@@ -13,6 +13,9 @@ void hgs3_presence_pre_config(apr_pool_t *pconf);
 int hgs3_presence_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s);
 void hgs3_presence_child_init(apr_pool_t *pchild, server_rec *s);
 
+/* 1 when a presence cache is configured and usable in this process. */
+int hgs3_presence_enabled(void);
+
 /* 1 and *lastmod when id is known to be stored; 0 otherwise (also when the
  * presence cache is off). id is any string naming the object. */
 int hgs3_presence_get(server_rec *s, apr_pool_t *p, const char *id, apr_time_t *lastmod);

@@ -33,6 +33,8 @@ APLOG_USE_MODULE(hgs3cache);
  * a hung store cannot hold a child's shutdown forever. */
 #define UPLOAD_BASE_TIMEOUT_MS 60000
 #define UPLOAD_MS_PER_MIB      1000
+/* ...and a store that stops answering gives up sooner, freeing the key. */
+#define UPLOAD_STALL_MS 15000
 /* Repeated store failures are logged at most once per interval. */
 #define LOG_INTERVAL apr_time_from_sec(10)
 
@@ -396,6 +398,7 @@ static apr_status_t job_config(store_job *job, const hgs3_dir_conf *conf, apr_of
         return rv;
     }
     job->s3.timeout_ms = UPLOAD_BASE_TIMEOUT_MS + (long)(size >> 20) * UPLOAD_MS_PER_MIB;
+    job->s3.stall_timeout_ms = UPLOAD_STALL_MS;
     job->s3.upload_tries = 0; /* the client's default bounded retries */
     job->presence_id = apr_pstrdup(job->pool, hgs3_store_presence_id(job->pool, conf, job->object));
     return APR_SUCCESS;

@@ -497,6 +497,8 @@ typedef struct s3_req {
     hgs3_s3_object obj;
     int delivered;
     apr_status_t cb_rv;
+    apr_time_t last_progress; /* stall detection */
+    curl_off_t last_dl, last_ul;
     char *buf;
     apr_size_t buf_len;
 } s3_req;
@@ -541,10 +543,33 @@ static int header_is(const char *s, const char *e, const char *name)
     return (apr_size_t)(e - s) == n && !strncasecmp(s, name, n);
 }
 
+/* Stall detection: any header, body byte up or down counts as progress. */
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    s3_req *r = ud;
+    apr_time_t now = apr_time_now();
+
+    (void)dltotal;
+    (void)ultotal;
+    if (dlnow != r->last_dl || ulnow != r->last_ul || !r->last_progress) {
+        r->last_dl = dlnow;
+        r->last_ul = ulnow;
+        r->last_progress = now;
+        return 0;
+    }
+    if (now - r->last_progress > apr_time_from_msec(r->c->conf.stall_timeout_ms)) {
+        r->cb_rv = HGS3_ETIMEOUT;
+        return 1;
+    }
+    return 0;
+}
+
 static size_t on_header(char *data, size_t size, size_t nitems, void *ud)
 {
     s3_req *r = ud;
     size_t len = size * nitems;
+    r->last_progress = apr_time_now();
     const char *s = data, *e = data + len, *colon, *v;
     char *value;
 
@@ -763,6 +788,13 @@ static apr_status_t attempt(s3_req *r)
     }
     if (c->conf.timeout_ms > 0) {
         curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->conf.timeout_ms);
+    }
+    if (c->conf.stall_timeout_ms > 0) {
+        r->last_progress = apr_time_now();
+        r->last_dl = r->last_ul = 0;
+        curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(h, CURLOPT_XFERINFODATA, r);
+        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     }
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, r);

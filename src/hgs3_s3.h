@@ -74,6 +74,10 @@ typedef struct hgs3_s3_config {
     hgs3_creds creds;
     long connect_timeout_ms;       /* 0: libcurl's default */
     long timeout_ms;               /* whole request, 0: none */
+    long stall_timeout_ms;         /* give up when nothing at all arrives or
+                                      leaves for this long (checked about once a
+                                      second), 0: never. For transfers without a
+                                      whole-request bound, e.g. a streamed GET. */
     int upload_tries;              /* attempts per upload request, 0: HGS3_S3_DEF_TRIES */
     apr_off_t part_size;           /* 0: HGS3_S3_DEF_PART_SIZE; at least 5 MiB */
     apr_off_t multipart_threshold; /* hgs3_s3_upload_file() goes multipart above it;

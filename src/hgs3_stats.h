@@ -45,7 +45,7 @@ typedef enum {
 
 /* Sizes of the reason tables (each ends with "other"). */
 #define HGS3_STATS_SKIPS  24
-#define HGS3_STATS_BYPASS 12
+#define HGS3_STATS_BYPASS 13
 
 #define HGS3_STATS_MAGIC 0x48335354u /* "H3ST" */
 

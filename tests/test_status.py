@@ -55,7 +55,8 @@ SKIP_REASONS = ("status", "hg-error", "content-type", "content-encoding", "conte
                 "credentials", "read-error", "downstream-error", "error-bucket", "lock-error",
                 "no-uploader", "no-memory", "uploader-stopped", "other")
 BYPASS_REASONS = ("command", "method", "malformed", "too-large", "post-body", "location",
-                  "repository", "key", "credentials", "store-error", "breaker-open", "other")
+                  "repository", "key", "credentials", "store-error", "store-auth", "breaker-open",
+                  "other")
 
 
 def camel(reason):
