@@ -425,6 +425,8 @@ static const char *const busy_codes[] = {"SlowDown",       "InternalError",    "
 /* CURLcode, HTTP status and S3 error code -> apr_status_t.
  * local_rv is what a callback or the body source reported when it stopped
  * the transfer; it wins, as it says why the transfer stopped. */
+#define HGS3_S3_GET_BUFFER (256 * 1024)
+
 static apr_status_t s3_status(CURLcode cc, long http, const char *code, apr_status_t local_rv)
 {
     if (local_rv != APR_SUCCESS) {
@@ -814,6 +816,9 @@ static apr_status_t attempt(s3_req *r)
         curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
     } else if (!strcmp(r->method, "GET")) {
         curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+        /* large reads: fewer callbacks, and fewer writes to the client of a
+         * streamed hit (libcurl's default is 16 KiB) */
+        curl_easy_setopt(h, CURLOPT_BUFFERSIZE, (long)HGS3_S3_GET_BUFFER);
     } else {
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, r->method);
     }
