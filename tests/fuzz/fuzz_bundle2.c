@@ -128,7 +128,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort(); /* never at EOS */
         }
         if (a == HGS3_BUNDLE2_OPAQUE && !has_prefix(data, size, "\x04zlib", 5) &&
-            !has_prefix(data, size, "\x05bzip2", 6) && !has_prefix(data, size, "\x04noneHG20", 9)) {
+            !has_prefix(data, size, "\x05" "bzip2", 6) && !has_prefix(data, size, "\x04noneHG20", 9)) {
             abort();
         }
         if (modes[m] == HGS3_BUNDLE2_FIRST_PART && c1 > FIRST_PART_BOUND) {
