@@ -176,17 +176,16 @@ static int use_stream(request_rec *r, const hgs3_dir_conf *conf)
     }
 }
 
-static int answer_redirect(request_rec *r, const hgs3_dir_conf *conf, const char *object)
+static int answer_redirect(request_rec *r, const hgs3_dir_conf *conf, const hgs3_s3_config *s3,
+                           const char *object)
 {
-    hgs3_s3_config pub;
+    hgs3_s3_config pub = *s3; /* the same store and credentials, seen by clients */
     const char *url = NULL;
     apr_status_t rv;
 
-    rv = hgs3_store_s3_config(&pub, r->pool, conf, 1);
-    if (rv == APR_SUCCESS) {
-        rv = hgs3_s3_presign(&url, r->pool, &pub, "GET", object, hgs3_conf_url_expiry(conf), NULL,
-                             apr_time_now());
-    }
+    pub.endpoint = hgs3_conf_public_endpoint(r->pool, conf);
+    rv = hgs3_s3_presign(&url, r->pool, &pub, "GET", object, hgs3_conf_url_expiry(conf), NULL,
+                         apr_time_now());
     if (rv != APR_SUCCESS) {
         char buf[128];
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
@@ -327,8 +326,7 @@ static int answer_stream(request_rec *r, const hgs3_dir_conf *conf, const hgs3_s
     return DECLINED;
 }
 
-int hgs3_hit_handle(request_rec *r, const hgs3_dir_conf *conf, const char *hex,
-                    const char *object)
+int hgs3_hit_handle(request_rec *r, const hgs3_dir_conf *conf, const char *hex, const char *object)
 {
     hgs3_s3_config s3;
     recheck_ctx rc;
@@ -336,7 +334,7 @@ int hgs3_hit_handle(request_rec *r, const hgs3_dir_conf *conf, const char *hex,
     apr_status_t rv;
     int rc_http, headed = 0;
 
-    rv = hgs3_store_s3_config(&s3, r->pool, conf, 0);
+    rv = hgs3_store_s3_config(&s3, r->pool, conf);
     if (rv != APR_SUCCESS) {
         if (hgs3_store_log_allowed()) {
             ap_log_rerror(APLOG_MARK, APLOG_WARNING, rv, r,
@@ -358,12 +356,11 @@ int hgs3_hit_handle(request_rec *r, const hgs3_dir_conf *conf, const char *hex,
         break;
     }
     if (!use_stream(r, conf)) {
-        rc_http = answer_redirect(r, conf, object);
+        rc_http = answer_redirect(r, conf, &s3, object);
         if (rc_http == OK && headed && hgs3_store_breaker()) {
             hgs3_breaker_success(hgs3_store_breaker());
         }
-    }
-    else {
+    } else {
         rc_http = answer_stream(r, conf, &s3, object);
     }
     if (rc_http == DECLINED) {

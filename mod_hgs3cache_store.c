@@ -254,8 +254,7 @@ static apr_status_t creds_resolve(hgs3_creds *out, apr_pool_t *p, const hgs3_dir
     return rv;
 }
 
-apr_status_t hgs3_store_s3_config(hgs3_s3_config *s3, apr_pool_t *p, const hgs3_dir_conf *conf,
-                                  int public_endpoint)
+apr_status_t hgs3_store_s3_config(hgs3_s3_config *s3, apr_pool_t *p, const hgs3_dir_conf *conf)
 {
     apr_status_t rv;
 
@@ -264,8 +263,7 @@ apr_status_t hgs3_store_s3_config(hgs3_s3_config *s3, apr_pool_t *p, const hgs3_
     if (rv != APR_SUCCESS) {
         return rv;
     }
-    s3->endpoint = apr_pstrdup(p, public_endpoint ? hgs3_conf_public_endpoint(p, conf)
-                                                  : hgs3_conf_endpoint(p, conf));
+    s3->endpoint = apr_pstrdup(p, hgs3_conf_endpoint(p, conf));
     s3->region = apr_pstrdup(p, hgs3_conf_region(conf));
     s3->addressing = hgs3_conf_addressing(conf) == HGS3_ADDR_PATH ? HGS3_S3_PATH : HGS3_S3_VIRTUAL;
     s3->bucket = apr_pstrdup(p, conf->bucket);
@@ -392,7 +390,7 @@ const char *hgs3_store_presence_id(apr_pool_t *p, const hgs3_dir_conf *conf, con
 static apr_status_t job_config(store_job *job, const hgs3_dir_conf *conf, apr_off_t size,
                                const char **why)
 {
-    apr_status_t rv = hgs3_store_s3_config(&job->s3, job->pool, conf, 0);
+    apr_status_t rv = hgs3_store_s3_config(&job->s3, job->pool, conf);
     if (rv != APR_SUCCESS) {
         *why = "credentials";
         return rv;

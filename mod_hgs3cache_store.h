@@ -23,10 +23,8 @@ const char *hgs3_store_submit(request_rec *r, const hgs3_dir_conf *conf, const c
                               const char *content_type, hgs3_spool *spool, hgs3_lock *lock);
 
 /* The S3 client configuration of a scope: credentials resolved now, the
- * endpoint httpd uses (or the public one, for presigned URLs), and the
- * request-path timeouts (HgS3CacheTimeout). */
-apr_status_t hgs3_store_s3_config(hgs3_s3_config *s3, apr_pool_t *p, const hgs3_dir_conf *conf,
-                                  int public_endpoint);
+ * endpoint httpd uses, and the request-path timeouts (HgS3CacheTimeout). */
+apr_status_t hgs3_store_s3_config(hgs3_s3_config *s3, apr_pool_t *p, const hgs3_dir_conf *conf);
 
 /* An S3 client for this configuration on the calling worker thread, reused
  * across requests (connection reuse). Valid until the thread's next call. */
