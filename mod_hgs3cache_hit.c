@@ -6,6 +6,7 @@
  * redirect would be unsafe: hg forwards its request headers to the redirect
  * target, Authorization (the user's password) included, and S3 refuses
  * requests whose headers pass 8 KB. */
+#include <pthread.h>
 #include <string.h>
 
 #include <apr_strings.h>
@@ -19,6 +20,7 @@
 #include <util_filter.h>
 
 #include "hgs3_err.h"
+#include "hgs3_crypto.h"
 #include "hgs3_req.h"
 #include "hgs3_s3.h"
 #include "hgs3_breaker.h"
@@ -176,22 +178,150 @@ static int use_stream(request_rec *r, const hgs3_dir_conf *conf)
     }
 }
 
+/* ---- presigned URLs, reused within their second ----------------------------
+ *
+ * X-Amz-Date has a one-second resolution and the signer is a pure function
+ * of its inputs, so every redirect to the same object within one second
+ * would be signed into the same URL. A small table per child, under a
+ * mutex, keeps the last URL per object slot. An entry is used only when
+ * every input of the signature is equal: the object, the public endpoint,
+ * region, addressing, bucket, the credentials (the secret compared in
+ * constant time), the expiry and the second; the method ("GET") and the
+ * absence of a response-content-type are fixed here. So one Location's
+ * credentials or endpoint are never used for another's, and a rotated
+ * credentials file takes effect at once. Entries hold credentials and URLs
+ * (credentials too): wiped when replaced, never logged. */
+
+#define PRESIGN_SLOTS 16
+
+typedef struct presign_slot {
+    char *object, *endpoint, *region, *bucket;
+    char *access_key, *secret_key, *session_token;
+    char *url;
+    int addressing;
+    int expiry;
+    apr_time_t second;
+} presign_slot;
+
+static pthread_mutex_t presign_mutex = PTHREAD_MUTEX_INITIALIZER;
+static presign_slot presign_cache[PRESIGN_SLOTS];
+
+static presign_slot *presign_slot_for(const char *object)
+{
+    apr_uint32_t h = 2166136261u; /* FNV-1a */
+    const unsigned char *s;
+    for (s = (const unsigned char *)object; *s; ++s) {
+        h = (h ^ *s) * 16777619u;
+    }
+    return &presign_cache[h % PRESIGN_SLOTS];
+}
+
+static int same_str(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static int same_secret(const char *a, const char *b)
+{
+    apr_size_t n;
+    if (!a || !b) {
+        return a == b;
+    }
+    n = strlen(a);
+    return n == strlen(b) && hgs3_memeq_ct(a, b, n);
+}
+
+static void wipe_free(char **ps)
+{
+    if (*ps) {
+        memset(*ps, 0, strlen(*ps));
+        free(*ps);
+        *ps = NULL;
+    }
+}
+
+static void presign_slot_clear(presign_slot *e)
+{
+    wipe_free(&e->object);
+    wipe_free(&e->endpoint);
+    wipe_free(&e->region);
+    wipe_free(&e->bucket);
+    wipe_free(&e->access_key);
+    wipe_free(&e->secret_key);
+    wipe_free(&e->session_token);
+    wipe_free(&e->url);
+}
+
+/* strdup, where NULL stays NULL; 0 when out of memory. */
+static int dup_field(char **pdst, const char *src)
+{
+    *pdst = src ? strdup(src) : NULL;
+    return !src || *pdst;
+}
+
+/* The URL signed for exactly these inputs in this second, or NULL. */
+static const char *presign_cached(apr_pool_t *p, const hgs3_s3_config *pub, const char *object,
+                                  int expiry, apr_time_t second)
+{
+    presign_slot *e = presign_slot_for(object);
+    const char *url = NULL;
+
+    pthread_mutex_lock(&presign_mutex);
+    if (e->url && e->second == second && e->expiry == expiry && e->addressing == pub->addressing &&
+        same_str(e->object, object) && same_str(e->endpoint, pub->endpoint) &&
+        same_str(e->region, pub->region) && same_str(e->bucket, pub->bucket) &&
+        same_str(e->access_key, pub->creds.access_key) &&
+        same_str(e->session_token, pub->creds.session_token) &&
+        same_secret(e->secret_key, pub->creds.secret_key)) {
+        url = apr_pstrdup(p, e->url);
+    }
+    pthread_mutex_unlock(&presign_mutex);
+    return url;
+}
+
+static void presign_remember(const hgs3_s3_config *pub, const char *object, int expiry,
+                             apr_time_t second, const char *url)
+{
+    presign_slot *e = presign_slot_for(object);
+
+    pthread_mutex_lock(&presign_mutex);
+    presign_slot_clear(e);
+    if (!dup_field(&e->object, object) || !dup_field(&e->endpoint, pub->endpoint) ||
+        !dup_field(&e->region, pub->region) || !dup_field(&e->bucket, pub->bucket) ||
+        !dup_field(&e->access_key, pub->creds.access_key) ||
+        !dup_field(&e->secret_key, pub->creds.secret_key) ||
+        !dup_field(&e->session_token, pub->creds.session_token) || !dup_field(&e->url, url) ||
+        !e->url) {
+        presign_slot_clear(e); /* out of memory: not cached */
+    } else {
+        e->addressing = pub->addressing;
+        e->expiry = expiry;
+        e->second = second;
+    }
+    pthread_mutex_unlock(&presign_mutex);
+}
+
 static int answer_redirect(request_rec *r, const hgs3_dir_conf *conf, const hgs3_s3_config *s3,
                            const char *object)
 {
     hgs3_s3_config pub = *s3; /* the same store and credentials, seen by clients */
     const char *url = NULL;
+    apr_time_t now = apr_time_now();
+    int expiry = hgs3_conf_url_expiry(conf);
     apr_status_t rv;
 
     pub.endpoint = hgs3_conf_public_endpoint(r->pool, conf);
-    rv = hgs3_s3_presign(&url, r->pool, &pub, "GET", object, hgs3_conf_url_expiry(conf), NULL,
-                         apr_time_now());
-    if (rv != APR_SUCCESS) {
-        char buf[128];
-        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                      HGS3LOGNO(00403) "cannot presign a URL for %s: %s", object,
-                      hgs3_strerror(rv, buf, sizeof(buf)));
-        return DECLINED;
+    url = presign_cached(r->pool, &pub, object, expiry, apr_time_sec(now));
+    if (!url) {
+        rv = hgs3_s3_presign(&url, r->pool, &pub, "GET", object, expiry, NULL, now);
+        if (rv != APR_SUCCESS) {
+            char buf[128];
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                          HGS3LOGNO(00403) "cannot presign a URL for %s: %s", object,
+                          hgs3_strerror(rv, buf, sizeof(buf)));
+            return DECLINED;
+        }
+        presign_remember(&pub, object, expiry, apr_time_sec(now), url);
     }
     hgs3_set_note(r, conf, "hit-redirect");
     /* hg turns a 302 on POST into a GET; a 303 says so explicitly. */
@@ -203,12 +333,18 @@ static int answer_redirect(request_rec *r, const hgs3_dir_conf *conf, const hgs3
     return OK;
 }
 
+/* Data from the store is handed on in batches of at least this much (and
+ * at the end), not once per libcurl callback: every ap_pass_brigade() runs
+ * the whole output filter chain. */
+#define HGS3_STREAM_BATCH (64 * 1024)
+
 typedef struct stream_ctx {
     request_rec *r;
     const hgs3_dir_conf *conf;
     apr_bucket_brigade *bb;
+    apr_size_t pending; /* bytes in bb, not yet passed on */
     hgs3_s3_object obj;
-    int started; /* bytes went to the client */
+    int started; /* bytes went to the client (the first data is passed at once) */
 } stream_ctx;
 
 static apr_status_t stream_headers(void *baton, const hgs3_s3_object *obj)
@@ -233,20 +369,38 @@ static void stream_start(stream_ctx *ctx)
     }
 }
 
+/* The first data goes out at once, which commits the response headers
+ * (from then on a failure aborts the connection, see stream_abort()).
+ * Later data is handed on in batches: libcurl's buffer is only valid
+ * during the callback, so a batch is gathered in copies (heap buckets),
+ * except that a callback that alone fills a batch with nothing pending is
+ * passed on as it is. */
 static apr_status_t stream_data(void *baton, const char *data, apr_size_t len)
 {
     stream_ctx *ctx = baton;
     request_rec *r = ctx->r;
-    apr_bucket *b;
+    int first = !ctx->started;
     apr_status_t rv;
 
-    if (!ctx->started) {
+    if (first) {
         stream_start(ctx);
     }
-    b = apr_bucket_transient_create(data, len, r->connection->bucket_alloc);
-    APR_BRIGADE_INSERT_TAIL(ctx->bb, b);
+    if (r->connection->aborted) {
+        return HGS3_EABORTED;
+    }
+    if (ctx->pending == 0 && (first || len >= HGS3_STREAM_BATCH)) {
+        APR_BRIGADE_INSERT_TAIL(
+            ctx->bb, apr_bucket_transient_create(data, len, r->connection->bucket_alloc));
+    } else if (apr_brigade_write(ctx->bb, NULL, NULL, data, len) != APR_SUCCESS) {
+        return HGS3_EABORTED;
+    }
+    ctx->pending += len;
+    if (!first && ctx->pending < HGS3_STREAM_BATCH) {
+        return APR_SUCCESS;
+    }
     rv = ap_pass_brigade(r->output_filters, ctx->bb);
     apr_brigade_cleanup(ctx->bb);
+    ctx->pending = 0;
     if (rv == APR_SUCCESS && r->connection->aborted) {
         rv = APR_ECONNABORTED;
     }

@@ -1,4 +1,5 @@
 /* mod_hgs3cache_presence.c: presence cache over mod_socache. */
+#include <pthread.h>
 #include <string.h>
 
 #include <apr_strings.h>
@@ -23,6 +24,117 @@ static const ap_socache_provider_t *provider;
 static ap_socache_instance_t *instance;
 static apr_global_mutex_t *mutex;
 static int ttl;
+
+/* ---- the per-child front cache ---------------------------------------------
+ *
+ * A lookup in the shared cache costs a SHA-256 of the id, the global mutex
+ * (fcntl() or a semaphore, a system call or two) and the shmcb search, on
+ * every hit. In front of it, each child keeps the ids it recently found
+ * present, for LOCAL_TTL (1 s): a table under a process-local mutex, keyed
+ * by the id itself.
+ *
+ * It answers only what the shared cache answered (or was told) within the
+ * last second, with the same Last-Modified, so HgS3CacheMaxAge is judged by
+ * the caller exactly as before; an entry in the shared cache is therefore
+ * trusted at most LOCAL_TTL longer than its own TTL. Absence is never
+ * cached. A remove (an object found too old, or the store failing to serve
+ * it) clears the entry in this child and bumps a generation counter: a
+ * lookup or put that read the shared cache before that remove does not
+ * enter its now outdated "present" afterwards. Other children learn of a
+ * remove from the shared cache within LOCAL_TTL. */
+
+#define LOCAL_SLOTS  64
+#define LOCAL_ID_MAX 512 /* longer ids (very long endpoints) are not cached here */
+#define LOCAL_TTL    apr_time_from_sec(1)
+
+typedef struct local_slot {
+    char id[LOCAL_ID_MAX];
+    apr_size_t id_len; /* 0: empty */
+    apr_time_t lastmod;
+    apr_time_t until; /* valid while now < until */
+} local_slot;
+
+static pthread_mutex_t local_mutex = PTHREAD_MUTEX_INITIALIZER;
+static local_slot local_cache[LOCAL_SLOTS];
+static apr_uint64_t local_gen;
+
+static local_slot *local_slot_for(const char *id, apr_size_t len)
+{
+    apr_uint32_t h = 2166136261u; /* FNV-1a */
+    apr_size_t i;
+    for (i = 0; i < len; ++i) {
+        h = (h ^ (unsigned char)id[i]) * 16777619u;
+    }
+    return &local_cache[h % LOCAL_SLOTS];
+}
+
+static void local_reset(void)
+{
+    pthread_mutex_lock(&local_mutex);
+    memset(local_cache, 0, sizeof(local_cache));
+    ++local_gen;
+    pthread_mutex_unlock(&local_mutex);
+}
+
+/* 1 and *lastmod when this child saw id present less than LOCAL_TTL ago.
+ * Otherwise 0 and *gen, to be handed to local_put() after the shared
+ * lookup. */
+static int local_get(const char *id, apr_size_t len, apr_time_t now, apr_time_t *lastmod,
+                     apr_uint64_t *gen)
+{
+    local_slot *e = local_slot_for(id, len);
+    int found = 0;
+
+    pthread_mutex_lock(&local_mutex);
+    if (e->id_len == len && now < e->until && memcmp(e->id, id, len) == 0) {
+        *lastmod = e->lastmod;
+        found = 1;
+    }
+    *gen = local_gen;
+    pthread_mutex_unlock(&local_mutex);
+    return found;
+}
+
+static apr_uint64_t local_generation(void)
+{
+    apr_uint64_t gen;
+    pthread_mutex_lock(&local_mutex);
+    gen = local_gen;
+    pthread_mutex_unlock(&local_mutex);
+    return gen;
+}
+
+/* Remember id as present, unless a remove happened since gen was read. */
+static void local_put(const char *id, apr_size_t len, apr_time_t lastmod, apr_time_t now,
+                      apr_uint64_t gen)
+{
+    local_slot *e;
+
+    if (len == 0 || len >= LOCAL_ID_MAX) {
+        return;
+    }
+    e = local_slot_for(id, len);
+    pthread_mutex_lock(&local_mutex);
+    if (gen == local_gen) {
+        memcpy(e->id, id, len);
+        e->id_len = len;
+        e->lastmod = lastmod;
+        e->until = now + LOCAL_TTL;
+    }
+    pthread_mutex_unlock(&local_mutex);
+}
+
+static void local_remove(const char *id, apr_size_t len)
+{
+    local_slot *e = local_slot_for(id, len);
+
+    pthread_mutex_lock(&local_mutex);
+    ++local_gen;
+    if (e->id_len == len && memcmp(e->id, id, len) == 0) {
+        e->id_len = 0;
+    }
+    pthread_mutex_unlock(&local_mutex);
+}
 
 void hgs3_presence_pre_config(apr_pool_t *pconf)
 {
@@ -53,6 +165,7 @@ int hgs3_presence_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *
     instance = NULL;
     mutex = NULL;
     ttl = hgs3_srv_presence_ttl(sc);
+    local_reset(); /* another provider or TTL may follow a restart */
     if (!strcasecmp(name, "none")) {
         return OK;
     }
@@ -125,11 +238,21 @@ int hgs3_presence_get(server_rec *s, apr_pool_t *p, const char *id, apr_time_t *
 {
     unsigned char key[HGS3_SHA256_LEN], val[8];
     unsigned int len = sizeof(val);
+    apr_size_t id_len;
+    apr_time_t now;
     apr_status_t rv;
-    apr_uint64_t t = 0;
+    apr_uint64_t t = 0, gen = 0;
     int i;
 
-    if (!provider || !make_id(id, key)) {
+    if (!provider) {
+        return 0;
+    }
+    id_len = strlen(id);
+    now = apr_time_now();
+    if (local_get(id, id_len, now, lastmod, &gen)) {
+        return 1;
+    }
+    if (!make_id(id, key)) {
         return 0;
     }
     if (mutex && apr_global_mutex_lock(mutex) != APR_SUCCESS) {
@@ -146,18 +269,23 @@ int hgs3_presence_get(server_rec *s, apr_pool_t *p, const char *id, apr_time_t *
         t = (t << 8) | val[i];
     }
     *lastmod = (apr_time_t)t;
+    local_put(id, id_len, *lastmod, now, gen);
     return 1;
 }
 
 void hgs3_presence_put(server_rec *s, apr_pool_t *p, const char *id, apr_time_t lastmod)
 {
     unsigned char key[HGS3_SHA256_LEN], val[8];
-    apr_uint64_t t = (apr_uint64_t)lastmod;
+    apr_uint64_t t = (apr_uint64_t)lastmod, gen;
+    apr_time_t now;
+    apr_status_t rv;
     int i;
 
     if (!provider || !make_id(id, key)) {
         return;
     }
+    gen = local_generation();
+    now = apr_time_now();
     for (i = 7; i >= 0; --i) {
         val[i] = (unsigned char)(t & 0xff);
         t >>= 8;
@@ -165,10 +293,13 @@ void hgs3_presence_put(server_rec *s, apr_pool_t *p, const char *id, apr_time_t 
     if (mutex && apr_global_mutex_lock(mutex) != APR_SUCCESS) {
         return;
     }
-    provider->store(instance, s, key, sizeof(key), apr_time_now() + apr_time_from_sec(ttl), val,
-                    sizeof(val), p);
+    rv = provider->store(instance, s, key, sizeof(key), now + apr_time_from_sec(ttl), val,
+                         sizeof(val), p);
     if (mutex) {
         apr_global_mutex_unlock(mutex);
+    }
+    if (rv == APR_SUCCESS) {
+        local_put(id, strlen(id), lastmod, now, gen);
     }
 }
 
@@ -176,14 +307,15 @@ void hgs3_presence_remove(server_rec *s, apr_pool_t *p, const char *id)
 {
     unsigned char key[HGS3_SHA256_LEN];
 
-    if (!provider || !make_id(id, key)) {
+    if (!provider) {
         return;
     }
-    if (mutex && apr_global_mutex_lock(mutex) != APR_SUCCESS) {
-        return;
+    if (make_id(id, key) && (!mutex || apr_global_mutex_lock(mutex) == APR_SUCCESS)) {
+        provider->remove(instance, s, key, sizeof(key), p);
+        if (mutex) {
+            apr_global_mutex_unlock(mutex);
+        }
     }
-    provider->remove(instance, s, key, sizeof(key), p);
-    if (mutex) {
-        apr_global_mutex_unlock(mutex);
-    }
+    /* after the shared remove: see local_remove() */
+    local_remove(id, strlen(id));
 }

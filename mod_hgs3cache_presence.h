@@ -3,7 +3,9 @@
  * A mod_socache instance remembering, for TTL seconds, which objects are
  * known to be stored, and their Last-Modified time (for HgS3CacheMaxAge).
  * A presence hit answers without asking the store. shmcb shares it between
- * the children of one httpd; memcache or redis between hosts. */
+ * the children of one httpd; memcache or redis between hosts. Each child
+ * also remembers, for one second, the ids it found present, so repeated
+ * hits skip the shared lookup (see mod_hgs3cache_presence.c). */
 #ifndef MOD_HGS3CACHE_PRESENCE_H
 #define MOD_HGS3CACHE_PRESENCE_H
 

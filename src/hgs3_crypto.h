@@ -1,6 +1,11 @@
 /* hgs3_crypto.h: SHA-256, HMAC-SHA256 and hex, over OpenSSL EVP.
  *
- * OpenSSL errors are mapped to HGS3_ECRYPTO here and nowhere else. */
+ * OpenSSL errors are mapped to HGS3_ECRYPTO here and nowhere else.
+ *
+ * OpenSSL 3 looks an algorithm up by name (a locked method-store search)
+ * each time EVP_sha256() or HMAC() is used. The SHA2-256 digest and the
+ * HMAC MAC are therefore fetched once per process, on first use or by
+ * hgs3_crypto_init(), and shared by all threads. */
 #ifndef HGS3_CRYPTO_H
 #define HGS3_CRYPTO_H
 
@@ -10,6 +15,13 @@
 #define HGS3_SHA256_HEX_LEN 64
 
 typedef struct hgs3_sha256_ctx hgs3_sha256_ctx;
+
+/* Fetch the implementations (once per process, thread-safe; every other
+ * call here does it implicitly). HGS3_ECRYPTO when OpenSSL cannot provide
+ * them, which then holds for the life of the process. Calling it at start-up
+ * turns a broken OpenSSL setup into an error there rather than on the first
+ * request. */
+apr_status_t hgs3_crypto_init(void);
 
 /* Incremental SHA-256. The context is freed by a cleanup on pool p. */
 apr_status_t hgs3_sha256_create(hgs3_sha256_ctx **pctx, apr_pool_t *p);

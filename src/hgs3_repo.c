@@ -1,6 +1,8 @@
 /* hgs3_repo.c: repository mapping and state fingerprint. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
@@ -105,9 +107,161 @@ static const char *trim_path(apr_pool_t *p, const char *raw, apr_size_t *plen)
     return apr_pstrmemdup(p, s, len);
 }
 
+struct hgs3_repo_dirfd {
+    int fd;
+    dev_t dev;
+    ino_t ino;
+};
+
+static apr_status_t dirfd_close(void *data)
+{
+    hgs3_repo_dirfd *d = data;
+    if (d->fd >= 0) {
+        close(d->fd);
+        d->fd = -1;
+    }
+    return APR_SUCCESS;
+}
+
+/* Open path as a directory (O_PATH: no read permission needed, nothing
+ * read) and identify it. The fd is closed with the pool. Not a directory:
+ * APR_ENOENT, as for a path without .hg/requires. */
+static apr_status_t dirfd_open(hgs3_repo_dirfd **pd, apr_pool_t *p, const char *path)
+{
+    hgs3_repo_dirfd *d = apr_pcalloc(p, sizeof(*d));
+    struct stat st;
+    apr_status_t rv = APR_SUCCESS;
+
+    *pd = NULL;
+    d->fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (d->fd < 0) {
+        rv = errno == ENOTDIR ? APR_ENOENT : errno_status(errno);
+        goto leave;
+    }
+    apr_pool_cleanup_register(p, d, dirfd_close, apr_pool_cleanup_null);
+    if (fstat(d->fd, &st) != 0) {
+        rv = errno_status(errno);
+        apr_pool_cleanup_run(p, d, dirfd_close);
+        goto leave;
+    }
+    d->dev = st.st_dev;
+    d->ino = st.st_ino;
+    *pd = d;
+leave:
+    return rv;
+}
+
+/* ---- the per-process cache of HgS3CacheRepository realpaths ----------------
+ *
+ * A handful of configured paths per server: a small table under a mutex,
+ * replaced round-robin. An entry is only trusted for the directory (dev,
+ * ino) it was resolved for; the caller identifies the directory anew on
+ * every request. */
+
+#define REPO_CACHE_SLOTS 16
+
+typedef struct repo_cache_slot {
+    char *path; /* as configured (malloc) */
+    char *real; /* its realpath (malloc) */
+    dev_t dev;
+    ino_t ino;
+} repo_cache_slot;
+
+static pthread_mutex_t repo_cache_mutex = PTHREAD_MUTEX_INITIALIZER;
+static repo_cache_slot repo_cache[REPO_CACHE_SLOTS];
+static unsigned int repo_cache_next;
+static apr_uint64_t repo_cache_resolved;
+
+apr_uint64_t hgs3_repo_cache_resolutions(void)
+{
+    apr_uint64_t n;
+    pthread_mutex_lock(&repo_cache_mutex);
+    n = repo_cache_resolved;
+    pthread_mutex_unlock(&repo_cache_mutex);
+    return n;
+}
+
+/* Called with the mutex held. */
+static repo_cache_slot *repo_cache_find(const char *path)
+{
+    int i;
+    for (i = 0; i < REPO_CACHE_SLOTS; ++i) {
+        if (repo_cache[i].path && strcmp(repo_cache[i].path, path) == 0) {
+            return &repo_cache[i];
+        }
+    }
+    return NULL;
+}
+
+/* Called with the mutex held. Out of memory only means "not cached". */
+static void repo_cache_store(const char *path, const char *real, const hgs3_repo_dirfd *d)
+{
+    repo_cache_slot *s = repo_cache_find(path);
+    if (!s) {
+        s = &repo_cache[repo_cache_next];
+        repo_cache_next = (repo_cache_next + 1) % REPO_CACHE_SLOTS;
+    }
+    free(s->path);
+    free(s->real);
+    s->path = strdup(path);
+    s->real = strdup(real);
+    if (!s->path || !s->real) {
+        free(s->path);
+        free(s->real);
+        s->path = s->real = NULL;
+        return;
+    }
+    s->dev = d->dev;
+    s->ino = d->ino;
+}
+
+/* The realpath of path, which d (opened from path) identifies. A fresh
+ * resolution is checked against d: should path have been switched to
+ * another directory between the open and the realpath, the request is not
+ * eligible (APR_EAGAIN) rather than keyed by a name that is not d's. */
+static apr_status_t cached_real_path(const char **pout, apr_pool_t *p, const char *path,
+                                     const hgs3_repo_dirfd *d)
+{
+    repo_cache_slot *s;
+    struct stat st;
+    apr_status_t rv;
+
+    *pout = NULL;
+    pthread_mutex_lock(&repo_cache_mutex);
+    s = repo_cache_find(path);
+    if (s && s->dev == d->dev && s->ino == d->ino) {
+        *pout = apr_pstrdup(p, s->real);
+    }
+    pthread_mutex_unlock(&repo_cache_mutex);
+    if (*pout) {
+        return APR_SUCCESS;
+    }
+    if ((rv = real_path(pout, p, path)) != APR_SUCCESS) {
+        goto leave;
+    }
+    if (stat(*pout, &st) != 0) {
+        rv = errno_status(errno);
+        goto leave;
+    }
+    if (st.st_dev != d->dev || st.st_ino != d->ino) {
+        rv = APR_EAGAIN;
+        goto leave;
+    }
+    pthread_mutex_lock(&repo_cache_mutex);
+    ++repo_cache_resolved;
+    repo_cache_store(path, *pout, d);
+    pthread_mutex_unlock(&repo_cache_mutex);
+leave:
+    if (rv != APR_SUCCESS) {
+        *pout = NULL;
+    }
+    return rv;
+}
+
 apr_status_t hgs3_repo_open(hgs3_repo **prepo, apr_pool_t *p, const char *dir, const char *raw_path)
 {
     hgs3_repo *repo = apr_pcalloc(p, sizeof(*repo));
+    struct stat st;
     apr_size_t len;
     apr_status_t rv;
 
@@ -116,16 +270,29 @@ apr_status_t hgs3_repo_open(hgs3_repo **prepo, apr_pool_t *p, const char *dir, c
         rv = HGS3_ECONFIG;
         goto leave;
     }
-    if ((rv = real_path(&repo->dir, p, dir)) != APR_SUCCESS) {
+    if ((rv = dirfd_open(&repo->opened, p, dir)) != APR_SUCCESS) {
         goto leave;
     }
-    if ((rv = check_repo(p, repo->dir)) != APR_SUCCESS) {
+    if ((rv = cached_real_path(&repo->dir, p, dir, repo->opened)) != APR_SUCCESS) {
+        goto leave;
+    }
+    /* Not a share (see hgs3_repo.h). Checked on every request, relative to
+     * the directory: one short lookup. */
+    if (fstatat(repo->opened->fd, ".hg/sharedpath", &st, 0) == 0) {
+        rv = APR_ENOTIMPL;
+        goto leave;
+    }
+    if (errno != ENOENT && errno != ENOTDIR) {
+        rv = errno_status(errno);
         goto leave;
     }
     repo->name = "";
     repo->rest = trim_path(p, raw_path, &len);
     *prepo = repo;
 leave:
+    if (rv != APR_SUCCESS && repo->opened) {
+        apr_pool_cleanup_run(p, repo->opened, dirfd_close);
+    }
     return rv;
 }
 
@@ -270,6 +437,82 @@ static unsigned char *put_u64(unsigned char *b, apr_uint64_t v)
     return b;
 }
 
+/* The directories the state files live in: the repository, .hg and
+ * .hg/store. Each is opened once (O_PATH) and the files are fstatat()ed
+ * relative to it, rather than stat()ing ten absolute paths that each walk
+ * the whole path again. A directory that cannot be opened gives every file
+ * below it the errno of that open, which is what stat() of the full path
+ * would have said. */
+enum { FP_TOP, FP_HG, FP_STORE, FP_DIRS };
+
+typedef struct fp_dirs {
+    int fd[FP_DIRS];
+    int err[FP_DIRS]; /* errno when fd[] < 0 */
+    int own[FP_DIRS]; /* opened here: close at the end */
+} fp_dirs;
+
+static void fp_open(fp_dirs *d, int level, int parent, const char *path)
+{
+    if (d->fd[parent] < 0) {
+        d->err[level] = d->err[parent];
+        return;
+    }
+    d->fd[level] = openat(d->fd[parent], path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (d->fd[level] < 0) {
+        d->err[level] = errno;
+        return;
+    }
+    d->own[level] = 1;
+}
+
+static void fp_dirs_open(fp_dirs *d, const hgs3_repo *repo)
+{
+    int i;
+    for (i = 0; i < FP_DIRS; ++i) {
+        d->fd[i] = -1;
+        d->err[i] = 0;
+        d->own[i] = 0;
+    }
+    if (repo->opened && repo->opened->fd >= 0) {
+        d->fd[FP_TOP] = repo->opened->fd;
+    } else {
+        d->fd[FP_TOP] = open(repo->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        d->err[FP_TOP] = d->fd[FP_TOP] < 0 ? errno : 0;
+        d->own[FP_TOP] = d->fd[FP_TOP] >= 0;
+    }
+    fp_open(d, FP_HG, FP_TOP, ".hg");
+    fp_open(d, FP_STORE, FP_HG, "store");
+}
+
+static void fp_dirs_close(fp_dirs *d)
+{
+    int i;
+    for (i = FP_DIRS - 1; i >= 0; --i) {
+        if (d->own[i]) {
+            close(d->fd[i]);
+        }
+    }
+}
+
+/* stat() of repo/rel, through the opened directories. 0, or -1 with errno. */
+static int fp_stat(const fp_dirs *d, const char *rel, struct stat *st)
+{
+    int level = FP_TOP;
+
+    if (strncmp(rel, ".hg/store/", 10) == 0) {
+        level = FP_STORE;
+        rel += 10;
+    } else if (strncmp(rel, ".hg/", 4) == 0) {
+        level = FP_HG;
+        rel += 4;
+    }
+    if (d->fd[level] < 0) {
+        errno = d->err[level];
+        return -1;
+    }
+    return fstatat(d->fd[level], rel, st, 0);
+}
+
 /* stat(2), not apr_stat(): apr_finfo_t keeps mtime in microseconds and has
  * no ctime in nanoseconds. Two writes in the same microsecond that keep the
  * size would look alike; with st_mtim/st_ctim only the filesystem's own
@@ -280,6 +523,7 @@ apr_status_t hgs3_repo_fingerprint(hgs3_repo *repo, apr_pool_t *p)
     enum { REC = 1 + 6 * 8 };
     apr_size_t nfiles = 0, i;
     unsigned char *buf, *b;
+    fp_dirs dirs;
     apr_status_t rv = APR_SUCCESS;
 
     repo->fp = NULL;
@@ -290,17 +534,21 @@ apr_status_t hgs3_repo_fingerprint(hgs3_repo *repo, apr_pool_t *p)
     buf = apr_palloc(p, 1 + nfiles * REC);
     b = buf;
     *b++ = FP_VERSION;
+    fp_dirs_open(&dirs, repo);
     for (i = 0; i < nfiles; ++i) {
         struct stat st;
-        const char *path = apr_pstrcat(p, repo->dir, "/", HGS3_REPO_STATE_FILES[i], NULL);
-        if (stat(path, &st) != 0) {
-            if ((errno == ENOENT || errno == ENOTDIR) &&
-                strcmp(HGS3_REPO_STATE_FILES[i], ".hg/requires") != 0) {
+        int is_requires = strcmp(HGS3_REPO_STATE_FILES[i], ".hg/requires") == 0;
+        if (fp_stat(&dirs, HGS3_REPO_STATE_FILES[i], &st) != 0) {
+            if ((errno == ENOENT || errno == ENOTDIR) && !is_requires) {
                 *b++ = 0;
                 continue;
             }
             /* no .hg/requires: no longer a repository */
             rv = errno_status(errno);
+            goto leave;
+        }
+        if (is_requires && !S_ISREG(st.st_mode)) {
+            rv = APR_ENOENT; /* not a repository (hgs3_repo_open() relies on this) */
             goto leave;
         }
         *b++ = 1;
@@ -314,5 +562,6 @@ apr_status_t hgs3_repo_fingerprint(hgs3_repo *repo, apr_pool_t *p)
     repo->fp = buf;
     repo->fp_len = (apr_size_t)(b - buf);
 leave:
+    fp_dirs_close(&dirs);
     return rv;
 }

@@ -20,8 +20,9 @@
  * that is refused: empty, '.' or '..' segments, a segment that decodes to
  * something with '/', '\\' or NUL, a bad %-escape), APR_EACCES (the
  * repository resolves, through symlinks, outside DIR), APR_ENOTIMPL (a shared
- * repository), HGS3_ETOOBIG (path too long), or the errno of a failed
- * stat/realpath. Anything but APR_SUCCESS means "not eligible". */
+ * repository), HGS3_ETOOBIG (path too long), APR_EAGAIN (the configured
+ * directory was switched while being resolved), or the errno of a failed
+ * open/stat/realpath. Anything but APR_SUCCESS means "not eligible". */
 #ifndef HGS3_REPO_H
 #define HGS3_REPO_H
 
@@ -29,6 +30,10 @@
 
 #define HGS3_REPO_MAX_PATH     4096 /* raw URL path below the Location */
 #define HGS3_REPO_MAX_SEGMENTS 64
+
+/* The directory hgs3_repo_open() identified, held open (O_PATH) until the
+ * pool it was opened from is cleared. Private to hgs3_repo.c. */
+typedef struct hgs3_repo_dirfd hgs3_repo_dirfd;
 
 typedef struct hgs3_repo {
     const char *dir;         /* realpath of the repository (the directory holding .hg) */
@@ -39,12 +44,35 @@ typedef struct hgs3_repo {
                               * hgweb answers a wire command with 404 when it is not empty. */
     const unsigned char *fp; /* state fingerprint, set by hgs3_repo_fingerprint() */
     apr_size_t fp_len;
+    hgs3_repo_dirfd *opened; /* hgs3_repo_open(): the directory itself, which the fingerprint
+                              * is then taken from (dir is its name); NULL otherwise */
 } hgs3_repo;
 
 /* HgS3CacheRepository DIR. raw_path (may be NULL) is the raw path below the
- * Location; it only sets ->rest. */
+ * Location; it only sets ->rest.
+ *
+ * This runs on every request, so DIR's realpath is cached per process: DIR
+ * is opened (one path walk, O_PATH) and fstat()ed on every call, and the
+ * cached realpath is used only while DIR still leads to the directory
+ * (st_dev, st_ino) it was resolved for. An operator who points a symlink at
+ * another copy of the repository (or renames another directory into place)
+ * therefore gets the new directory, hence new keys, on the very next
+ * request; there is no time-based staleness. The directory stays open in
+ * ->opened, and hgs3_repo_fingerprint() reads that very directory, so the
+ * fingerprint cannot come from another directory than the one identified.
+ * Should DIR's parents be renamed while it keeps its inode, ->dir may still
+ * name the old place: the key then names the same directory as before, whose
+ * state the fingerprint still follows.
+ *
+ * .hg/requires is not checked here: hgs3_repo_fingerprint(), which the
+ * caller must run before using the repository, fails with APR_ENOENT when
+ * it is absent or not a regular file. */
 apr_status_t hgs3_repo_open(hgs3_repo **prepo, apr_pool_t *p, const char *dir,
                             const char *raw_path);
+
+/* Resolutions (realpath calls) hgs3_repo_open() made so far in this process;
+ * for tests: a request that finds DIR unchanged does not resolve. */
+apr_uint64_t hgs3_repo_cache_resolutions(void);
 
 /* HgS3CacheRepositoryRoot DIR plus the raw, still percent-encoded URL path
  * below the Location ("/a/b", "a/b/", ...; anything from '?' on is ignored). */
@@ -62,7 +90,8 @@ apr_status_t hgs3_repo_resolve(hgs3_repo **prepo, apr_pool_t *p, const char *rep
  * or 0x01 followed by size, mtime (s, ns), ctime (s, ns) and inode, each a
  * big-endian 64-bit number. A stat failure other than "absent" fails the
  * call (a fingerprint we cannot take must not look like an unchanged one),
- * and so does a missing .hg/requires (APR_ENOENT). */
+ * and so does a .hg/requires that is missing or not a regular file
+ * (APR_ENOENT). */
 apr_status_t hgs3_repo_fingerprint(hgs3_repo *repo, apr_pool_t *p);
 
 /* The files covered, relative to the repository, NULL-terminated. */

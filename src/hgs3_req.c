@@ -349,20 +349,58 @@ static apr_status_t check_bytes(const char *v, apr_size_t len, apr_size_t max)
     return APR_SUCCESS;
 }
 
-/* X-HgArg-1..N or X-HgProto-1..N: every number once, no gap. */
+/* X-HgArg-1..N or X-HgProto-1..N: every number once, no gap.
+ *
+ * The slots are sized to the highest number seen so far, not to the limit:
+ * zeroing max_hgargs (1000) slots twice per request cost more than the rest
+ * of the parse. They grow (at least doubling, never past max) when a higher
+ * number arrives; the checks are the same whatever the size. */
 typedef struct numbered {
-    const char **slot; /* slot[1..max] */
+    apr_pool_t *pool;
+    const char **slot; /* slot[1..cap] */
     apr_size_t *len;
+    int cap;
     int max;
     int high;
 } numbered;
 
+#define NUMBERED_MIN_SLOTS 8
+
 static void numbered_init(numbered *nb, apr_pool_t *p, int max)
 {
+    nb->pool = p;
+    nb->slot = NULL;
+    nb->len = NULL;
+    nb->cap = 0;
     nb->max = max > 0 ? max : 0;
-    nb->slot = apr_pcalloc(p, sizeof(*nb->slot) * ((apr_size_t)nb->max + 1));
-    nb->len = apr_pcalloc(p, sizeof(*nb->len) * ((apr_size_t)nb->max + 1));
     nb->high = 0;
+}
+
+/* Make slot[n] exist; n <= nb->max. */
+static void numbered_grow(numbered *nb, int n)
+{
+    int cap = nb->cap * 2;
+    const char **slot;
+    apr_size_t *len;
+
+    if (cap < NUMBERED_MIN_SLOTS) {
+        cap = NUMBERED_MIN_SLOTS;
+    }
+    if (cap < n) {
+        cap = n;
+    }
+    if (cap > nb->max) {
+        cap = nb->max;
+    }
+    slot = apr_pcalloc(nb->pool, sizeof(*slot) * ((apr_size_t)cap + 1));
+    len = apr_pcalloc(nb->pool, sizeof(*len) * ((apr_size_t)cap + 1));
+    if (nb->cap) {
+        memcpy(slot, nb->slot, sizeof(*slot) * ((apr_size_t)nb->cap + 1));
+        memcpy(len, nb->len, sizeof(*len) * ((apr_size_t)nb->cap + 1));
+    }
+    nb->slot = slot;
+    nb->len = len;
+    nb->cap = cap;
 }
 
 static apr_status_t numbered_add(numbered *nb, const char *suffix, const char *value,
@@ -374,6 +412,9 @@ static apr_status_t numbered_add(numbered *nb, const char *suffix, const char *v
 
     if ((rv = parse_count(suffix, (apr_uint64_t)nb->max, &n)) != APR_SUCCESS) {
         return rv;
+    }
+    if ((int)n > nb->cap) {
+        numbered_grow(nb, (int)n);
     }
     if (nb->slot[n]) {
         return HGS3_EMALFORMED;

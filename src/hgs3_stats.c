@@ -27,9 +27,8 @@ const char *const hgs3_stats_skip_names[HGS3_STATS_SKIPS] = {
 };
 
 const char *const hgs3_stats_bypass_names[HGS3_STATS_BYPASS] = {
-    "command",    "method", "malformed",   "too-large",   "post-body",    "location",
-    "repository", "key",    "credentials", "store-error", "store-auth",   "breaker-open",
-    "other",
+    "command", "method",      "malformed",   "too-large",  "post-body",    "location", "repository",
+    "key",     "credentials", "store-error", "store-auth", "breaker-open", "other",
 };
 
 /* Report order, ?auto name and label of the raw counters. */

@@ -161,11 +161,19 @@ static void test_single(void **state)
     assert_int_equal(hgs3_repo_open(&repo, f->p, under_root(f, "in"), "x/y/"), APR_SUCCESS);
     assert_string_equal(repo->dir, under_root(f, "a"));
     assert_string_equal(repo->rest, "x/y");
-    assert_int_equal(hgs3_repo_open(&repo, f->p, under_root(f, "plain"), NULL), APR_ENOENT);
-    assert_null(repo);
+    /* .hg/requires is left to the fingerprint, which every caller takes */
+    assert_int_equal(hgs3_repo_open(&repo, f->p, under_root(f, "plain"), NULL), APR_SUCCESS);
+    assert_int_equal(hgs3_repo_fingerprint(repo, f->p), APR_ENOENT);
+    assert_null(repo->fp);
+    assert_int_equal(hgs3_repo_open(&repo, f->p, under_root(f, "req"), NULL), APR_SUCCESS);
+    assert_int_equal(hgs3_repo_fingerprint(repo, f->p), APR_ENOENT);
     assert_int_equal(hgs3_repo_open(&repo, f->p, under_root(f, "none"), NULL), APR_ENOENT);
+    assert_null(repo);
+    /* a file is no repository */
+    assert_int_equal(hgs3_repo_open(&repo, f->p, under_root(f, "a/.hg/requires"), NULL),
+                     APR_ENOENT);
     assert_int_equal(hgs3_repo_open(&repo, f->p, under_root(f, "sh"), NULL), APR_ENOTIMPL);
-    assert_int_equal(hgs3_repo_open(&repo, f->p, under_root(f, "req"), NULL), APR_ENOENT);
+    assert_null(repo);
     assert_int_equal(hgs3_repo_open(&repo, f->p, "", NULL), HGS3_ECONFIG);
 }
 
@@ -492,6 +500,210 @@ static void test_fingerprint_layout(void **state)
     }
 }
 
+/* ---- HgS3CacheRepository: the per-process realpath cache ------------------ */
+
+/* Point link at target (relative to base) the way an operator would flip a
+ * deployment: a new symlink renamed over the old one. */
+static void flip_symlink(fx *f, const char *link, const char *target)
+{
+    const char *abs = apr_pstrcat(f->p, f->base, "/", link, NULL);
+    const char *tmp = apr_pstrcat(f->p, abs, ".new", NULL);
+    unlink(tmp);
+    assert_int_equal(symlink(apr_pstrcat(f->p, f->base, "/", target, NULL), tmp), 0);
+    assert_int_equal(rename(tmp, abs), 0);
+}
+
+/* The fingerprint of the repository that hgs3_repo_find() maps rel to. */
+static const unsigned char *fp_of(fx *f, const char *rel, apr_size_t *plen)
+{
+    hgs3_repo *repo = NULL;
+    assert_int_equal(hgs3_repo_find(&repo, f->p, f->root, rel), APR_SUCCESS);
+    return take(f, repo, plen);
+}
+
+static void test_open_cache_symlink_flip(void **state)
+{
+    fx *f = *state;
+    hgs3_repo *repo = NULL;
+    const char *link = apr_pstrcat(f->p, f->base, "/current", NULL);
+    const unsigned char *fa, *fb, *got;
+    apr_size_t la, lb, lgot;
+    apr_uint64_t n0;
+
+    make_repo(f, "root/copy1");
+    make_repo(f, "root/copy2");
+    write_file(f, "root/copy2/.hg/store/00changelog.i", "other");
+    fa = fp_of(f, "copy1", &la);
+    fb = fp_of(f, "copy2", &lb);
+    assert_false(same(fa, la, fb, lb));
+
+    flip_symlink(f, "current", "root/copy1");
+    n0 = hgs3_repo_cache_resolutions();
+    assert_int_equal(hgs3_repo_open(&repo, f->p, link, NULL), APR_SUCCESS);
+    assert_string_equal(repo->dir, under_root(f, "copy1"));
+    assert_true(hgs3_repo_cache_resolutions() == n0 + 1);
+    /* unchanged: served from the cache, no new resolution */
+    assert_int_equal(hgs3_repo_open(&repo, f->p, link, NULL), APR_SUCCESS);
+    assert_string_equal(repo->dir, under_root(f, "copy1"));
+    assert_true(hgs3_repo_cache_resolutions() == n0 + 1);
+    got = take(f, repo, &lgot);
+    assert_true(same(got, lgot, fa, la));
+
+    /* the flip is seen by the very next call */
+    flip_symlink(f, "current", "root/copy2");
+    assert_int_equal(hgs3_repo_open(&repo, f->p, link, NULL), APR_SUCCESS);
+    assert_string_equal(repo->dir, under_root(f, "copy2"));
+    assert_true(hgs3_repo_cache_resolutions() == n0 + 2);
+    got = take(f, repo, &lgot);
+    assert_true(same(got, lgot, fb, lb));
+
+    /* and back again: the earlier entry is not reused blindly */
+    flip_symlink(f, "current", "root/copy1");
+    assert_int_equal(hgs3_repo_open(&repo, f->p, link, NULL), APR_SUCCESS);
+    assert_string_equal(repo->dir, under_root(f, "copy1"));
+    got = take(f, repo, &lgot);
+    assert_true(same(got, lgot, fa, la));
+
+    /* a link to something that is not a repository */
+    flip_symlink(f, "current", "root/plain");
+    assert_int_equal(hgs3_repo_open(&repo, f->p, link, NULL), APR_SUCCESS);
+    assert_string_equal(repo->dir, under_root(f, "plain"));
+    assert_int_equal(hgs3_repo_fingerprint(repo, f->p), APR_ENOENT);
+    flip_symlink(f, "current", "root/none");
+    assert_int_equal(hgs3_repo_open(&repo, f->p, link, NULL), APR_ENOENT);
+    flip_symlink(f, "current", "root/sh");
+    assert_int_equal(hgs3_repo_open(&repo, f->p, link, NULL), APR_ENOTIMPL);
+}
+
+/* Another directory renamed into the configured place keeps the name (same
+ * realpath) but is another directory: its own fingerprint, at once. */
+static void test_open_cache_dir_replaced(void **state)
+{
+    fx *f = *state;
+    hgs3_repo *repo = NULL;
+    const char *path = under_root(f, "live");
+    const unsigned char *f1, *f2, *got;
+    apr_size_t l1, l2, lgot;
+
+    make_repo(f, "root/live");
+    f1 = fp_of(f, "live", &l1);
+    assert_int_equal(hgs3_repo_open(&repo, f->p, path, NULL), APR_SUCCESS);
+    got = take(f, repo, &lgot);
+    assert_true(same(got, lgot, f1, l1));
+
+    make_repo(f, "root/staged");
+    write_file(f, "root/staged/.hg/bookmarks", "0123 main\n");
+    assert_int_equal(rename(under_root(f, "live"), under_root(f, "old")), 0);
+    assert_int_equal(rename(under_root(f, "staged"), path), 0);
+    f2 = fp_of(f, "live", &l2);
+    assert_false(same(f1, l1, f2, l2));
+    assert_int_equal(hgs3_repo_open(&repo, f->p, path, NULL), APR_SUCCESS);
+    assert_string_equal(repo->dir, path);
+    got = take(f, repo, &lgot);
+    assert_true(same(got, lgot, f2, l2));
+}
+
+/* The fingerprint comes from the directory hgs3_repo_open() identified,
+ * even when the configured path moves on before it is taken. */
+static void test_open_fingerprint_pinned(void **state)
+{
+    fx *f = *state;
+    hgs3_repo *repo = NULL;
+    const char *link = apr_pstrcat(f->p, f->base, "/pinned", NULL);
+    const unsigned char *fa, *got;
+    apr_size_t la, lgot;
+
+    make_repo(f, "root/p1");
+    make_repo(f, "root/p2");
+    fa = fp_of(f, "p1", &la);
+    flip_symlink(f, "pinned", "root/p1");
+    assert_int_equal(hgs3_repo_open(&repo, f->p, link, NULL), APR_SUCCESS);
+    flip_symlink(f, "pinned", "root/p2");
+    got = take(f, repo, &lgot);
+    assert_true(same(got, lgot, fa, la));
+    assert_string_equal(repo->dir, under_root(f, "p1"));
+}
+
+/* The layout the fingerprint had when it stat()ed full paths, rebuilt here
+ * independently: the fstatat() implementation must give the same bytes. */
+static apr_size_t reference_fp(fx *f, const char *dir, unsigned char *out)
+{
+    apr_size_t off = 0;
+    int i, j;
+    out[off++] = 1;
+    for (i = 0; HGS3_REPO_STATE_FILES[i]; ++i) {
+        struct stat st;
+        apr_uint64_t v[6];
+        if (stat(apr_pstrcat(f->p, dir, "/", HGS3_REPO_STATE_FILES[i], NULL), &st) != 0) {
+            assert_true(errno == ENOENT || errno == ENOTDIR);
+            out[off++] = 0;
+            continue;
+        }
+        out[off++] = 1;
+        v[0] = (apr_uint64_t)st.st_size;
+        v[1] = (apr_uint64_t)st.st_mtim.tv_sec;
+        v[2] = (apr_uint64_t)st.st_mtim.tv_nsec;
+        v[3] = (apr_uint64_t)st.st_ctim.tv_sec;
+        v[4] = (apr_uint64_t)st.st_ctim.tv_nsec;
+        v[5] = (apr_uint64_t)st.st_ino;
+        for (j = 0; j < 6; ++j) {
+            int k;
+            for (k = 7; k >= 0; --k) {
+                out[off++] = (unsigned char)(v[j] >> (8 * k));
+            }
+        }
+    }
+    return off;
+}
+
+static void test_fingerprint_equals_full_path_stat(void **state)
+{
+    fx *f = *state;
+    hgs3_repo *repo = NULL;
+    unsigned char want[1024];
+    const unsigned char *got;
+    apr_size_t wlen, glen;
+    int i;
+
+    /* every other state file present, by hgs3_repo_find() and hgs3_repo_open() */
+    for (i = 0; HGS3_REPO_STATE_FILES[i]; i += 2) {
+        write_file(f, apr_pstrcat(f->p, "root/a/", HGS3_REPO_STATE_FILES[i], NULL), "x");
+    }
+    wlen = reference_fp(f, under_root(f, "a"), want);
+    assert_int_equal(hgs3_repo_find(&repo, f->p, f->root, "a"), APR_SUCCESS);
+    got = take(f, repo, &glen);
+    assert_true(same(got, glen, want, wlen));
+    assert_int_equal(hgs3_repo_open(&repo, f->p, under_root(f, "in"), NULL), APR_SUCCESS);
+    got = take(f, repo, &glen);
+    assert_true(same(got, glen, want, wlen));
+
+    /* all present */
+    for (i = 0; HGS3_REPO_STATE_FILES[i]; ++i) {
+        write_file(f, apr_pstrcat(f->p, "root/a/", HGS3_REPO_STATE_FILES[i], NULL), "yy");
+    }
+    wlen = reference_fp(f, under_root(f, "a"), want);
+    assert_int_equal(hgs3_repo_open(&repo, f->p, under_root(f, "a"), NULL), APR_SUCCESS);
+    got = take(f, repo, &glen);
+    assert_true(same(got, glen, want, wlen));
+
+    /* store is a symlink to a directory elsewhere: followed, as stat() does */
+    assert_int_equal(rename(under_root(f, "a/.hg/store"), apr_pstrcat(f->p, f->base, "/st", NULL)),
+                     0);
+    assert_int_equal(symlink(apr_pstrcat(f->p, f->base, "/st", NULL), under_root(f, "a/.hg/store")),
+                     0);
+    wlen = reference_fp(f, under_root(f, "a"), want);
+    got = take(f, repo, &glen);
+    assert_true(same(got, glen, want, wlen));
+
+    /* store is a file: its files are absent (ENOTDIR) */
+    assert_int_equal(unlink(under_root(f, "a/.hg/store")), 0);
+    write_file(f, "root/a/.hg/store", "not a directory");
+    wlen = reference_fp(f, under_root(f, "a"), want);
+    got = take(f, repo, &glen);
+    assert_true(same(got, glen, want, wlen));
+    assert_int_equal(glen, wlen);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -504,6 +716,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fingerprint_stable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fingerprint_each_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fingerprint_layout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_cache_symlink_flip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_cache_dir_replaced, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_fingerprint_pinned, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fingerprint_equals_full_path_stat, setup, teardown),
     };
     int rc;
     apr_initialize();

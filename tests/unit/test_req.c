@@ -245,6 +245,111 @@ static void test_hgarg_order_and_case(void **state)
     assert_string_equal(req->hgargs, "");
 }
 
+/* The X-HgArg-N slots grow with the highest N seen: every order of arrival,
+ * every size up to the limit, with the same gap, duplicate and bound rules
+ * as anywhere else. */
+static void add_hgargs(fx *f, int from, int to, int step)
+{
+    int i;
+    for (i = from; step > 0 ? i <= to : i >= to; i += step) {
+        apr_table_add(f->h, apr_psprintf(f->p, "X-HgArg-%d", i), apr_psprintf(f->p, "<%d>", i));
+    }
+}
+
+static const char *joined(fx *f, int n)
+{
+    const char *out = "";
+    int i;
+    for (i = 1; i <= n; ++i) {
+        out = apr_psprintf(f->p, "%s<%d>", out, i);
+    }
+    return out;
+}
+
+static void test_hgarg_slots(void **state)
+{
+    static const int sizes[] = {1, 7, 8, 9, 16, 17, 100, 999, 1000};
+    fx *f = *state;
+    hgs3_req *req = NULL;
+    size_t k;
+
+    for (k = 0; k < sizeof(sizes) / sizeof(sizes[0]); ++k) {
+        int n = sizes[k];
+        print_message("%d slots\n", n);
+        /* ascending, descending, and highest first then the rest */
+        apr_table_clear(f->h);
+        add_hgargs(f, 1, n, 1);
+        assert_int_equal(get(f, "cmd=getbundle", &req), APR_SUCCESS);
+        assert_string_equal(req->hgargs, joined(f, n));
+        assert_int_equal(req->hgargs_len, strlen(joined(f, n)));
+        apr_table_clear(f->h);
+        add_hgargs(f, n, 1, -1);
+        assert_int_equal(get(f, "cmd=getbundle", &req), APR_SUCCESS);
+        assert_string_equal(req->hgargs, joined(f, n));
+        apr_table_clear(f->h);
+        add_hgargs(f, 1, n / 2, 1);
+        add_hgargs(f, n, n / 2 + 1, -1);
+        assert_int_equal(get(f, "cmd=getbundle", &req), APR_SUCCESS);
+        assert_string_equal(req->hgargs, joined(f, n));
+        /* a gap just below the highest */
+        if (n > 1) {
+            apr_table_clear(f->h);
+            add_hgargs(f, 1, n - 2, 1);
+            add_hgargs(f, n, n, 1);
+            assert_int_equal(get(f, "cmd=getbundle", &req), HGS3_EMALFORMED);
+            assert_null(req);
+        }
+        /* a duplicate, seen after the slots grew past it (one field more:
+         * within the 1000-field bound only below 1000) */
+        if (n < 1000) {
+            apr_table_clear(f->h);
+            add_hgargs(f, 1, n, 1);
+            add_hgargs(f, 1, 1, 1);
+            assert_int_equal(get(f, "cmd=getbundle", &req), HGS3_EMALFORMED);
+            apr_table_clear(f->h);
+            add_hgargs(f, n, 1, -1);
+            add_hgargs(f, n, n, 1);
+            assert_int_equal(get(f, "cmd=getbundle", &req), HGS3_EMALFORMED);
+        }
+    }
+    /* only the highest allowed number: a gap, not a bound */
+    apr_table_clear(f->h);
+    add_hgargs(f, 1000, 1000, 1);
+    assert_int_equal(get(f, "cmd=getbundle", &req), HGS3_EMALFORMED);
+    apr_table_clear(f->h);
+    add_hgargs(f, 1001, 1001, 1);
+    assert_int_equal(get(f, "cmd=getbundle", &req), HGS3_ETOOBIG);
+    /* a smaller limit bounds the growth the same way */
+    f->lim.max_hgargs = 3;
+    apr_table_clear(f->h);
+    add_hgargs(f, 3, 1, -1);
+    assert_int_equal(get(f, "cmd=getbundle", &req), APR_SUCCESS);
+    assert_string_equal(req->hgargs, "<1><2><3>");
+    add_hgargs(f, 4, 4, 1);
+    assert_int_equal(get(f, "cmd=getbundle", &req), HGS3_ETOOBIG);
+    f->lim.max_hgargs = 0;
+    apr_table_clear(f->h);
+    assert_int_equal(get(f, "cmd=getbundle", &req), APR_SUCCESS);
+    assert_string_equal(req->hgargs, "");
+    add_hgargs(f, 1, 1, 1);
+    assert_int_equal(get(f, "cmd=getbundle", &req), HGS3_ETOOBIG);
+    /* X-HgProto-N shares the mechanism, with its own limit */
+    apr_table_clear(f->h);
+    apr_table_add(f->h, "X-HgProto-16", "p");
+    apr_table_add(f->h, "X-HgProto-1", "a");
+    assert_int_equal(get(f, "cmd=getbundle", &req), HGS3_EMALFORMED);
+    apr_table_clear(f->h);
+    {
+        int i;
+        for (i = 16; i >= 1; --i) {
+            apr_table_add(f->h, apr_psprintf(f->p, "X-HgProto-%d", i),
+                          apr_psprintf(f->p, "%c", 'a' + i - 1));
+        }
+    }
+    assert_int_equal(get(f, "cmd=getbundle", &req), APR_SUCCESS);
+    assert_string_equal(req->proto, "abcdefghijklmnop");
+}
+
 static void test_header_bounds(void **state)
 {
     fx *f = *state;
@@ -415,6 +520,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_query_bounds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hgarg_malformed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hgarg_order_and_case, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hgarg_slots, setup, teardown),
         cmocka_unit_test_setup_teardown(test_header_bounds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_proto_concat, setup, teardown),
         cmocka_unit_test_setup_teardown(test_post, setup, teardown),
