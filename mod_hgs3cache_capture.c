@@ -3,9 +3,10 @@
  * Modelled on mod_cache's CACHE_SAVE: cacheability is decided once, from
  * the response headers, with a reason string; every bucket is passed on
  * unchanged and what is read is copied into a spool (memory up to
- * HgS3CacheMemory, then a temp file); at EOS, after the brigade went
- * downstream, an intact, cacheable body is handed to the background
- * uploader. On any trouble the filter steps out of the way: the client's
+ * HgS3CacheMemory, then a temp file written behind by a thread of the
+ * spool's own); at EOS, after the brigade went downstream, an intact,
+ * cacheable body is handed to the background uploader, which finishes
+ * the spool. On any trouble the filter steps out of the way: the client's
  * response is never delayed or altered, only not stored. */
 #include <string.h>
 
@@ -182,7 +183,10 @@ static void finish(capture_ctx *ctx)
         step_out(ctx, why);
         return;
     }
-    if (hgs3_spool_finish(ctx->spool) != APR_SUCCESS) {
+    /* The spool is finished (its last writes flushed) by the upload job:
+     * nothing here may wait for the disk, as the tail of the response may
+     * still be on its way to the client. */
+    if (hgs3_spool_status(ctx->spool) != APR_SUCCESS) {
         step_out(ctx, "spool-error");
         return;
     }
@@ -302,8 +306,10 @@ int hgs3_capture_start(request_rec *r, const hgs3_dir_conf *conf, const char *he
         step_out(ctx, "spool-error");
         return DECLINED;
     }
-    /* the SHA-256 is computed by the uploader, off the response path */
+    /* Off the response path: the SHA-256 is computed by the uploader, and
+     * a spilled body is written to its file by the spool's own thread. */
     hgs3_spool_defer_hash(ctx->spool);
+    hgs3_spool_write_behind(ctx->spool, (apr_size_t)hgs3_conf_memory(conf));
     hgs3_set_note(r, conf, "miss");
     ap_add_output_filter(CAPTURE_FILTER, ctx, r, r->connection);
     return DECLINED;

@@ -87,9 +87,11 @@ static apr_status_t job_put(store_job *job, hgs3_s3_client *c, const char **etag
     apr_size_t len = 0;
     apr_off_t size = hgs3_spool_length(job->spool);
     const char *sha;
-    apr_status_t rv = hgs3_spool_hash(job->spool);
+    apr_status_t rv;
 
-    if (rv != APR_SUCCESS) {
+    /* the capture handed the spool over unfinished (see capture.c) */
+    if ((rv = hgs3_spool_finish(job->spool)) != APR_SUCCESS ||
+        (rv = hgs3_spool_hash(job->spool)) != APR_SUCCESS) {
         return rv;
     }
     sha = hgs3_spool_sha256_hex(job->spool);

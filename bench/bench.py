@@ -573,7 +573,7 @@ class Bench:
 
         t0 = time.monotonic()
         self.hist = self.mkdir("repo") / "history"
-        run([E.PYTHON, str(TOP / "bench" / "history_repo.py"), str(self.hist),
+        run([E.PYTHON, str(TOP / "tests" / "pyhgs3" / "history_repo.py"), str(self.hist),
              "--commits", "1500"], env=self.hg.env(), timeout=600)
         (self.hist / ".hg" / "hgrc").write_text("# mod_hgs3cache benchmark repository\n")
         E.make_world_readable(self.hist)

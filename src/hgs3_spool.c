@@ -3,6 +3,9 @@
 #include <string.h>
 #include <apr_allocator.h>
 #include <apr_strings.h>
+#include <apr_thread_cond.h>
+#include <apr_thread_mutex.h>
+#include <apr_thread_proc.h>
 
 #include "hgs3_err.h"
 #include "hgs3_crypto.h"
@@ -35,6 +38,25 @@ struct hgs3_spool {
     int hashed;     /* digest and hex are valid */
     unsigned char digest[HGS3_SHA256_LEN];
     char hex[HGS3_SHA256_HEX_LEN + 1];
+
+    /* Write-behind (hgs3_spool_write_behind): once spilled, full blocks are
+     * queued on `pending` and a writer thread of the spool's own writes
+     * them to the file. Everything below `mu` is shared with that thread
+     * and guarded by it; the writer owns `file` until it is joined. */
+    apr_size_t window; /* 0: write in the caller's thread */
+    apr_thread_t *writer;
+    apr_thread_mutex_t *mu;
+    apr_thread_cond_t *more; /* for the writer: data, end of input or stop */
+    apr_thread_cond_t *room; /* for the producer: pending shrank, or writer ended */
+    apr_memnode_t *pending;  /* blocks to write, in order */
+    apr_memnode_t *pending_tail;
+    apr_memnode_t *free_nodes; /* written blocks, for reuse by the producer */
+    apr_size_t pending_bytes;  /* queued or being written */
+    apr_size_t queued_bytes;   /* on `pending`, not yet taken by the writer */
+    int input_done;            /* no more blocks will come */
+    int stop;                  /* drop everything and quit */
+    int writer_ended;          /* the writer thread returned (or will at once) */
+    apr_status_t writer_rv;    /* its write error, if any */
 };
 
 /* apr_allocator_alloc hands out a node whose usable memory starts right
@@ -49,16 +71,23 @@ static apr_size_t node_used(apr_memnode_t *node)
     return (apr_size_t)(node->first_avail - node_start(node));
 }
 
+static void free_list(hgs3_spool *spool, apr_memnode_t **list)
+{
+    if (*list) {
+        apr_allocator_free(spool->allocator, *list);
+        *list = NULL;
+    }
+}
+
+/* Only with no writer thread running (never started, or joined). */
 static void free_memory(hgs3_spool *spool)
 {
-    if (spool->blocks) {
-        apr_allocator_free(spool->allocator, spool->blocks);
-        spool->blocks = spool->tail = NULL;
-    }
-    if (spool->whole) {
-        apr_allocator_free(spool->allocator, spool->whole);
-        spool->whole = NULL;
-    }
+    free_list(spool, &spool->blocks);
+    free_list(spool, &spool->whole);
+    free_list(spool, &spool->pending);
+    free_list(spool, &spool->free_nodes);
+    spool->tail = spool->pending_tail = NULL;
+    spool->pending_bytes = 0;
 }
 
 /* Runs before the allocator goes away: memnodes handed out by
@@ -91,8 +120,11 @@ static void remove_file(hgs3_spool *spool)
     }
 }
 
+static void writer_stop(hgs3_spool *spool);
+
 static void release(hgs3_spool *spool)
 {
+    writer_stop(spool);
     free_memory(spool);
     remove_file(spool);
 }
@@ -166,6 +198,232 @@ leave:
     return rv;
 }
 
+/* --- write-behind ----------------------------------------------------------
+ *
+ * Writing a spilled body to the file costs the kernel a copy into the page
+ * cache per byte. Done in the capture filter, it sits between reading a
+ * block from hgweb and passing it on, so it slows the response. With
+ * write-behind the producer only copies into 64 KiB blocks; a writer thread
+ * of the spool's own writes them, in order, and hands them back for reuse.
+ * At most `window` bytes wait for it: beyond that the producer waits, which
+ * bounds the memory whatever the disk does. */
+
+#define WRITER_BATCH (4 * HGS3_SPOOL_BLOCK_SIZE)
+
+/* The writer thread. It touches no pool: only the file, which it owns until
+ * it is joined, and the block lists under `mu`. */
+static void *APR_THREAD_FUNC writer_main(apr_thread_t *thd, void *data)
+{
+    hgs3_spool *spool = data;
+    apr_memnode_t *batch, *node, *last;
+    apr_size_t bytes;
+    apr_status_t rv = APR_SUCCESS;
+
+    (void)thd;
+    apr_thread_mutex_lock(spool->mu);
+    for (;;) {
+        while (!spool->pending && !spool->input_done && !spool->stop) {
+            apr_thread_cond_wait(spool->more, spool->mu);
+        }
+        if (spool->stop || !spool->pending) {
+            break; /* dropped, or everything is written */
+        }
+        batch = spool->pending;
+        spool->pending = spool->pending_tail = NULL;
+        spool->queued_bytes = 0;
+        apr_thread_mutex_unlock(spool->mu);
+
+        bytes = 0;
+        for (node = batch, last = batch; node; last = node, node = node->next) {
+            if (rv == APR_SUCCESS) {
+                rv = apr_file_write_full(spool->file, node_start(node), node_used(node), NULL);
+            }
+            bytes += node_used(node);
+        }
+
+        apr_thread_mutex_lock(spool->mu);
+        last->next = spool->free_nodes;
+        spool->free_nodes = batch;
+        spool->pending_bytes -= bytes;
+        if (rv != APR_SUCCESS) {
+            spool->writer_rv = rv;
+            break;
+        }
+        apr_thread_cond_signal(spool->room);
+    }
+    spool->writer_ended = 1;
+    apr_thread_cond_broadcast(spool->room);
+    apr_thread_mutex_unlock(spool->mu);
+    return NULL;
+}
+
+/* Stop the writer at once (the data is being dropped) and join it. */
+static void writer_stop(hgs3_spool *spool)
+{
+    apr_status_t trv;
+
+    if (!spool->writer) {
+        return;
+    }
+    apr_thread_mutex_lock(spool->mu);
+    spool->stop = 1;
+    apr_thread_cond_signal(spool->more);
+    apr_thread_mutex_unlock(spool->mu);
+    apr_thread_join(&trv, spool->writer);
+    spool->writer = NULL;
+}
+
+/* Runs before anything of the spool's pool is freed (also at
+ * apr_terminate), while the writer may still use the file and the blocks. */
+static apr_status_t writer_cleanup(void *data)
+{
+    writer_stop(data);
+    return APR_SUCCESS;
+}
+
+static apr_status_t writer_start(hgs3_spool *spool)
+{
+    apr_threadattr_t *attr = NULL;
+    apr_status_t rv;
+
+    if ((rv = apr_thread_mutex_create(&spool->mu, APR_THREAD_MUTEX_DEFAULT, spool->pool)) ||
+        (rv = apr_thread_cond_create(&spool->more, spool->pool)) ||
+        (rv = apr_thread_cond_create(&spool->room, spool->pool)) ||
+        (rv = apr_threadattr_create(&attr, spool->pool))) {
+        goto leave;
+    }
+    /* it only loops over write(2): a small stack is plenty */
+    apr_threadattr_stacksize_set(attr, 256 * 1024);
+    rv = apr_thread_create(&spool->writer, attr, writer_main, spool, spool->pool);
+    if (rv != APR_SUCCESS) {
+        spool->writer = NULL;
+        goto leave;
+    }
+    apr_pool_pre_cleanup_register(spool->pool, spool, writer_cleanup);
+leave:
+    return rv;
+}
+
+/* Queue the producer's blocks (a list) for the writer. With `wait`, first
+ * wait until they fit in the window. */
+static apr_status_t writer_queue(hgs3_spool *spool, apr_memnode_t *list, int wait)
+{
+    apr_memnode_t *last = list;
+    apr_size_t bytes = node_used(list);
+    apr_status_t rv;
+
+    while (last->next) {
+        last = last->next;
+        bytes += node_used(last);
+    }
+    apr_thread_mutex_lock(spool->mu);
+    while (wait && !spool->writer_ended && spool->pending_bytes > 0 &&
+           spool->pending_bytes + bytes > spool->window) {
+        apr_thread_cond_signal(spool->more); /* it may be waiting for a batch */
+        apr_thread_cond_wait(spool->room, spool->mu);
+    }
+    rv = spool->writer_rv ? spool->writer_rv : spool->writer_ended ? APR_EGENERAL : APR_SUCCESS;
+    if (rv == APR_SUCCESS) {
+        if (spool->pending_tail) {
+            spool->pending_tail->next = list;
+        } else {
+            spool->pending = list;
+        }
+        spool->pending_tail = last;
+        spool->pending_bytes += bytes;
+        spool->queued_bytes += bytes;
+        /* wake the writer per batch, not per block: a wake-up costs more
+         * than writing a block */
+        if (!wait || spool->queued_bytes >= WRITER_BATCH) {
+            apr_thread_cond_signal(spool->more);
+        }
+    } else {
+        last->next = spool->free_nodes; /* freed with the rest by release() */
+        spool->free_nodes = list;
+    }
+    apr_thread_mutex_unlock(spool->mu);
+    return rv;
+}
+
+/* An empty block for the producer: a written one if any, else a new one. */
+static apr_memnode_t *writer_block(hgs3_spool *spool)
+{
+    apr_memnode_t *node;
+
+    apr_thread_mutex_lock(spool->mu);
+    node = spool->free_nodes;
+    if (node) {
+        spool->free_nodes = node->next;
+    }
+    apr_thread_mutex_unlock(spool->mu);
+    if (!node && !(node = apr_allocator_alloc(spool->allocator, HGS3_SPOOL_BLOCK_SIZE))) {
+        return NULL;
+    }
+    node->next = NULL;
+    node->first_avail = node_start(node);
+    return node;
+}
+
+/* Producer side once spilled: fill the current block (spool->tail, the
+ * only one on spool->blocks) and queue it when full. */
+static apr_status_t writer_append(hgs3_spool *spool, const char *data, apr_size_t len)
+{
+    apr_status_t rv;
+
+    while (len > 0) {
+        apr_memnode_t *node = spool->tail;
+        apr_size_t n;
+
+        if (!node) {
+            if (!(node = writer_block(spool))) {
+                return APR_ENOMEM;
+            }
+            spool->blocks = spool->tail = node;
+        }
+        n = (apr_size_t)(node->endp - node->first_avail);
+        n = len < n ? len : n;
+        memcpy(node->first_avail, data, n);
+        node->first_avail += n;
+        data += n;
+        len -= n;
+        if (node->first_avail == node->endp) {
+            spool->blocks = spool->tail = NULL;
+            if ((rv = writer_queue(spool, node, 1)) != APR_SUCCESS) {
+                return rv;
+            }
+        }
+    }
+    return APR_SUCCESS;
+}
+
+/* End of input: queue the last block, let the writer finish, join it. */
+static apr_status_t writer_drain(hgs3_spool *spool)
+{
+    apr_status_t rv = APR_SUCCESS, trv;
+    apr_memnode_t *node = spool->tail;
+
+    if (node && node_used(node) > 0) {
+        spool->blocks = spool->tail = NULL;
+        rv = writer_queue(spool, node, 0);
+    }
+    apr_thread_mutex_lock(spool->mu);
+    spool->input_done = 1;
+    apr_thread_cond_signal(spool->more);
+    apr_thread_mutex_unlock(spool->mu);
+    apr_thread_join(&trv, spool->writer);
+    spool->writer = NULL;
+    return rv != APR_SUCCESS ? rv : spool->writer_rv;
+}
+
+apr_status_t hgs3_spool_write_behind(hgs3_spool *spool, apr_size_t window)
+{
+    if (spool->length || spool->finished || spool->failed || spool->discarded) {
+        return APR_EINVAL;
+    }
+    spool->window = window < 4 * HGS3_SPOOL_BLOCK_SIZE ? 4 * HGS3_SPOOL_BLOCK_SIZE : window;
+    return APR_SUCCESS;
+}
+
 #define SPOOL_FILE_BUFFER (256 * 1024)
 
 static apr_status_t open_file(hgs3_spool *spool)
@@ -182,7 +440,7 @@ static apr_status_t open_file(hgs3_spool *spool)
      * descriptor's own cleanup. Ours, registered after it, runs first. */
     rv = apr_file_mktemp(&spool->file, templ,
                          APR_FOPEN_CREATE | APR_FOPEN_READ | APR_FOPEN_WRITE | APR_FOPEN_EXCL |
-                             APR_FOPEN_BUFFERED,
+                             (spool->window ? 0 : APR_FOPEN_BUFFERED),
                          spool->pool);
     if (rv != APR_SUCCESS) {
         spool->file = NULL;
@@ -190,8 +448,11 @@ static apr_status_t open_file(hgs3_spool *spool)
     }
     spool->path = templ;
     apr_pool_cleanup_register(spool->pool, spool, file_cleanup, apr_pool_cleanup_null);
-    /* APR's default 4 KiB buffer would mean a write(2) per 4 KiB of body */
-    apr_file_buffer_set(spool->file, apr_palloc(spool->pool, SPOOL_FILE_BUFFER), SPOOL_FILE_BUFFER);
+    if (!spool->window) {
+        /* APR's default 4 KiB buffer would mean a write(2) per 4 KiB */
+        apr_file_buffer_set(spool->file, apr_palloc(spool->pool, SPOOL_FILE_BUFFER),
+                            SPOOL_FILE_BUFFER);
+    }
     rv = apr_file_perms_set(templ, APR_FPROT_UREAD | APR_FPROT_UWRITE);
     if (rv == APR_INCOMPLETE || APR_STATUS_IS_ENOTIMPL(rv)) {
         rv = APR_SUCCESS; /* mkstemp's 0600 stands */
@@ -207,6 +468,15 @@ static apr_status_t spill(hgs3_spool *spool)
     apr_status_t rv;
 
     if ((rv = open_file(spool)) != APR_SUCCESS) {
+        goto leave;
+    }
+    if (spool->window) {
+        /* the writer takes the blocks as they are: no copy, no wait */
+        if ((rv = writer_start(spool)) == APR_SUCCESS && spool->blocks) {
+            node = spool->blocks;
+            spool->blocks = spool->tail = NULL;
+            rv = writer_queue(spool, node, 0);
+        }
         goto leave;
     }
     for (node = spool->blocks; node; node = node->next) {
@@ -275,7 +545,9 @@ apr_status_t hgs3_spool_write(hgs3_spool *spool, const void *data, apr_size_t le
             return fail(spool, rv);
         }
     }
-    if (spool->file) {
+    if (spool->writer) {
+        rv = writer_append(spool, data, len);
+    } else if (spool->file) {
         rv = apr_file_write_full(spool->file, data, len, NULL);
     } else {
         rv = append_memory(spool, data, len);
@@ -328,7 +600,11 @@ apr_status_t hgs3_spool_finish(hgs3_spool *spool)
         hgs3_hex(spool->hex, spool->digest, HGS3_SHA256_LEN);
         spool->hashed = 1;
     }
-    rv = spool->file ? apr_file_flush(spool->file) : coalesce(spool);
+    if (spool->writer) {
+        rv = writer_drain(spool);
+    } else {
+        rv = spool->file ? apr_file_flush(spool->file) : coalesce(spool);
+    }
     if (rv != APR_SUCCESS) {
         return fail(spool, rv);
     }
@@ -365,8 +641,18 @@ void hgs3_spool_set_owner(hgs3_spool *spool, apr_pool_t *owner)
 
 apr_status_t hgs3_spool_status(const hgs3_spool *spool)
 {
+    apr_status_t wrv = APR_SUCCESS;
+
     if (spool->failed) {
         return spool->failed;
+    }
+    if (spool->writer) {
+        apr_thread_mutex_lock(spool->mu);
+        wrv = spool->writer_rv;
+        apr_thread_mutex_unlock(spool->mu);
+        if (wrv != APR_SUCCESS) {
+            return wrv;
+        }
     }
     return spool->discarded ? APR_EINVAL : APR_SUCCESS;
 }

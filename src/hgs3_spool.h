@@ -99,8 +99,8 @@ void hgs3_spool_destroy(hgs3_spool *spool);
  * if wanted, in the uploader thread). */
 void hgs3_spool_set_owner(hgs3_spool *spool, apr_pool_t *owner);
 
-/* APR_SUCCESS, or the sticky failure of an earlier write/finish, or
- * APR_EINVAL once discarded. */
+/* APR_SUCCESS, or the sticky failure of an earlier write/finish (or of the
+ * write-behind thread, so far), or APR_EINVAL once discarded. */
 apr_status_t hgs3_spool_status(const hgs3_spool *spool);
 
 /* Bytes written so far (the body length after finish). */
@@ -116,6 +116,22 @@ const char *hgs3_spool_sha256_hex(const hgs3_spool *spool);
  * called before the first write. The sha256 accessors then return NULL until
  * hgs3_spool_hash() succeeded. */
 void hgs3_spool_defer_hash(hgs3_spool *spool);
+
+/* Write-behind: once the body spills, write the file from a thread of the
+ * spool's own instead of in hgs3_spool_write. The writer then only copies
+ * into 64 KiB blocks (reused once written), so a capture filter that tees
+ * a response into the spool is not slowed down by the disk. At most
+ * `window` bytes (at least 256 KiB) wait to be written; a write that would
+ * exceed it waits for the writer, so memory stays bounded by memory_limit
+ * or window, whichever is larger, plus one block. A write error of the
+ * writer becomes the spool's sticky failure (seen by the next write,
+ * hgs3_spool_status or finish). hgs3_spool_finish ends the input and joins
+ * the writer, so it may take as long as the remaining writes; call it
+ * where that does not matter (the uploader thread, after hand-off).
+ * discard/destroy stop the writer at once. Must be called before the
+ * first write; APR_EINVAL otherwise. No thread is started unless the body
+ * spills. */
+apr_status_t hgs3_spool_write_behind(hgs3_spool *spool, apr_size_t window);
 
 /* After finish: compute the SHA-256 now if it was deferred (reads the body
  * back from memory or the file). No-op when already known. */

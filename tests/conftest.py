@@ -1,6 +1,7 @@
 """pytest fixtures of the mod_hgs3cache integration tests (harness: pyhgs3/).
 
-Session scope:  env (work dir), hg, s3rver, swift, small_repo_template, big_repo.
+Session scope:  env (work dir), hg, s3rver, swift, small_repo_template, big_repo,
+                history_repo.
 Function scope: store (parametrized over s3rver and swift, fresh bucket),
                 proxy (FaultProxy in front of `store`), proxy_factory,
                 httpd_factory, small_repo (a fresh copy per test).
@@ -9,6 +10,7 @@ After every test, the error_log of each httpd the test started is checked for
 warn/error lines it did not allow (see pyhgs3/logs.py); any makes it fail.
 A store that cannot start fails the tests that need it; nothing is skipped.
 """
+import subprocess
 import sys
 from pathlib import Path
 
@@ -83,6 +85,20 @@ def big_repo(env, hg):
     """A repository whose full getbundle is > 20 MB. Shared by the whole
     session: read only."""
     path = build_big_repo(hg, env.mkdir("template") / "big")
+    E.make_world_readable(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def history_repo(env, hg):
+    """A repository shaped like a real one (1500 changesets of source-like
+    text, a 23 MB getbundle that costs hgweb about a second of CPU), built by
+    pyhgs3/history_repo.py. Shared by the whole session: read only."""
+    path = env.mkdir("template") / "history"
+    r = subprocess.run([E.PYTHON, str(Path(__file__).resolve().parent / "pyhgs3" /
+                                      "history_repo.py"), str(path)],
+                       capture_output=True, timeout=300, env=hg.env())
+    assert r.returncode == 0, r.stderr.decode(errors="replace")
     E.make_world_readable(path)
     return path
 

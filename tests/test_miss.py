@@ -26,6 +26,8 @@ import statistics
 import threading
 import time
 
+import pytest
+
 from pyhgs3 import env as E
 from pyhgs3.hgwire import clone_args, getbundle_headers
 from pyhgs3.proxy import FaultProxy
@@ -522,23 +524,39 @@ def test_cgi_miss_is_stored(hg, httpd_factory, small_repo, tmp_dir, store, proxy
 
 
 # --- latency -------------------------------------------------------------------
-def test_upload_is_off_the_response_path(hg, httpd_factory, big_repo, store, proxy):
-    """With every upload held 3 s by the store, the time to the last byte of a
-    20+ MB miss is that of the same request with HgS3Cache off, within
-    max(5%, 150 ms), comparing the fastest of 5 alternating samples each
-    (loopback timings are noisy, and hgweb answers this request in ~0.15 s,
-    so 5% alone would be ~8 ms), and each response is complete before its
-    upload is."""
-    samples = 5
-    delay = 3.0
-    repos = {f"on{i}": big_repo for i in range(samples)}
-    repos["off"] = big_repo
+# Allowed time-to-last-byte overhead of a miss, per repository:
+# - history: a repository shaped like a real one, whose 23 MB getbundle costs
+#   hgweb about a second of CPU: the issue's bound, 5%.
+# - blobs: the harness' big repository, three changesets of incompressible
+#   blobs that hgweb sends almost as stored, 25 MB in ~0.13 s. The worst case
+#   for the capture: copying 25 MB into the spool (a memcpy into its blocks
+#   on the request thread, then the kernel's copy into the page cache on the
+#   spool's writer thread) costs ~8 ms of CPU, which on a two-core machine
+#   shared by hgweb, httpd and the client shows as ~10-20 ms (8-15%). The
+#   bound there is max(5%, 40 ms): it still catches any wait for the
+#   store.
+# (share, floor, samples, seconds the store holds each upload)
+LATENCY_CASES = {"history": (0.05, 0.0, 7, 1.0), "blobs": (0.05, 0.040, 5, 3.0)}
+
+
+@pytest.mark.parametrize("repo_kind", sorted(LATENCY_CASES))
+def test_upload_is_off_the_response_path(request, repo_kind, hg, httpd_factory, store, proxy):
+    """With every upload held by the store (1 s or 3 s, far above the bound),
+    the time to the last byte of a 20+ MB miss is that of the same request
+    with HgS3Cache off, within LATENCY_CASES (median over 5 or 7 alternating
+    pairs of the difference; each
+    upload is let finish before the next pair), and each response is
+    complete before its upload is."""
+    repo = request.getfixturevalue({"history": "history_repo", "blobs": "big_repo"}[repo_kind])
+    share, floor, samples, delay = LATENCY_CASES[repo_kind]
+    repos = {f"on{i}": repo for i in range(samples)}
+    repos["off"] = repo
     # A salt per Location: every sample is a miss on a key of its own.
     locations = {f"on{i}": {"KeySalt": f"latency-{i}"} for i in range(samples)}
     locations["off"] = {"enabled": False}
     httpd = module_httpd(httpd_factory, store, proxy, repos, locations)
     proxy.add_rule("delay", method=("PUT", "POST"), seconds=delay)
-    headers = clone_headers(hg.heads(big_repo))
+    headers = clone_headers(hg.heads(repo))
 
     # Warm up hgweb (repository objects, imports) on every path.
     for name in repos:
@@ -555,6 +573,10 @@ def test_upload_is_off_the_response_path(hg, httpd_factory, big_repo, store, pro
         assert s == 200 and ct == MERCURIAL_02 and body == warm
         on.append(t)
         on_ends.append(end)
+        # Let this upload end (after the store's delay) before the next
+        # pair: the store's own CPU (Swift is Python) receiving 23 MB
+        # would otherwise land on whichever sample comes next.
+        proxy.wait_for(("PUT", "POST"), PREFIX, count=i + 1, timeout=UPLOAD_WAIT + delay)
 
     notes = {n: [e["note"] for e in wait_entries(httpd, n, count=samples + 1 if n == "off" else 1)]
              for n in repos}
@@ -562,12 +584,18 @@ def test_upload_is_off_the_response_path(hg, httpd_factory, big_repo, store, pro
     for i in range(samples):
         assert notes[f"on{i}"] == ["miss"], notes
 
-    best_on, best_off = min(on), min(off)
-    tolerance = max(0.05 * best_off, 0.150)
-    assert best_on <= best_off + tolerance, (
-        f"miss took {best_on:.3f}s at best (median {statistics.median(on):.3f}s), module off "
-        f"{best_off:.3f}s (median {statistics.median(off):.3f}s); tolerance {tolerance:.3f}s; "
-        f"samples on {[round(t, 3) for t in on]} off {[round(t, 3) for t in off]}")
+    # Each "on" sample is compared with the "off" sample just before it, so
+    # slow drifts of the machine cancel; the median of those differences is
+    # the module's overhead.
+    extra = statistics.median(a - b for a, b in zip(on, off))
+    base = statistics.median(off)
+    tolerance = max(share * base, floor)
+    print(f"{repo_kind}: miss overhead {extra * 1000:+.1f} ms ({extra / base * 100:+.1f}%) "
+          f"over {base:.3f}s with the module off")
+    assert extra <= tolerance, (
+        f"a miss took {extra * 1000:+.1f} ms more than with the module off (median of paired "
+        f"differences; tolerance {tolerance * 1000:.1f} ms); samples on "
+        f"{[round(t, 3) for t in on]} off {[round(t, 3) for t in off]}")
 
     # Every upload was really held by the store, and finished only after
     # its response had reached the client.

@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <signal.h>
+#include <errno.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <cmocka.h>
 
@@ -587,6 +590,156 @@ static void test_file_truncated(void **state)
     assert_int_equal(dir_entries(f->dir, f->pool, NULL), 0);
 }
 
+/* --- write-behind ---------------------------------------------------------- */
+
+/* The uploader of a write-behind spool: it finishes the spool (joining the
+ * writer), hashes it, checks every byte, destroys it. */
+static void *APR_THREAD_FUNC wb_uploader(apr_thread_t *t, void *arg)
+{
+    handoff *h = arg;
+    (void)t;
+    h->ok = hgs3_spool_finish(h->spool) == APR_SUCCESS &&
+            hgs3_spool_hash(h->spool) == APR_SUCCESS && upload(h);
+    return NULL;
+}
+
+/* Bodies of every shape go through the writer thread and come out intact,
+ * finished in another thread after the request pool is gone, as the
+ * capture filter and the uploader do it. */
+static void test_write_behind(void **state)
+{
+    static const struct {
+        apr_size_t len, limit, window, piece;
+    } cases[] = {
+        {0, 1000, 0, 8000},                         /* empty: nothing spills */
+        {1000, 1000, 0, 7},                         /* at the limit: in memory */
+        {1001, 1000, 0, 8000},                      /* one byte over */
+        {3 * 1024 * 1024 + 17, 64 * 1024, 0, 8000}, /* smallest window */
+        {5 * 1024 * 1024 + 1, 1024 * 1024, 1024 * 1024, 65536 + 3},
+        {2 * 1024 * 1024, 0, 256 * 1024, 1},                         /* byte by byte */
+        {4 * 1024 * 1024, 100000, 8 * 1024 * 1024, 3 * 1024 * 1024}, /* large writes */
+    };
+    fixture *f = *state;
+    apr_size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); ++i) {
+        apr_pool_t *req = NULL;
+        apr_thread_t *t = NULL;
+        apr_status_t trv;
+        handoff h;
+        apr_size_t len = cases[i].len;
+        /* byte-by-byte writes of 2 MiB are slow under valgrind: fewer */
+        if (cases[i].piece == 1) {
+            len = 200000;
+        }
+        memset(&h, 0, sizeof(h));
+        h.len = len;
+        h.data = make_data(f->pool, len, (unsigned)i + 20);
+        assert_int_equal(apr_pool_create(&req, f->pool), APR_SUCCESS);
+        assert_int_equal(hgs3_spool_create(&h.spool, req, cases[i].limit, f->dir, 0), APR_SUCCESS);
+        hgs3_spool_defer_hash(h.spool);
+        assert_int_equal(hgs3_spool_write_behind(h.spool, cases[i].window), APR_SUCCESS);
+        assert_int_equal(write_pieces(h.spool, h.data, len, cases[i].piece), APR_SUCCESS);
+        assert_int_equal(hgs3_spool_status(h.spool), APR_SUCCESS);
+        assert_int_equal(hgs3_spool_length(h.spool), (apr_off_t)len);
+        assert_int_equal(hgs3_spool_in_memory(h.spool), len <= cases[i].limit);
+        hgs3_spool_set_owner(h.spool, NULL);
+        apr_pool_destroy(req);
+        assert_int_equal(apr_thread_create(&t, NULL, wb_uploader, &h, f->pool), APR_SUCCESS);
+        assert_int_equal(apr_thread_join(&trv, t), APR_SUCCESS);
+        assert_true(h.ok);
+        assert_int_equal(dir_entries(f->dir, f->pool, NULL), 0);
+    }
+}
+
+/* The file on disk holds the body once finished (the writer wrote it all,
+ * in order), and hgs3_spool_write_behind is refused once data came in. */
+static void test_write_behind_file(void **state)
+{
+    fixture *f = *state;
+    hgs3_spool *s = NULL;
+    apr_size_t n = 3 * 1024 * 1024 + 5;
+    const unsigned char *d = make_data(f->pool, n, 31);
+
+    assert_int_equal(hgs3_spool_create(&s, f->pool, 4096, f->dir, 0), APR_SUCCESS);
+    assert_int_equal(hgs3_spool_write_behind(s, 0), APR_SUCCESS);
+    assert_int_equal(write_pieces(s, d, n, 8000), APR_SUCCESS);
+    assert_int_equal(hgs3_spool_write_behind(s, 0), APR_EINVAL);
+    assert_int_equal(hgs3_spool_finish(s), APR_SUCCESS);
+    assert_non_null(hgs3_spool_path(s));
+    assert_file_content(hgs3_spool_path(s), d, n);
+    assert_digest(s, f->pool, d, n);
+    assert_read_back(s, f->pool, d, n);
+    hgs3_spool_destroy(s);
+    assert_int_equal(dir_entries(f->dir, f->pool, NULL), 0);
+}
+
+/* A request that ends while the writer is busy (client gone, error) stops
+ * it and leaves no file; so does a body over max_size. */
+static void test_write_behind_abort(void **state)
+{
+    fixture *f = *state;
+    apr_size_t n = 8 * 1024 * 1024;
+    const unsigned char *d = make_data(f->pool, n, 32);
+    int i;
+
+    for (i = 0; i < 20; ++i) {
+        apr_pool_t *req = NULL;
+        hgs3_spool *s = NULL;
+        assert_int_equal(apr_pool_create(&req, f->pool), APR_SUCCESS);
+        assert_int_equal(hgs3_spool_create(&s, req, 1024, f->dir, 0), APR_SUCCESS);
+        assert_int_equal(hgs3_spool_write_behind(s, 256 * 1024), APR_SUCCESS);
+        /* stop at a different point each time */
+        assert_int_equal(write_pieces(s, d, (apr_size_t)(i + 1) * 100003, 8000), APR_SUCCESS);
+        apr_pool_destroy(req);
+        assert_int_equal(dir_entries(f->dir, f->pool, NULL), 0);
+    }
+    {
+        hgs3_spool *s = NULL;
+        assert_int_equal(hgs3_spool_create(&s, f->pool, 1024, f->dir, 2 * 1024 * 1024),
+                         APR_SUCCESS);
+        assert_int_equal(hgs3_spool_write_behind(s, 0), APR_SUCCESS);
+        assert_int_equal(write_pieces(s, d, n, 8000), HGS3_ETOOBIG);
+        assert_int_equal(hgs3_spool_status(s), HGS3_ETOOBIG);
+        assert_int_equal(dir_entries(f->dir, f->pool, NULL), 0);
+        assert_int_equal(hgs3_spool_finish(s), HGS3_ETOOBIG);
+        hgs3_spool_destroy(s);
+    }
+}
+
+/* A write error of the writer thread (here: the file size limit, EFBIG)
+ * becomes the spool's sticky failure, seen by a later write, status or
+ * finish, and the file is removed. */
+static void test_write_behind_write_error(void **state)
+{
+    fixture *f = *state;
+    struct rlimit old, lim;
+    hgs3_spool *s = NULL;
+    apr_size_t n = 4 * 1024 * 1024;
+    const unsigned char *d = make_data(f->pool, n, 33);
+    apr_status_t rv;
+
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_IGN);
+    lim = old;
+    lim.rlim_cur = 1024 * 1024;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+
+    assert_int_equal(hgs3_spool_create(&s, f->pool, 1024, f->dir, 0), APR_SUCCESS);
+    assert_int_equal(hgs3_spool_write_behind(s, 256 * 1024), APR_SUCCESS);
+    rv = write_pieces(s, d, n, 8000);
+    if (rv == APR_SUCCESS) {
+        rv = hgs3_spool_finish(s); /* the error came after the last write */
+    }
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    assert_int_equal(rv, APR_FROM_OS_ERROR(EFBIG));
+    assert_int_equal(hgs3_spool_status(s), rv);
+    assert_int_equal(hgs3_spool_write(s, d, 1), rv);
+    assert_null(hgs3_spool_path(s));
+    assert_int_equal(dir_entries(f->dir, f->pool, NULL), 0);
+    hgs3_spool_destroy(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -605,6 +758,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_removed_at_apr_terminate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_spool_dir_missing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_truncated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_behind, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_behind_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_behind_abort, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_behind_write_error, setup, teardown),
     };
     int rc;
     apr_initialize();
