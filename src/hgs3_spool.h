@@ -5,9 +5,11 @@
  * fixed-size blocks taken from its own allocator (never one buffer grown by
  * realloc). The first write that would go beyond memory_limit spills what
  * is held to a temp file made with apr_file_mktemp in spool_dir, named
- * "hgs3spool.XXXXXX", mode 0600, and everything after goes to that file.
- * While data is written the spool computes its length and SHA-256, so the
- * uploader can send x-amz-content-sha256 without reading the body again.
+ * "hgs3spool.XXXXXX", mode 0600, and everything after goes to that file
+ * (written in the caller's thread, or, with hgs3_spool_write_behind, by a
+ * writer thread of the spool's own). The spool counts the length and
+ * computes the SHA-256 while data is written, or later on request
+ * (hgs3_spool_defer_hash), for the uploader's x-amz-content-sha256.
  *
  * Life cycle:
  *
@@ -31,7 +33,8 @@
  * touches the spool and must eventually call hgs3_spool_destroy() (or
  * hgs3_spool_set_owner() with a pool of its own thread). If the queue
  * is full, destroy it right away instead. A spool is never used by two
- * threads at the same time; no function here takes a lock.
+ * threads at the same time; only the write-behind thread, internal to the
+ * spool, runs alongside its user, and the spool synchronizes with it.
  *
  * The temp file is created WITHOUT APR_FOPEN_DELONCLOSE: it stays in place,
  * open for reading, until discard/destroy, so the uploader can send it by
