@@ -107,6 +107,19 @@ static apr_status_t job_put(store_job *job, hgs3_s3_client *c, const char **etag
                             job->content_type, sha, etag);
 }
 
+/* Set when this child is exiting: running uploads stop at once (the S3
+ * client checks it while transferring), so the child exits promptly rather
+ * than outliving httpd's patience and being killed with its spool and lock
+ * files still in place. */
+static apr_uint32_t stopping;
+
+static apr_status_t child_stopping(void *data)
+{
+    (void)data;
+    apr_atomic_set32(&stopping, 1);
+    return APR_SUCCESS;
+}
+
 static void job_run(void *data)
 {
     store_job *job = data;
@@ -128,6 +141,12 @@ static void job_run(void *data)
                      " ms",
                      job->object, hgs3_spool_length(job->spool), job->content_type,
                      apr_time_as_msec(apr_time_now() - start));
+    } else if (rv == HGS3_EABORTED && apr_atomic_read32(&stopping)) {
+        hgs3_status_count(HGS3_C_UPLOADS_DROPPED, 1);
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, job->s,
+                     "hgs3cache: upload of %s cancelled: the child is exiting", job->object);
+        job_free(job);
+        return;
     } else {
         hgs3_status_count(HGS3_C_UPLOAD_ERRORS, 1);
     }
@@ -400,6 +419,7 @@ static apr_status_t job_config(store_job *job, const hgs3_dir_conf *conf, apr_of
     job->s3.timeout_ms = UPLOAD_BASE_TIMEOUT_MS + (long)(size >> 20) * UPLOAD_MS_PER_MIB;
     job->s3.stall_timeout_ms = UPLOAD_STALL_MS;
     job->s3.upload_tries = 0; /* the client's default bounded retries */
+    job->s3.cancel = &stopping;
     job->presence_id = apr_pstrdup(job->pool, hgs3_store_presence_id(job->pool, conf, job->object));
     return APR_SUCCESS;
 }
@@ -480,6 +500,7 @@ void hgs3_store_child_init(apr_pool_t *pchild, server_rec *s)
     apr_status_t rv;
 
     main_server = s;
+    apr_atomic_set32(&stopping, 0);
     if (apr_threadkey_private_create(&clients_key, thread_clients_free, pchild) != APR_SUCCESS) {
         clients_key = NULL;
     }
@@ -497,6 +518,9 @@ void hgs3_store_child_init(apr_pool_t *pchild, server_rec *s)
         rv = hgs3_uploader_create(&uploader, pchild, hgs3_srv_upload_workers(sc),
                                   hgs3_srv_upload_queue(sc));
     }
+    /* Registered after the uploader's own pre-cleanup, which waits for the
+     * running jobs, so that it runs before it (cleanups run in reverse). */
+    apr_pool_pre_cleanup_register(pchild, NULL, child_stopping);
     if (rv != APR_SUCCESS) {
         uploader = NULL;
         ap_log_error(APLOG_MARK, APLOG_ERR, rv, s,

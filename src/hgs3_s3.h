@@ -83,6 +83,11 @@ typedef struct hgs3_s3_config {
     apr_off_t multipart_threshold; /* hgs3_s3_upload_file() goes multipart above it;
                                       0: HGS3_S3_DEF_MULTIPART_THRESHOLD */
     hgs3_sigv4_keycache *keycache; /* optional, may be shared by clients */
+    const apr_uint32_t *cancel;    /* optional: once it reads non-zero, requests
+                                      stop at once with HGS3_EABORTED (checked
+                                      about once a second while transferring, and
+                                      before each attempt); an AbortMultipartUpload
+                                      still goes out, once, bounded to 1 s */
     const char *user_agent;        /* NULL: "mod_hgs3cache/VERSION" */
 } hgs3_s3_config;
 
