@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <curl/curl.h>
+#include <apr_atomic.h>
 #include <apr_strings.h>
 #include <apr_lib.h>
 #include <apr_uri.h>
@@ -491,6 +492,7 @@ typedef struct s3_req {
     const char *payload_hash; /* NULL: empty body */
     s3_body *body;
     int is_upload; /* retried on HGS3_ESTORE */
+    int cleanup;   /* an abort: sent even after a cancel (see hgs3_s3_config) */
     int keep_body; /* collect a 2xx body (an XML result) */
     hgs3_s3_headers_cb *on_headers;
     hgs3_s3_data_cb *on_data;
@@ -546,6 +548,11 @@ static int header_is(const char *s, const char *e, const char *name)
 }
 
 /* Stall detection: any header, body byte up or down counts as progress. */
+static int cancelled(const hgs3_s3_client *c)
+{
+    return c->conf.cancel && apr_atomic_read32((volatile apr_uint32_t *)c->conf.cancel) != 0;
+}
+
 static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                        curl_off_t ulnow)
 {
@@ -554,6 +561,13 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
 
     (void)dltotal;
     (void)ultotal;
+    if (!r->cleanup && cancelled(r->c)) {
+        r->cb_rv = HGS3_EABORTED;
+        return 1;
+    }
+    if (r->c->conf.stall_timeout_ms <= 0) {
+        return 0;
+    }
     if (dlnow != r->last_dl || ulnow != r->last_ul || !r->last_progress) {
         r->last_dl = dlnow;
         r->last_ul = ulnow;
@@ -791,7 +805,10 @@ static apr_status_t attempt(s3_req *r)
     if (c->conf.timeout_ms > 0) {
         curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->conf.timeout_ms);
     }
-    if (c->conf.stall_timeout_ms > 0) {
+    if (r->cleanup && cancelled(c)) {
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 1000L); /* the child is going */
+    }
+    if (c->conf.stall_timeout_ms > 0 || c->conf.cancel) {
         r->last_progress = apr_time_now();
         r->last_dl = r->last_ul = 0;
         curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
@@ -883,6 +900,16 @@ static apr_status_t perform(s3_req *r)
 
     memset(&c->err, 0, sizeof(c->err));
     for (n = 1;; ++n) {
+        if (cancelled(c)) {
+            if (!r->cleanup) {
+                rv = HGS3_EABORTED;
+                break;
+            }
+            if (n > 1) {
+                break; /* an abort goes out once after a cancel */
+            }
+            tries = 1;
+        }
         memset(&r->obj, 0, sizeof(r->obj));
         r->obj.content_length = -1;
         r->delivered = 0;
@@ -1012,29 +1039,56 @@ apr_status_t hgs3_s3_put_mem(hgs3_s3_client *c, apr_pool_t *p, const char *key, 
     return put_body(c, p, key, &body, content_type, sha256_hex, etag);
 }
 
-static apr_status_t open_sized(apr_file_t **f, apr_off_t *size, apr_pool_t *p, const char *path)
+/* The start both file uploads share: *etag cleared, the key checked, and
+ * path (a regular file) opened for reading, with its size, in a new subpool
+ * *tmp of p that the caller destroys. On failure nothing is left open and
+ * *tmp, *f and *size are cleared. */
+static apr_status_t file_upload_open(apr_pool_t **tmp, apr_file_t **f, apr_off_t *size,
+                                     apr_pool_t *p, const char *key, const char *path,
+                                     const char **etag)
 {
     apr_finfo_t fi;
     apr_status_t rv;
 
+    *tmp = NULL;
+    *f = NULL;
     *size = 0;
+    if (etag) {
+        *etag = NULL;
+    }
+    if (!valid_key(key)) {
+        rv = APR_EINVAL;
+        goto leave;
+    }
+    if ((rv = apr_pool_create(tmp, p)) != APR_SUCCESS) {
+        *tmp = NULL;
+        goto leave;
+    }
     rv = apr_file_open(f, path, APR_FOPEN_READ | APR_FOPEN_BINARY | APR_FOPEN_LARGEFILE,
-                       APR_OS_DEFAULT, p);
+                       APR_OS_DEFAULT, *tmp);
     if (rv != APR_SUCCESS) {
         *f = NULL;
-        return rv;
+        goto leave;
     }
     rv = apr_file_info_get(&fi, APR_FINFO_SIZE | APR_FINFO_TYPE, *f);
     if (rv == APR_SUCCESS && fi.filetype != APR_REG) {
         rv = APR_EINVAL;
     }
-    if (rv != APR_SUCCESS) {
-        apr_file_close(*f);
-        *f = NULL;
-        return rv;
+    if (rv == APR_SUCCESS) {
+        *size = fi.size;
     }
-    *size = fi.size;
-    return APR_SUCCESS;
+leave:
+    if (rv != APR_SUCCESS) {
+        if (*f) {
+            apr_file_close(*f);
+            *f = NULL;
+        }
+        if (*tmp) {
+            apr_pool_destroy(*tmp);
+            *tmp = NULL;
+        }
+    }
+    return rv;
 }
 
 apr_status_t hgs3_s3_put_file(hgs3_s3_client *c, apr_pool_t *p, const char *key, const char *path,
@@ -1047,16 +1101,7 @@ apr_status_t hgs3_s3_put_file(hgs3_s3_client *c, apr_pool_t *p, const char *key,
     apr_off_t size;
     apr_status_t rv;
 
-    if (etag) {
-        *etag = NULL;
-    }
-    if (!valid_key(key)) {
-        return APR_EINVAL;
-    }
-    if ((rv = apr_pool_create(&tmp, p)) != APR_SUCCESS) {
-        return rv;
-    }
-    if ((rv = open_sized(&f, &size, tmp, path)) != APR_SUCCESS) {
+    if ((rv = file_upload_open(&tmp, &f, &size, p, key, path, etag)) != APR_SUCCESS) {
         goto leave;
     }
     if (!sha256_hex) {
@@ -1073,7 +1118,9 @@ leave:
     if (f) {
         apr_file_close(f);
     }
-    apr_pool_destroy(tmp);
+    if (tmp) {
+        apr_pool_destroy(tmp);
+    }
     return rv;
 }
 
@@ -1211,6 +1258,7 @@ apr_status_t hgs3_s3_multipart_abort(hgs3_s3_client *c, apr_pool_t *p, const cha
     r.query = q;
     r.nquery = 1;
     r.is_upload = 1; /* cleanup of an upload: worth retrying when busy */
+    r.cleanup = 1;
     return perform(&r);
 }
 
@@ -1238,16 +1286,7 @@ apr_status_t hgs3_s3_put_file_multipart(hgs3_s3_client *c, apr_pool_t *p, const 
     apr_status_t rv;
     int part;
 
-    if (etag) {
-        *etag = NULL;
-    }
-    if (!valid_key(key)) {
-        return APR_EINVAL;
-    }
-    if ((rv = apr_pool_create(&tmp, p)) != APR_SUCCESS) {
-        return rv;
-    }
-    if ((rv = open_sized(&f, &size, tmp, path)) != APR_SUCCESS) {
+    if ((rv = file_upload_open(&tmp, &f, &size, p, key, path, etag)) != APR_SUCCESS) {
         goto leave;
     }
     ps = part_size_for(c, size);
@@ -1282,7 +1321,9 @@ leave:
     if (f) {
         apr_file_close(f);
     }
-    apr_pool_destroy(tmp);
+    if (tmp) {
+        apr_pool_destroy(tmp);
+    }
     return rv;
 }
 

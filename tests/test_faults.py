@@ -49,6 +49,7 @@ import time
 import pytest
 
 from pyhgs3 import env as E
+from pyhgs3.checks import replay_headers, spool_dir, spool_leftovers
 from pyhgs3.hg import hgdate, random_bytes
 
 PREFIX = "hgcache/"
@@ -96,31 +97,11 @@ def slow(ui, repo, **kwargs):
 
 
 # --- helpers -------------------------------------------------------------------
-def spool_dir(tmp_dir):
-    d = tmp_dir / "spool"
-    d.mkdir()
-    E.chown_to_server(d)
-    return d
-
-
-def spool_leftovers(d):
-    return sorted(p.name for p in d.iterdir()
-                  if p.name.startswith(("hgs3spool.", "hgs3lock.")))
-
-
 def wait_spool_empty(d, timeout=10):
     try:
         E.wait_until(lambda: not spool_leftovers(d), timeout, what="empty spool dir")
     except TimeoutError:
         raise AssertionError(f"left in HgS3CacheSpoolDir: {spool_leftovers(d)}") from None
-
-
-def replay_headers(entry):
-    """The request headers of a logged getbundle, as hg sent them."""
-    assert entry["hgarg1"] and len(entry["hgarg1"]) < 1000, entry["hgarg1"]
-    return {"X-HgArg-1": entry["hgarg1"], "X-HgProto-1": entry["hgproto"],
-            "Accept": "application/mercurial-0.1", "Accept-Encoding": "identity",
-            "Vary": "X-HgArg-1,X-HgProto-1"}
 
 
 # What Mercurial 6.3.2 sends for a full clone (FACTS.md section 1): used for

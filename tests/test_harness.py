@@ -11,7 +11,7 @@ import botocore.config
 import botocore.exceptions
 import pytest
 
-from pyhgs3.hg import hgdate
+from pyhgs3.hg import clone_push_pull
 
 MODES = ["wsgi", "cgi"]
 
@@ -143,41 +143,12 @@ def test_proxy_faults(store, proxy):
 
 
 # --- hgweb without the module --------------------------------------------------
-def _clone_push_pull(hg, httpd, repo, tmp_dir):
-    """Clone, push a new changeset over HTTP, move a bookmark on the server,
-    pull: every copy matches the server's history and verifies clean."""
-    url = httpd.repo_url("repo")
-    first = tmp_dir / "first"
-    r = hg.clone(url, first, "-U")
-    assert r.ok, r
-    hg.assert_same_history(repo, first)
-    hg.assert_verify_clean(first)
-
-    work = tmp_dir / "work"
-    hg.clone(url, work, check=True)
-    # On top of the head that descends from "stable", so moving the bookmark
-    # there is a fast-forward for the pulling clone.
-    hg.run("update", "-R", work, "-r", "heads(descendants(stable))", check=True)
-    node = hg.commit(work, {"new.txt": "pushed over http\n"}, "pushed", hgdate(10))
-    r = hg.push(work, url)
-    assert r.ok, r
-    hg.run("bookmark", "-R", repo, "-f", "-r", node, "stable", check=True, as_server=True)
-    assert hg.bookmarks(repo)["stable"] == node
-
-    r = hg.pull(first, url)
-    assert r.ok, r
-    hg.assert_same_history(repo, first)
-    hg.assert_verify_clean(first)
-    assert hg.bookmarks(first)["stable"] == node
-    return first
-
-
 @pytest.mark.parametrize("mode", MODES)
 def test_hgweb_clone_pull_without_module(hg, httpd_factory, small_repo, tmp_dir, mode):
     httpd = httpd_factory(repos={"repo": small_repo}, mode=mode)
-    _clone_push_pull(hg, httpd, small_repo, tmp_dir)
+    clone_push_pull(hg, httpd.repo_url("repo"), small_repo, tmp_dir)
     getbundles = httpd.access_log.find("GET", r"^/repo\?cmd=getbundle$", status=200)
-    assert len(getbundles) >= 3                 # clone, clone, pull
+    assert len(getbundles) >= 5                 # clone, clone, clone, pull, pull
     assert all(e["note"] is None for e in httpd.access_log.entries())
 
 

@@ -26,6 +26,7 @@ What is checked:
 - redirects carry Cache-Control: no-store and point at
   HgS3CachePublicEndpoint.
 """
+import functools
 import json
 import re
 import subprocess
@@ -35,7 +36,10 @@ import urllib.parse
 import pytest
 
 from pyhgs3 import env as E
-from pyhgs3.auth import write_htpasswd
+from pyhgs3.auth import auth_location, user_url, write_htpasswd
+from pyhgs3.checks import clone_verified as clone
+from pyhgs3.checks import replay_headers, wait_getbundles
+from pyhgs3.checks import wait_objects as _wait_objects
 
 PREFIX = "hgcache/"
 OBJECT_RE = re.compile(r"^hgcache/[0-9a-f]{64}$")
@@ -44,6 +48,8 @@ GETBUNDLE = r"^/repo\?cmd=getbundle$"
 UPLOAD_WAIT = 20          # seconds an upload may take to appear in the bucket
 SETTLE = 1.5              # seconds to wait before concluding nothing more happens
 FORWARD_LIMIT = 6 * 1024  # auto mode streams above this much forwarded header data
+# Every object stored under the default prefix is named by a 64-hex key.
+wait_objects = functools.partial(_wait_objects, name_re=OBJECT_RE)
 
 # hgweb's WSGI application, wrapped: one JSON line per request that reaches
 # hgweb: [method, query string, the concatenated X-HgArg-1, -2, ... values].
@@ -109,35 +115,12 @@ def start(httpd_factory, store, repo, *, endpoint=None, server_conf="", extra_co
 
 
 def getbundles(httpd, count, method="GET", timeout=10):
-    """The access-log entries of getbundle on /repo, once there are `count`
-    (httpd logs a request after its response has gone out)."""
-    def found():
-        e = httpd.access_log.find(method, GETBUNDLE)
-        return e if len(e) >= count else None
-    try:
-        return E.wait_until(found, timeout, what=f"{count} getbundle")
-    except TimeoutError:
-        got = httpd.access_log.find(method, GETBUNDLE)
-        raise AssertionError(f"{len(got)} {method} getbundle in the access log, "
-                             f"expected {count}: {got}") from None
+    """The access-log entries of getbundle on /repo, once there are `count`."""
+    return wait_getbundles(httpd, "repo", count, timeout, method)
 
 
 def notes(entries):
     return [e["note"] for e in entries]
-
-
-def wait_objects(store, count=1, timeout=UPLOAD_WAIT):
-    """The bucket's objects under hgcache/, once there are at least `count`."""
-    def found():
-        k = store.keys(PREFIX)
-        return k if len(k) >= count else None
-    try:
-        keys = E.wait_until(found, timeout, interval=0.2, what="objects")
-    except TimeoutError:
-        raise AssertionError(f"{store}: {store.keys(PREFIX)} after {timeout}s, expected "
-                             f"{count} object(s)") from None
-    assert all(OBJECT_RE.match(k) for k in keys), keys
-    return sorted(keys)
 
 
 def key_path(store, key):
@@ -154,24 +137,6 @@ def wait_puts(proxy, store, key, count):
             f"{proxy.count('PUT', key_path(store, key))} PUT of {key}, expected {count}") from None
     assert [r["status"] for r in puts] == [200] * len(puts), puts
     return puts
-
-
-def clone(hg, url, dest, repo):
-    """hg clone -U that must succeed, verify clean and match the server."""
-    r = hg.clone(url, dest, "-U")
-    assert r.ok, r
-    hg.assert_verify_clean(dest)
-    hg.assert_same_history(repo, dest)
-    return dest
-
-
-def replay_headers(entry):
-    """The request headers of a logged getbundle, as hg sent them (the small
-    repository's clone arguments fit in X-HgArg-1)."""
-    assert entry["hgarg1"] and len(entry["hgarg1"]) < 1000, entry["hgarg1"]
-    return {"X-HgArg-1": entry["hgarg1"], "X-HgProto-1": entry["hgproto"],
-            "Accept": "application/mercurial-0.1", "Accept-Encoding": "identity",
-            "Vary": "X-HgArg-1,X-HgProto-1"}
 
 
 def curl(url, out):
@@ -254,30 +219,14 @@ def test_presence_cache(hg, httpd_factory, store, proxy, small_repo, tmp_dir, pr
 USERS = {"alice": "alice-pw", "bob": "bob-pw"}
 
 
-def htpasswd_file(tmp_dir):
-    return write_htpasswd(tmp_dir / "htpasswd", USERS)
-
-
 def auth_conf(tmp_dir):
-    return f"""\
-<Location /repo>
-    AuthType Basic
-    AuthName "hg"
-    AuthBasicProvider file
-    AuthUserFile "{htpasswd_file(tmp_dir)}"
-    Require valid-user
-</Location>
-"""
-
-
-def user_url(httpd, user):
-    return f"http://{user}:{USERS[user]}@{E.LOOPBACK}:{httpd.port}/repo"
+    return auth_location("/repo", write_htpasswd(tmp_dir / "htpasswd", USERS))
 
 
 def test_auth_hit_is_streamed(hg, httpd_factory, store, proxy, small_repo, tmp_dir):
     httpd = start(httpd_factory, store, small_repo, endpoint=proxy.endpoint,
                   extra_conf=auth_conf(tmp_dir))
-    url = user_url(httpd, "alice")
+    url = user_url(httpd, USERS, "alice")
     clone(hg, url, tmp_dir / "c1", small_repo)
     (key,) = wait_objects(store)
     wait_puts(proxy, store, key, 1)
@@ -324,10 +273,10 @@ def test_auth_hit_is_streamed(hg, httpd_factory, store, proxy, small_repo, tmp_d
 def test_user_in_key(hg, httpd_factory, store, proxy, small_repo, tmp_dir, share):
     httpd = start(httpd_factory, store, small_repo, endpoint=proxy.endpoint,
                   extra_conf=auth_conf(tmp_dir), ShareAcrossUsers=share)
-    clone(hg, user_url(httpd, "alice"), tmp_dir / "alice", small_repo)
+    clone(hg, user_url(httpd, USERS, "alice"), tmp_dir / "alice", small_repo)
     (alice_key,) = wait_objects(store)
     wait_puts(proxy, store, alice_key, 1)
-    clone(hg, user_url(httpd, "bob"), tmp_dir / "bob", small_repo)
+    clone(hg, user_url(httpd, USERS, "bob"), tmp_dir / "bob", small_repo)
     entries = getbundles(httpd, 2)
     assert [e["user"] for e in entries] == ["alice", "bob"]
     if share:

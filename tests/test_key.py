@@ -22,12 +22,11 @@ from pathlib import Path
 import pytest
 
 from pyhgs3 import env as E
-from pyhgs3.auth import write_htpasswd
+from pyhgs3.auth import auth_location, user_url, write_htpasswd
+from pyhgs3.checks import key_lines, wait_objects
 from pyhgs3.hg import copy_repo, hgdate
 
 LOG_LEVEL = "info hgs3cache:debug"
-KEY_LINE = re.compile(
-    r"hgs3cache: key (?P<key>[0-9a-f]{64}) for (?P<repo>\S+) cmd=(?P<cmd>\S+)")
 # The notes of a request the handler took (miss now, hit once lookups exist).
 ELIGIBLE_NOTE = re.compile(r"^(miss|miss-store-skipped:[a-z0-9-]+|hit-redirect|hit-stream)$")
 ZERO = "0" * 40
@@ -44,16 +43,6 @@ ARGS_LOG_CONF = (
 
 
 # --- helpers ------------------------------------------------------------------
-def key_lines(httpd):
-    """[(key, repo, cmd), ...] of every key line the instance logged."""
-    out = []
-    for line in httpd.error_log.lines(since_mark=True):
-        m = KEY_LINE.search(line)
-        if m:
-            out.append((m["key"], m["repo"], m["cmd"]))
-    return out
-
-
 class KeyWatch:
     """The key lines an instance writes from now on."""
 
@@ -70,10 +59,10 @@ class KeyWatch:
         """The single key logged since the last call, for repo and cmd."""
         fresh = self.new()
         assert len(fresh) == 1, f"expected one key line, got {fresh}"
-        key, path, got_cmd = fresh[0]
-        assert path == os.path.realpath(repo), (path, repo)
-        assert got_cmd == cmd, fresh
-        return key
+        line = fresh[0]
+        assert line["repo"] == os.path.realpath(repo), (line["repo"], repo)
+        assert line["cmd"] == cmd, fresh
+        return line["key"]
 
 
 def visible(hg, repo):
@@ -128,11 +117,6 @@ def start(httpd_factory, store, repo, location="/repo", extra_conf="", **directi
                          log_level=LOG_LEVEL)
 
 
-def wait_for_objects(store, prefix, count=1, timeout=20):
-    return E.wait_until(lambda: (lambda k: k if len(k) >= count else None)(store.keys(prefix)),
-                        timeout, interval=0.1, what=f"{count} object(s) under {prefix}")
-
-
 # --- same state, same request: same key ----------------------------------------------
 def test_unchanged_repo_same_key(hg, httpd_factory, store, small_repo, tmp_dir):
     httpd = start(httpd_factory, store, small_repo)
@@ -142,7 +126,7 @@ def test_unchanged_repo_same_key(hg, httpd_factory, store, small_repo, tmp_dir):
     assert k1 == k2
     hg.assert_same_history(small_repo, tmp_dir / "c2")
     # Only getbundle is a cached command: capabilities and batch got no key.
-    assert [c for _, _, c in key_lines(httpd)] == ["getbundle", "getbundle"]
+    assert [k["cmd"] for k in key_lines(httpd)] == ["getbundle", "getbundle"]
     caps = _wait_list(lambda: httpd.access_log.find("GET", r"^/repo\?cmd=capabilities$"), 2,
                       "2 capabilities")
     assert len(caps) == 2 and all(e["note"] == "bypass:command" for e in caps), caps
@@ -153,14 +137,14 @@ def test_key_is_object_name(hg, httpd_factory, store, small_repo, tmp_dir):
     of the key, so the default prefix names the same key."""
     httpd = start(httpd_factory, store, small_repo, KeyPrefix="custom/pfx-")
     key = clone_key(hg, httpd, KeyWatch(httpd), small_repo, tmp_dir / "c1")
-    assert wait_for_objects(store, "custom/") == ["custom/pfx-" + key]
+    assert wait_objects(store, prefix="custom/") == ["custom/pfx-" + key]
     body, ctype, _ = store.get("custom/pfx-" + key)
     assert ctype == "application/mercurial-0.2"
     assert len(body) == getbundles(httpd)[-1]["bytes"]
 
     other = start(httpd_factory, store, small_repo)
     assert clone_key(hg, other, KeyWatch(other), small_repo, tmp_dir / "c2") == key
-    assert "hgcache/" + key in wait_for_objects(store, "hgcache/")
+    assert "hgcache/" + key in wait_objects(store, prefix="hgcache/")
 
 
 def test_front_ends_and_salt(hg, httpd_factory, store, small_repo, tmp_dir):
@@ -409,7 +393,7 @@ def test_ineligible_requests(hg, httpd_factory, store, proxy, small_repo_templat
     assert by_target["/hgroot/%2e%2e/x?cmd=getbundle"]["target"] == "/x?cmd=getbundle"
 
     # The control's object is stored; nothing else ever reached the store.
-    assert wait_for_objects(store, "hgcache/") == ["hgcache/" + control]
+    assert wait_objects(store, prefix="hgcache/") == ["hgcache/" + control]
     time.sleep(0.5)
     assert store.keys() == ["hgcache/" + control]
     assert proxy.requests, "the control request never reached the store"
@@ -495,32 +479,17 @@ def _htpasswd(tmp_dir):
     return write_htpasswd(tmp_dir / "htpasswd", USERS)
 
 
-def _auth_conf(htpasswd):
-    return f"""\
-<Location /repo>
-    AuthType Basic
-    AuthName "hg"
-    AuthBasicProvider file
-    AuthUserFile "{htpasswd}"
-    Require valid-user
-</Location>
-"""
-
-
-def _user_url(httpd, user):
-    return f"http://{user}:{USERS[user]}@{E.LOOPBACK}:{httpd.port}/repo"
-
-
 @pytest.mark.parametrize("share", [False, True], ids=["separate", "shared"])
 def test_users(hg, httpd_factory, store, small_repo, tmp_dir, share):
-    httpd = start(httpd_factory, store, small_repo, extra_conf=_auth_conf(_htpasswd(tmp_dir)),
+    httpd = start(httpd_factory, store, small_repo,
+                  extra_conf=auth_location("/repo", _htpasswd(tmp_dir)),
                   ShareAcrossUsers=share)
     watch = KeyWatch(httpd)
     keys = {}
     for i, user in enumerate(["alice", "bob", "alice"]):
         keys.setdefault(user, []).append(
             clone_key(hg, httpd, watch, small_repo, tmp_dir / f"{user}{i}",
-                      url=_user_url(httpd, user)))
+                      url=user_url(httpd, USERS, user)))
     users = [e["user"] for e in getbundles(httpd, count=3)]
     assert users == ["alice", "bob", "alice"], users
     assert keys["alice"][0] == keys["alice"][1]

@@ -17,11 +17,14 @@ import urllib.request
 import soak
 from pyhgs3 import env as E
 from pyhgs3.bucket import StoreBucket, unique_bucket_name
+from pyhgs3.checks import (replay_headers, spool_dir, spool_leftovers, wait_getbundles,
+                           wait_objects)
 from pyhgs3.hg import copy_repo
 
 PREFIX = "hgcache/"
 MERCURIAL_02 = "application/mercurial-0.2"
 UPLOAD_WAIT = 30
+USER_AGENT = {"User-Agent": "mercurial/proto-1.0 (Mercurial 6.3.2)"}
 
 
 def mpm(threads):
@@ -29,47 +32,6 @@ def mpm(threads):
     return (f"StartServers 1\nServerLimit 1\nThreadLimit {threads}\n"
             f"ThreadsPerChild {threads}\nMaxRequestWorkers {threads}\nMinSpareThreads 1\n"
             f"MaxSpareThreads {threads}\nMaxConnectionsPerChild 0\nListenBacklog 511\n")
-
-
-def spool_dir(tmp_dir):
-    d = tmp_dir / "spool"
-    d.mkdir()
-    E.chown_to_server(d)
-    return d
-
-
-def spool_leftovers(d):
-    return sorted(p.name for p in d.iterdir()
-                  if p.name.startswith(("hgs3spool.", "hgs3lock.")))
-
-
-def replay_headers(entry):
-    assert entry["hgarg1"] and len(entry["hgarg1"]) < 1000, entry["hgarg1"]
-    return {"X-HgArg-1": entry["hgarg1"], "X-HgProto-1": entry["hgproto"],
-            "Accept": "application/mercurial-0.1", "Accept-Encoding": "identity",
-            "Vary": "X-HgArg-1,X-HgProto-1",
-            "User-Agent": "mercurial/proto-1.0 (Mercurial 6.3.2)"}
-
-
-def getbundles(httpd, name):
-    return httpd.access_log.find("GET", rf"^/{re.escape(name)}\?cmd=getbundle$")
-
-
-def wait_getbundles(httpd, name, count, timeout=30):
-    try:
-        return E.wait_until(lambda: (lambda e: e if len(e) >= count else None)(
-            getbundles(httpd, name)), timeout, what=f"{count} getbundle on /{name}")
-    except TimeoutError:
-        raise AssertionError(f"{len(getbundles(httpd, name))} getbundle on /{name} logged, "
-                             f"expected {count}") from None
-
-
-def wait_keys(store, count=1, timeout=UPLOAD_WAIT):
-    try:
-        return E.wait_until(lambda: (lambda k: k if len(k) >= count else None)(
-            store.keys(PREFIX)), timeout, interval=0.2, what=f"{count} object(s)")
-    except TimeoutError:
-        raise AssertionError(f"bucket holds {store.keys()} after {timeout}s") from None
 
 
 def run_at_once(n, fn, timeout=600):
@@ -135,13 +97,14 @@ def test_50_concurrent_cold_clones(hg, httpd_factory, small_repo, tmp_dir, store
     assert all(e["status"] in (200, 302) for e in entries), [e["status"] for e in entries]
     assert notes.count("miss") == 1, notes
     assert set(notes) <= {"miss", "miss-store-skipped:in-progress", "hit-redirect"}, notes
-    (key,) = wait_keys(store)
+    (key,) = wait_objects(store, timeout=UPLOAD_WAIT)
     proxy.wait_for("PUT", re.escape(key), timeout=UPLOAD_WAIT)
     E.wait_until(lambda: not spool_leftovers(spool), 15, what="empty spool dir")
     ups = proxy.find(("PUT", "POST"), PREFIX)
     assert [(u["method"], u["status"]) for u in ups] == [("PUT", 200)], ups
     miss = next(e for e in entries if e["note"] == "miss")
-    status, hdrs, body = httpd.get("/plain?cmd=getbundle", headers=replay_headers(miss))
+    status, hdrs, body = httpd.get("/plain?cmd=getbundle",
+                                   headers=replay_headers(miss, USER_AGENT))
     assert status == 200 and store.get(key)[0] == body
     # one lookup per clone; a clone that takes the upload lock asks once more
     # (HgS3CachePresence none) whether the previous holder stored the object
@@ -167,10 +130,10 @@ def test_200_concurrent_hits(hg, httpd_factory, small_repo, tmp_dir, store):
     assert first.ok, first
     (miss,) = wait_getbundles(httpd, "stream", 1)
     assert miss["note"] == "miss", miss
-    (key,) = wait_keys(store)
+    (key,) = wait_objects(store, timeout=UPLOAD_WAIT)
     stored, ctype, _ = store.get(key)
     assert ctype == MERCURIAL_02 and len(stored) == miss["bytes"]
-    headers = replay_headers(miss)
+    headers = replay_headers(miss, USER_AGENT)
 
     def fetch(path):
         def one(i):

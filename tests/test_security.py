@@ -29,16 +29,14 @@ import urllib.request
 import pytest
 
 from pyhgs3 import env as E
-from pyhgs3.auth import basic_auth, write_htpasswd
+from pyhgs3.auth import auth_location, basic_auth, user_url, write_htpasswd
+from pyhgs3.checks import PREFIX, key_lines, replay_headers, wait_objects
 from pyhgs3.hgwire import HG_PROTO, NULL_NODE, getbundle_headers
 from pyhgs3.hgwire import clone_args as wire_clone_args
 from pyhgs3.hg import copy_repo
 from pyhgs3.httpd import hgs3cache_location
 
-PREFIX = "hgcache/"
-KEY_LINE = re.compile(r"hgs3cache: key (?P<key>[0-9a-f]{64}) for (?P<repo>\S+) cmd=(?P<cmd>\S+)")
 LOG_LEVEL = "info hgs3cache:debug"
-UPLOAD_WAIT = 20
 SETTLE = 1.5
 USERS = {"alice": "alice-pw-7Qx", "bob": "bob-pw-4Zr"}
 # What a crash of an httpd child looks like in the error log (the parent's
@@ -65,12 +63,10 @@ def fake_nodes(n, seed=1):
     return ["%040x" % rnd.getrandbits(160) for _ in range(n)]
 
 
-def replay_headers(httpd, path="/repo"):
-    """The headers of the last getbundle a real hg client sent to path (the
-    access log records X-HgArg-1 and X-HgProto-1), to replay it exactly."""
-    (e,) = wait_entry(httpd, f"{path}?cmd=getbundle")[-1:]
-    assert e["hgarg1"] and len(e["hgarg1"]) < 1000, e
-    return getbundle_headers(e["hgarg1"], e["hgproto"])
+def last_replay_headers(httpd, path="/repo"):
+    """The headers of the last getbundle a real hg client sent to path, to
+    replay it exactly."""
+    return replay_headers(wait_entry(httpd, f"{path}?cmd=getbundle")[-1])
 
 
 def basic(user, password=None):
@@ -79,36 +75,6 @@ def basic(user, password=None):
 
 def htpasswd(tmp_dir):
     return write_htpasswd(tmp_dir / "htpasswd", USERS)
-
-
-def auth_conf(location, htpasswd_path):
-    return f"""\
-<Location {location}>
-    AuthType Basic
-    AuthName "hg"
-    AuthBasicProvider file
-    AuthUserFile "{htpasswd_path}"
-    Require valid-user
-</Location>
-"""
-
-
-def user_url(httpd, user, path="/repo"):
-    return f"http://{user}:{USERS[user]}@{E.LOOPBACK}:{httpd.port}{path}"
-
-
-def key_lines(httpd):
-    return [m.groupdict() for m in map(KEY_LINE.search, httpd.error_log.lines(since_mark=False))
-            if m]
-
-
-def wait_objects(store, count=1, timeout=UPLOAD_WAIT):
-    try:
-        return E.wait_until(lambda: (lambda k: k if len(k) >= count else None)(
-            store.keys(PREFIX)), timeout, interval=0.2, what=f"{count} object(s) in {store}")
-    except TimeoutError:
-        raise AssertionError(f"{store}: {store.keys(PREFIX)} under {PREFIX} after {timeout}s, "
-                             f"expected {count} object(s)") from None
 
 
 def wait_entry(httpd, target, count=1, timeout=10):
@@ -164,16 +130,16 @@ def request_head(port, target, headers):
 def test_unauthenticated_never_served(hg, httpd_factory, store, proxy, small_repo, tmp_dir, mode):
     """With ShareAcrossUsers on, an anonymous request has the same key as
     alice's stored one; Apache's 401 must still come first."""
-    conf = auth_conf("/repo", htpasswd(tmp_dir)) + store.location_conf(
+    conf = auth_location("/repo", htpasswd(tmp_dir)) + store.location_conf(
         small_repo, endpoint=proxy.endpoint, ShareAcrossUsers=True, HitMode=mode, Header=True)
     httpd = httpd_factory(repos={"repo": small_repo}, module=True, extra_conf=conf,
                           log_level=LOG_LEVEL)
     httpd.allow_log(r"AH01617", r"AH01618", r"AH01614")     # auth_basic: bad/missing user
-    r = hg.clone(user_url(httpd, "alice"), tmp_dir / "alice", "-U")
+    r = hg.clone(user_url(httpd, USERS, "alice"), tmp_dir / "alice", "-U")
     assert r.ok, r
     (key,) = wait_objects(store)
     body, ctype, _ = store.get(key)
-    headers = replay_headers(httpd)
+    headers = last_replay_headers(httpd)
 
     # alice with her password: a hit, streamed (auto: she sent Authorization).
     status, hdrs, got = httpd.get("/repo?cmd=getbundle",
@@ -218,16 +184,16 @@ def test_unauthenticated_never_served(hg, httpd_factory, store, proxy, small_rep
 def test_allow_read_decided_by_hgweb(hg, httpd_factory, store, proxy, small_repo, tmp_dir):
     with open(small_repo / ".hg" / "hgrc", "a") as f:
         f.write("[web]\nallow_read = alice\n")
-    conf = auth_conf("/repo", htpasswd(tmp_dir)) + store.location_conf(
+    conf = auth_location("/repo", htpasswd(tmp_dir)) + store.location_conf(
         small_repo, endpoint=proxy.endpoint, Header=True)
     httpd = httpd_factory(repos={"repo": small_repo}, module=True, extra_conf=conf,
                           log_level=LOG_LEVEL)
-    r = hg.clone(user_url(httpd, "alice"), tmp_dir / "alice", "-U")
+    r = hg.clone(user_url(httpd, USERS, "alice"), tmp_dir / "alice", "-U")
     assert r.ok, r
     hg.assert_same_history(small_repo, tmp_dir / "alice")
     (key,) = wait_objects(store)
     body, _, _ = store.get(key)
-    headers = replay_headers(httpd)
+    headers = last_replay_headers(httpd)
 
     status, hdrs, got = httpd.get("/repo?cmd=getbundle",
                                   headers={**headers, "Authorization": basic("alice")})
@@ -241,7 +207,7 @@ def test_allow_read_decided_by_hgweb(hg, httpd_factory, store, proxy, small_repo
     assert not hdrs.get("x-hgs3cache", "").startswith("hit"), hdrs
     assert "location" not in hdrs
     assert not any(m in got for m in BUNDLE_MAGIC) and b"read not authorized" in got, got[:200]
-    r = hg.clone(user_url(httpd, "bob"), tmp_dir / "bob", "-U")
+    r = hg.clone(user_url(httpd, USERS, "bob"), tmp_dir / "bob", "-U")
     assert not r.ok, r
     assert not (tmp_dir / "bob" / ".hg").exists()
 
@@ -567,7 +533,7 @@ def test_secrets_never_shown(hg, httpd_factory, store, proxy, small_repo, tmp_di
     seen.text("hg clone output", r.stdout + r.stderr)
     (key,) = wait_objects(store)
     body, _, _ = store.get(key)
-    headers = replay_headers(httpd)
+    headers = last_replay_headers(httpd)
     # The module sent the token to the store (so it had it to leak).
     assert any(proxy.header(rec, "X-Amz-Security-Token") == token for rec in proxy.requests)
 
@@ -692,7 +658,7 @@ def test_presigned_url_expires(hg, httpd_factory, store, small_repo, tmp_dir):
     assert r.ok, r
     (key,) = wait_objects(store)
     body, _, _ = store.get(key)
-    headers = replay_headers(httpd)
+    headers = last_replay_headers(httpd)
 
     _early_in_second()
     old = _redirect(httpd, headers)

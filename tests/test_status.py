@@ -24,6 +24,7 @@ import pytest
 
 from pyhgs3 import env as E
 from pyhgs3.bucket import StoreBucket, unique_bucket_name
+from pyhgs3.checks import wait_getbundles, wait_objects
 from pyhgs3.httpd import hgs3cache_location
 
 PREFIX = "hgcache/"
@@ -124,28 +125,6 @@ def status_pids(httpd):
     return pids(httpd, "/server-status?auto")
 
 
-def getbundles(httpd, name):
-    return httpd.access_log.find("GET", rf"^/{re.escape(name)}\?cmd=getbundle$")
-
-
-def wait_getbundles(httpd, name, count):
-    try:
-        return E.wait_until(lambda: (lambda e: e if len(e) >= count else None)(
-            getbundles(httpd, name)), 15, what=f"{count} getbundle on /{name}")
-    except TimeoutError:
-        raise AssertionError(f"{len(getbundles(httpd, name))} getbundle on /{name} in the "
-                             f"access log, expected {count}") from None
-
-
-def wait_objects(store, count):
-    try:
-        return E.wait_until(lambda: (lambda k: k if len(k) >= count else None)(
-            store.keys(PREFIX)), UPLOAD_WAIT, interval=0.2, what=f"{count} objects")
-    except TimeoutError:
-        raise AssertionError(f"{len(store.keys(PREFIX))} objects under {PREFIX}, "
-                             f"expected {count}") from None
-
-
 def clone_ok(hg, url, dest):
     r = hg.clone(url, dest, "-U")
     assert r.ok, r
@@ -214,7 +193,7 @@ def test_counters_after_clones(hg, httpd_factory, small_repo, tmp_dir, store, pr
     # Round 1: three misses; /repo and /stream are stored, /tiny is too small.
     for name in repos:
         clone_ok(hg, httpd.repo_url(name), tmp_dir / f"{name}-1")
-    keys = wait_objects(store, 2)
+    keys = wait_objects(store, 2, UPLOAD_WAIT)
     sizes = [len(store.get(k)[0]) for k in keys]
     wait_counters(httpd, {"Stored": 2, "StoredBytes": sum(sizes)})
 
@@ -228,7 +207,7 @@ def test_counters_after_clones(hg, httpd_factory, small_repo, tmp_dir, store, pr
     assert httpd.get("/repo?cmd=getbundle&cmd=heads")[0] != 0               # bypass:malformed
 
     # What happened, from the access log and the proxy.
-    notes = {name: [e["note"] for e in wait_getbundles(httpd, name, 2)] for name in repos}
+    notes = {name: [e["note"] for e in wait_getbundles(httpd, name, 2, 15)] for name in repos}
     assert notes == {"repo": ["miss", "hit-redirect"],
                      "tiny": ["miss-store-skipped:too-small"] * 2,
                      "stream": ["miss", "hit-stream"]}, notes
@@ -287,7 +266,7 @@ def test_store_errors_and_breaker(hg, httpd_factory, small_repo, tmp_dir, s3_sto
     httpd.allow_log(r"HGS300401", r"HGS300402")
     for i in range(4):
         clone_ok(hg, httpd.repo_url("repo"), tmp_dir / f"c{i}")
-    notes = [e["note"] for e in wait_getbundles(httpd, "repo", 4)]
+    notes = [e["note"] for e in wait_getbundles(httpd, "repo", 4, 15)]
     assert notes == ["bypass:store-error"] * 3 + ["bypass:breaker-open"], notes
     assert proxy.count("HEAD") == 3
     wait_counters(httpd, {"StoreErrors": 3, "BreakerTrips": 1, "BypassStoreError": 3,
@@ -304,7 +283,7 @@ def test_upload_errors(hg, httpd_factory, small_repo, tmp_dir, s3_store, proxy_f
                           extra_conf=s3_store.location_conf(small_repo, endpoint=proxy.endpoint))
     httpd.allow_log(r"HGS300201")
     clone_ok(hg, httpd.repo_url("repo"), tmp_dir / "c")
-    (entry,) = wait_getbundles(httpd, "repo", 1)
+    (entry,) = wait_getbundles(httpd, "repo", 1, 15)
     assert entry["note"] == "miss", entry
     proxy.wait_for("PUT", re.escape(PREFIX), timeout=UPLOAD_WAIT)
     wait_counters(httpd, {"Misses": 1, "UploadErrors": 1, "Stored": 0, "StoredBytes": 0,
@@ -329,11 +308,11 @@ def test_queue_full_is_counted(hg, httpd_factory, small_repo, tmp_dir, s3_store,
     for name in repos:
         clone_ok(hg, httpd.repo_url(name), tmp_dir / name)
     assert time.monotonic() - t0 < 6, "the clones took longer than the held upload"
-    notes = [wait_getbundles(httpd, name, 1)[0]["note"] for name in repos]
+    notes = [wait_getbundles(httpd, name, 1, 15)[0]["note"] for name in repos]
     assert notes == ["miss", "miss", "miss-store-skipped:queue-full"], notes
     wait_counters(httpd, {"Misses": 3, "SkipQueueFull": 1, "Skips": 1, "UploadsDropped": 1},
                   timeout=10)
-    keys = wait_objects(s3_store, 2)
+    keys = wait_objects(s3_store, 2, UPLOAD_WAIT)
     wait_counters(httpd, {"Stored": 2, "StoredBytes": sum(len(s3_store.get(k)[0]) for k in keys),
                           "UploadErrors": 0})
 

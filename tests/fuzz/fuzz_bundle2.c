@@ -22,22 +22,12 @@
 #include <apr_general.h>
 
 #include "hgs3_bundle2.h"
+#include "fuzz_common.h"
 
 #define MT "application/mercurial-0.2"
 /* engine byte + "none" + "HG20" + params size + params + part size +
  * type size + type */
 #define FIRST_PART_BOUND (1 + 4 + 4 + 4 + HGS3_BUNDLE2_MAX_PARAMS + 4 + 1 + 255)
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    apr_initialize();
-    return 0;
-}
 
 static hgs3_bundle2_state_t whole(int flags, const uint8_t *d, size_t n, apr_off_t *consumed)
 {
@@ -128,7 +118,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort(); /* never at EOS */
         }
         if (a == HGS3_BUNDLE2_OPAQUE && !has_prefix(data, size, "\x04zlib", 5) &&
-            !has_prefix(data, size, "\x05" "bzip2", 6) && !has_prefix(data, size, "\x04noneHG20", 9)) {
+            !has_prefix(data, size, "\005bzip2", 6) && !has_prefix(data, size, "\x04noneHG20", 9)) {
             abort();
         }
         if (modes[m] == HGS3_BUNDLE2_FIRST_PART && c1 > FIRST_PART_BOUND) {

@@ -23,30 +23,13 @@
 
 #include "hgs3_err.h"
 #include "hgs3_creds.h"
-
-static apr_pool_t *root_pool;
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    apr_initialize();
-    apr_pool_create(&root_pool, NULL);
-    return 0;
-}
-
-static int same(const char *a, const char *b)
-{
-    return (!a && !b) || (a && b && !strcmp(a, b));
-}
+#include "fuzz_common.h"
 
 static int same_creds(const hgs3_creds *a, const hgs3_creds *b)
 {
-    return same(a->access_key, b->access_key) && same(a->secret_key, b->secret_key) &&
-           same(a->session_token, b->session_token);
+    return hgs3_fuzz_same(a->access_key, b->access_key) &&
+           hgs3_fuzz_same(a->secret_key, b->secret_key) &&
+           hgs3_fuzz_same(a->session_token, b->session_token);
 }
 
 static apr_size_t count_lines(const char *text, apr_size_t len)

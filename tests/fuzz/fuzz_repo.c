@@ -23,13 +23,11 @@
 
 #include "hgs3_err.h"
 #include "hgs3_repo.h"
+#define HGS3_FUZZ_OWN_INITIALIZE /* sets up a repository tree as well */
+#include "fuzz_common.h"
 
-static apr_pool_t *root_pool;
 static char base[4096];
 static char *root_real;
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void cleanup(void)
 {
@@ -74,8 +72,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     char path[4400];
     (void)argc;
     (void)argv;
-    apr_initialize();
-    apr_pool_create(&root_pool, NULL);
+    hgs3_fuzz_init();
     snprintf(base, sizeof(base), "%s/hgs3-fuzz-repo-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(base)) {
         abort();

@@ -21,20 +21,7 @@
 #include "hgs3_req.h"
 #include "hgs3_repo.h"
 #include "hgs3_key.h"
-
-static apr_pool_t *root_pool;
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    apr_initialize();
-    apr_pool_create(&root_pool, NULL);
-    return 0;
-}
+#include "fuzz_common.h"
 
 static const char *next_line(apr_pool_t *p, const char **s, const char *end, int *found)
 {

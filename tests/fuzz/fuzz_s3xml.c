@@ -22,27 +22,9 @@
 
 #include "hgs3_err.h"
 #include "hgs3_s3xml.h"
+#include "fuzz_common.h"
 
 #define MAX_ETAGS 64
-
-static apr_pool_t *root_pool;
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    apr_initialize();
-    apr_pool_create(&root_pool, NULL);
-    return 0;
-}
-
-static int same(const char *a, const char *b)
-{
-    return (!a && !b) || (a && b && !strcmp(a, b));
-}
 
 /* The readers on body; every invariant that links them. */
 static void read_all(apr_pool_t *p, const char *body, apr_size_t len, const char **out)
@@ -164,7 +146,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     read_all(p, (const char *)data, size, first);
     read_all(p, (const char *)data, size, second);
     for (i = 0; i < 6; ++i) {
-        if (!same(first[i], second[i])) {
+        if (!hgs3_fuzz_same(first[i], second[i])) {
             abort();
         }
     }

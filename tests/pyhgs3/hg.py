@@ -192,6 +192,39 @@ def build_big_repo(hg, path, total_mb=24, commits=3, seed=20):
     return path
 
 
+def clone_push_pull(hg, url, repo, tmp_dir):
+    """Against the hgweb at url serving repo: clone twice, push a changeset
+    over HTTP, move a bookmark and a phase on the server, pull. Every copy
+    must have the server's history and verify clean. Returns the first clone."""
+    first = Path(tmp_dir) / "first"
+    again = Path(tmp_dir) / "again"
+    for dest in (first, again):
+        r = hg.clone(url, dest, "-U")
+        assert r.ok, r
+        hg.assert_same_history(repo, dest)
+        hg.assert_verify_clean(dest)
+
+    work = Path(tmp_dir) / "work"
+    hg.clone(url, work, check=True)
+    # On top of the head that descends from "stable", so moving the bookmark
+    # there is a fast-forward for the pulling clones.
+    hg.run("update", "-R", work, "-r", "heads(descendants(stable))", check=True)
+    node = hg.commit(work, {"new.txt": "pushed over http\n"}, "pushed", hgdate(10))
+    r = hg.push(work, url)
+    assert r.ok, r
+    hg.run("bookmark", "-R", repo, "-f", "-r", node, "stable", check=True, as_server=True)
+    assert hg.bookmarks(repo)["stable"] == node
+    hg.run("phase", "-R", repo, "--public", "-r", "feature", check=True, as_server=True)
+
+    for dest in (first, again):
+        r = hg.pull(dest, url)
+        assert r.ok, r
+        hg.assert_same_history(repo, dest)
+        hg.assert_verify_clean(dest)
+        assert hg.bookmarks(dest)["stable"] == node
+    return first
+
+
 def copy_repo(src, dest):
     """A plain copy (no hardlinks), owned by the server user when root, so
     hgweb can take pushes into it."""

@@ -1,0 +1,122 @@
+"""Credentials rotation: HgS3CacheCredentialsFile is re-read when it changes.
+
+httpd starts with a shared-credentials file that holds a wrong secret: the
+store refuses the lookups, clones are answered by hgweb (bypass:store-auth)
+and nothing is stored. The file is then rotated, without restarting httpd,
+either rewritten in place (same inode, new mtime) or replaced by a new file
+renamed over it (new inode; same size and mtime, so only the inode tells the
+change). The next clone's miss is stored with hgweb's bytes, the clone after
+it is a hit, and neither secret ever reaches a log.
+
+Both stores check signatures (see test_harness.py::test_store_rejects_wrong_secret).
+"""
+import os
+
+import pytest
+
+from pyhgs3.checks import (PREFIX, clone_verified, replay_headers, wait_getbundles,
+                           wait_objects)
+from pyhgs3.httpd import hgs3cache_location
+
+LOG_LEVEL = "info hgs3cache:debug"
+# Failed lookups never open the breaker here, so the clone right after the
+# rotation looks the key up (the breaker itself is test_faults.py's).
+SERVER_CONF = "HgS3CacheBreaker 100 1\n"
+# A failed lookup is logged (HGS300402); were the breaker to open: HGS300401.
+LOOKUP_TAGS = r"HGS300401|HGS300402"
+
+
+def creds_text(access_key, secret_key, profile="hgs3"):
+    """An AWS shared-credentials file: a decoy default profile, then ours."""
+    return (f"[default]\naws_access_key_id = decoy\naws_secret_access_key = decoy\n\n"
+            f"[{profile}]\naws_access_key_id = {access_key}\n"
+            f"aws_secret_access_key = {secret_key}\n")
+
+
+def wrong_secret(secret):
+    """A wrong secret of the same length (so a rotation keeps the file's size)."""
+    return "".join("x" if c != "x" else "y" for c in secret[:4]) + secret[4:]
+
+
+def write_creds(path, text):
+    """Rewrite path in place (same inode), readable by the httpd children."""
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o644)
+
+
+def rename_creds(path, text):
+    """Write a new file and rename it over path (a new inode), keeping the old
+    file's mtime so that only the inode changes when the sizes are equal."""
+    old = os.stat(path)
+    new = path.with_name(path.name + ".new")
+    write_creds(new, text)
+    os.utime(new, ns=(old.st_atime_ns, old.st_mtime_ns))
+    os.replace(new, path)
+
+
+@pytest.mark.parametrize("rotation", ["rewrite", "rename"])
+def test_credentials_file_rotation(hg, httpd_factory, store, proxy, small_repo, tmp_dir,
+                                   rotation):
+    right = store.secret_key
+    wrong = wrong_secret(right)
+    assert wrong != right and len(wrong) == len(right)
+    creds_dir = tmp_dir / "aws"
+    creds_dir.mkdir()
+    creds = creds_dir / "credentials"
+    write_creds(creds, creds_text(store.access_key, wrong))
+
+    conf = SERVER_CONF + hgs3cache_location(
+        "/repo", small_repo, bucket=store.bucket, endpoint=proxy.endpoint, region=store.region,
+        CredentialsFile=(str(creds), "hgs3"), Header=True)
+    # /plain serves the same repository without the module: hgweb's own bytes.
+    httpd = httpd_factory(repos={"repo": small_repo, "plain": small_repo}, module=True,
+                          extra_conf=conf, log_level=LOG_LEVEL)
+    httpd.allow_log(LOOKUP_TAGS)
+    url = httpd.repo_url("repo")
+
+    # (a) the wrong secret: the store refuses the lookup, hgweb answers,
+    # nothing is captured or stored.
+    clone_verified(hg, url, tmp_dir / "refused", small_repo)
+    (refused,) = wait_getbundles(httpd, "repo", 1)
+    assert refused["status"] == 200 and refused["note"] == "bypass:store-auth", refused
+    heads = proxy.find("HEAD", PREFIX)
+    assert heads and all(h["status"] == 403 for h in heads), heads
+    assert proxy.find(("PUT", "POST"), PREFIX) == []
+    assert store.keys() == []
+    assert httpd.error_log.grep(r"HGS300402.*store lookup failed", since_mark=False)
+
+    # (b) rotate the file under the running httpd.
+    inode = creds.stat().st_ino
+    if rotation == "rewrite":
+        write_creds(creds, creds_text(store.access_key, right))
+        assert creds.stat().st_ino == inode
+    else:
+        rename_creds(creds, creds_text(store.access_key, right))
+        assert creds.stat().st_ino != inode
+    refused_heads = len(heads)
+
+    clone_verified(hg, url, tmp_dir / "miss", small_repo)
+    miss = wait_getbundles(httpd, "repo", 2)[1]
+    assert miss["status"] == 200 and miss["note"] == "miss", miss
+    assert [h["status"] for h in proxy.find("HEAD", PREFIX)[refused_heads:]] == [404]
+    (key,) = wait_objects(store)
+    stored, ctype, _ = store.get(key)
+    status, _, direct = httpd.get("/plain?cmd=getbundle", headers=replay_headers(miss))
+    assert status == 200
+    assert stored == direct, (len(stored), len(direct))
+    assert len(stored) == miss["bytes"] and ctype == "application/mercurial-0.2"
+
+    clone_verified(hg, url, tmp_dir / "hit", small_repo)
+    hit = wait_getbundles(httpd, "repo", 3)[2]
+    assert hit["note"] == "hit-redirect" and hit["status"] == 302, hit
+    assert store.keys() == [key]
+
+    # No secret in any log, at LogLevel debug. (s3rver's secret is its access
+    # key id, which presigned URLs carry: it cannot be looked for there.)
+    secrets = [s for s in (wrong, right) if s != store.access_key]
+    assert wrong in secrets
+    for log in (httpd.error_log.path, httpd.access_log.path):
+        text = log.read_text(errors="replace")
+        for secret in secrets:
+            assert secret not in text, f"a secret key appears in {log}"
