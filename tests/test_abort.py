@@ -19,13 +19,12 @@ normal clone of each Location succeeds and verifies (the aborted misses left
 no lock: that clone is stored).
 """
 import hashlib
-import re
 import socket
 import time
 
 from pyhgs3 import env as E
+from pyhgs3.checks import PREFIX, getbundles, spool_leftovers, wait_getbundles
 
-PREFIX = "hgcache/"
 FRACTIONS = (0.10, 0.50, 0.99)
 SEND_BUFFER = 16384
 RECV_BUFFER = 16384
@@ -34,24 +33,6 @@ SETTLE = 1.0
 # mod_wsgi logs that it could not write to a client that went away.
 WSGI_CLIENT_GONE = r"\[wsgi:(error|info)\].*(Broken pipe|Connection reset|failed to write|" \
                    r"IOError|OSError|client connection closed)"
-
-
-def spool_leftovers(d):
-    return sorted(p.name for p in d.iterdir()
-                  if p.name.startswith(("hgs3spool.", "hgs3lock.")))
-
-
-def getbundles(httpd, name):
-    return httpd.access_log.find("GET", rf"^/{re.escape(name)}\?cmd=getbundle$")
-
-
-def wait_getbundles(httpd, name, count, timeout=30):
-    try:
-        return E.wait_until(lambda: (lambda e: e if len(e) >= count else None)(
-            getbundles(httpd, name)), timeout, what=f"{count} getbundle on /{name}")
-    except TimeoutError:
-        raise AssertionError(f"{len(getbundles(httpd, name))} getbundle on /{name} logged, "
-                             f"expected {count}") from None
 
 
 def request_bytes(httpd, name, entry):

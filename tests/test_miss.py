@@ -29,17 +29,16 @@ import time
 import pytest
 
 from pyhgs3 import env as E
+from pyhgs3.checks import (PREFIX, UPLOAD_WAIT, replay_headers, spool_dir, spool_leftovers,
+                           wait_getbundles)
 from pyhgs3.hgwire import clone_args, getbundle_headers
 from pyhgs3.proxy import FaultProxy
 
-PREFIX = "hgcache/"
 OBJECT_RE = re.compile(r"^hgcache/[0-9a-f]{64}$")
 MERCURIAL_02 = "application/mercurial-0.2"
 BIG_MIN = 20 * 1024 * 1024
 MIB = 1024 * 1024
 
-# How long an upload may take to show up in the bucket (uploads are async).
-UPLOAD_WAIT = 20
 # How long to wait before concluding that nothing was (or will be) uploaded.
 SETTLE = 2.0
 
@@ -85,20 +84,6 @@ class Gate:
         self._open.set()
 
 
-def spool_dir(tmp_dir, name="spool"):
-    """A dedicated HgS3CacheSpoolDir the httpd children can write."""
-    d = tmp_dir / name
-    d.mkdir()
-    E.chown_to_server(d)
-    return d
-
-
-def spool_leftovers(d):
-    """hgs3spool.* and hgs3lock.* files in a spool directory."""
-    return sorted(p.name for p in d.iterdir()
-                  if p.name.startswith("hgs3spool.") or p.name.startswith("hgs3lock."))
-
-
 def wait_stored(store, proxy, count=1, timeout=UPLOAD_WAIT):
     """Poll the bucket until it holds `count` objects under hgcache/, then
     wait until the request that completes each upload (the PutObject, or the
@@ -136,25 +121,6 @@ def assert_nothing_stored(store, proxy, settle=SETTLE):
     time.sleep(settle)
     assert uploads(proxy) == [], [(r["method"], r["path"]) for r in uploads(proxy)]
     assert store.keys(PREFIX) == []
-
-
-def wait_entries(httpd, name, count=1, timeout=10):
-    """The access-log entries of getbundle on /<name> (the note is logged at
-    the end of the request, so wait for it)."""
-    rx = rf"^/{re.escape(name)}\?cmd=getbundle$"
-    try:
-        return E.wait_until(lambda: (lambda e: e if len(e) >= count else None)(
-            httpd.access_log.find("GET", rx)), timeout, what=f"{count} getbundle on /{name}")
-    except TimeoutError:
-        raise AssertionError(f"access log has {len(httpd.access_log.find('GET', rx))} getbundle "
-                             f"on /{name}, expected {count}") from None
-
-
-def replay_headers(entry):
-    """The request headers of a logged getbundle, as hg sent them. Arguments
-    shorter than the httpheader limit (1024) travel in X-HgArg-1 alone."""
-    assert entry["hgarg1"] and len(entry["hgarg1"]) < 1000, entry["hgarg1"]
-    return getbundle_headers(entry["hgarg1"], entry["hgproto"])
 
 
 def clone_headers(heads):
@@ -233,7 +199,7 @@ def test_big_clone_is_stored(hg, httpd_factory, big_repo, tmp_dir, store, proxy)
     plain = httpd_factory(repos={"big": big_repo})
 
     first = clone_ok(hg, httpd.repo_url("big"), tmp_dir / "first")
-    (entry,) = wait_entries(httpd, "big")
+    (entry,) = wait_getbundles(httpd, "big")
     assert entry["status"] == 200 and entry["note"] == "miss", entry
     assert entry["content_type"] == MERCURIAL_02
     assert entry["bytes"] >= BIG_MIN
@@ -274,7 +240,7 @@ def test_spool_spills_to_disk(hg, httpd_factory, big_repo, tmp_dir, store, proxy
 
     try:
         clone = clone_ok(hg, httpd.repo_url("big"), tmp_dir / "clone")
-        (entry,) = wait_entries(httpd, "big")
+        (entry,) = wait_getbundles(httpd, "big")
         assert entry["note"] == "miss", entry
         proxy.wait_for("PUT", PREFIX, done=None, timeout=UPLOAD_WAIT)
         held = spool_leftovers(spool)
@@ -309,7 +275,7 @@ def test_multipart_upload(hg, httpd_factory, big_repo, tmp_dir, store, proxy):
     plain = httpd_factory(repos={"big": big_repo})
 
     clone = clone_ok(hg, httpd.repo_url("big"), tmp_dir / "clone")
-    (entry,) = wait_entries(httpd, "big")
+    (entry,) = wait_getbundles(httpd, "big")
     assert entry["note"] == "miss", entry
     (key,) = wait_stored(store, proxy)
     data, ctype, etag = store.get(key)
@@ -357,15 +323,15 @@ def test_too_small_and_too_large_are_skipped(hg, httpd_factory, small_repo, tmp_
     for name in ("tiny", "capped"):
         clone = clone_ok(hg, httpd.repo_url(name), tmp_dir / name)
         hg.assert_same_history(small_repo, clone)
-    assert wait_entries(httpd, "tiny")[0]["note"] == "miss-store-skipped:too-small"
-    assert wait_entries(httpd, "capped")[0]["note"] == "miss-store-skipped:too-large"
-    body = wait_entries(httpd, "tiny")[0]["bytes"]
+    assert wait_getbundles(httpd, "tiny")[0]["note"] == "miss-store-skipped:too-small"
+    assert wait_getbundles(httpd, "capped")[0]["note"] == "miss-store-skipped:too-large"
+    body = wait_getbundles(httpd, "tiny")[0]["bytes"]
     assert 80 * 1024 < body < MIB, body     # so both limits really apply
     assert_nothing_stored(store, proxy)
 
     # The control: the same response with the default limits is stored.
     clone_ok(hg, httpd.repo_url("repo"), tmp_dir / "repo")
-    assert wait_entries(httpd, "repo")[0]["note"] == "miss"
+    assert wait_getbundles(httpd, "repo")[0]["note"] == "miss"
     (key,) = wait_stored(store, proxy)
     assert len(store.get(key)[0]) == body
     time.sleep(0.5)
@@ -382,7 +348,7 @@ def test_error_part_is_not_stored(hg, httpd_factory, small_repo, tmp_dir, store,
     r = hg.clone(httpd.repo_url("repo"), tmp_dir / "clone", "-U")
     assert not r.ok, r
     assert "pull-based clones disabled" in r.stderr, r
-    (entry,) = wait_entries(httpd, "repo")
+    (entry,) = wait_getbundles(httpd, "repo")
     assert entry["status"] == 200 and entry["content_type"] == MERCURIAL_02, entry
     assert entry["note"] == "miss-store-skipped:error-part", entry
     assert_nothing_stored(store, proxy)
@@ -399,7 +365,7 @@ def test_hg_error_is_not_stored(hg, httpd_factory, small_repo, tmp_dir, store, p
                  "--config", "devel.legacy.exchange=bundle1")
     assert not r.ok, r
     assert "pull-based clones disabled" in r.stderr, r
-    (entry,) = wait_entries(httpd, "repo")
+    (entry,) = wait_getbundles(httpd, "repo")
     assert entry["status"] == 200 and entry["content_type"] == "application/hg-error", entry
     assert entry["note"] == "miss-store-skipped:hg-error", entry
     assert_nothing_stored(store, proxy)
@@ -436,7 +402,7 @@ def test_aborted_client_leaves_nothing(hg, httpd_factory, big_repo, tmp_dir, sto
     finally:
         sock.close()
 
-    (entry,) = wait_entries(httpd, "big", timeout=30)
+    (entry,) = wait_getbundles(httpd, "big", timeout=30)
     assert entry["note"] == "miss-store-skipped:aborted", entry
     E.wait_until(lambda: not spool_leftovers(spool), 10, what="empty spool dir")
     assert_nothing_stored(store, proxy)
@@ -476,7 +442,7 @@ def test_concurrent_clones_upload_once(hg, httpd_factory, small_repo, tmp_dir, s
     try:
         for t in threads:
             t.join(180)
-        entries = wait_entries(httpd, "repo", count=n)
+        entries = wait_getbundles(httpd, "repo", count=n)
         # The upload was requested (and is held): the lock is still taken.
         proxy.wait_for(("PUT", "POST"), PREFIX, done=None, timeout=UPLOAD_WAIT)
         held = spool_leftovers(spool)
@@ -511,7 +477,7 @@ def test_cgi_miss_is_stored(hg, httpd_factory, small_repo, tmp_dir, store, proxy
     clone = clone_ok(hg, httpd.repo_url("repo"), tmp_dir / "clone")
     hg.assert_same_history(small_repo, clone)
     hg.assert_verify_clean(clone)
-    (entry,) = wait_entries(httpd, "repo")
+    (entry,) = wait_getbundles(httpd, "repo")
     assert entry["note"] == "miss" and entry["content_type"] == MERCURIAL_02, entry
     (key,) = wait_stored(store, proxy)
     data, ctype, _ = store.get(key)
@@ -578,7 +544,7 @@ def test_upload_is_off_the_response_path(request, repo_kind, hg, httpd_factory, 
         # would otherwise land on whichever sample comes next.
         proxy.wait_for(("PUT", "POST"), PREFIX, count=i + 1, timeout=UPLOAD_WAIT + delay)
 
-    notes = {n: [e["note"] for e in wait_entries(httpd, n, count=samples + 1 if n == "off" else 1)]
+    notes = {n: [e["note"] for e in wait_getbundles(httpd, n, count=samples + 1 if n == "off" else 1)]
              for n in repos}
     assert notes["off"] == [None] * (samples + 1), notes
     for i in range(samples):

@@ -24,7 +24,7 @@ def getbundles(httpd, name, method="GET"):
     return httpd.access_log.find(method, rf"^/{re.escape(name)}\?cmd=getbundle$")
 
 
-def wait_getbundles(httpd, name, count, timeout=30, method="GET"):
+def wait_getbundles(httpd, name, count=1, timeout=30, method="GET"):
     """The getbundle entries of /<name>, once there are at least `count`."""
     def found():
         e = getbundles(httpd, name, method)
