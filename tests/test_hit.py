@@ -263,7 +263,9 @@ def test_auth_hit_is_streamed(hg, httpd_factory, store, proxy, small_repo, tmp_d
     status, hdrs, _ = httpd.get("/repo?cmd=getbundle", headers={
         **headers, "Authorization": "Basic YWxpY2U6d3Jvbmc="})          # alice:wrong
     assert status == 401 and "location" not in hdrs, (status, hdrs)
-    refused = httpd.access_log.find("GET", GETBUNDLE, status=401)
+    # httpd logs a request after its response went out: wait for both
+    refused = E.wait_until(lambda: (lambda e: e if len(e) >= 2 else None)(
+        httpd.access_log.find("GET", GETBUNDLE, status=401)), 10, what="two logged 401s")
     assert len(refused) == 2 and all(e["note"] is None for e in refused), refused
     assert len(proxy.requests) == seen
     httpd.allow_log(r"\[auth_basic:error\].*AH01617")           # the wrong password
