@@ -853,6 +853,14 @@ class Bench:
         rounds_txt = lambda rs: ", ".join(f"{x:.1f}" for x in mbs(rs))   # noqa: E731
         run_dir = self.main.run_dir
 
+        def describe(name, repo_name, a, b, size, reps):
+            return (f"{name}: {repo_name} repository, getbundle of {size / 1e6:.1f} MB with curl, "
+                    f"one at a time, {reps} per round: capturing {median(mbs(a)):.1f} MB/s "
+                    f"(rounds {rounds_txt(a)}) / HgS3Cache off {median(mbs(b)):.1f} MB/s "
+                    f"(rounds {rounds_txt(b)}). httpd CPU per response: {cpu_ms(a):.1f} ms "
+                    f"capturing vs {cpu_ms(b):.1f} ms off; the upload job ended "
+                    f"{median([r[2] for r in a]):.2f} s after the response.")
+
         req, size = self.hist_request()
         reps = 1 if self.quick else 2
         log(f"miss_overhead_ratio: {self.rounds} rounds of {reps} getbundle(s) of {size} B "
@@ -863,13 +871,7 @@ class Bench:
                               self.hist, req, size, reps)
         ratio = median(mbs(a)) / median(mbs(b))
         self.fig.add("miss_overhead_ratio", f"{ratio:.3f}", "target >= 0.95")
-        self.fig.note(
-            f"miss_overhead_ratio: history repository, getbundle of {size / 1e6:.1f} MB with "
-            f"curl, one at a time, {reps} per round: capturing {median(mbs(a)):.1f} MB/s (rounds "
-            f"{rounds_txt(a)}) / HgS3Cache off {median(mbs(b)):.1f} MB/s (rounds "
-            f"{rounds_txt(b)}). httpd CPU per response: {cpu_ms(a):.1f} ms capturing vs "
-            f"{cpu_ms(b):.1f} ms off; the upload job ended {median([r[2] for r in a]):.2f} s "
-            "after the response.")
+        self.fig.note(describe("miss_overhead_ratio", "history", a, b, size, reps))
 
         size = self.bundle_bytes
         reps = 1 if self.quick else 3
@@ -883,12 +885,8 @@ class Bench:
         ratio = median(mbs(a)) / median(mbs(b))
         self.fig.add("miss_overhead_ratio.blobs", f"{ratio:.3f}", "target >= 0.95")
         self.fig.note(
-            f"miss_overhead_ratio.blobs: big repository, getbundle of {size / 1e6:.1f} MB with "
-            f"curl, one at a time, {reps} per round: capturing {median(mbs(a)):.1f} MB/s (rounds "
-            f"{rounds_txt(a)}) / HgS3Cache off {median(mbs(b)):.1f} MB/s (rounds "
-            f"{rounds_txt(b)}). httpd CPU per response: {cpu_ms(a):.1f} ms capturing vs "
-            f"{cpu_ms(b):.1f} ms off; the upload job ended {median([r[2] for r in a]):.2f} s "
-            f"after the response. Diagnostic, spool on tmpfs (HgS3CacheSpoolDir /dev/shm/...): "
+            describe("miss_overhead_ratio.blobs", "big", a, b, size, reps) + " Diagnostic, "
+            f"spool on tmpfs (HgS3CacheSpoolDir /dev/shm/...): "
             f"{median(mbs(c)):.1f} MB/s, ratio {median(mbs(c)) / median(mbs(b)):.3f}, httpd CPU "
             f"{cpu_ms(c):.1f} ms")
 

@@ -257,20 +257,25 @@ static void *APR_THREAD_FUNC writer_main(apr_thread_t *thd, void *data)
     return NULL;
 }
 
-/* Stop the writer at once (the data is being dropped) and join it. */
-static void writer_stop(hgs3_spool *spool)
+/* Raise one of the writer's end flags (stop, input_done) and join it. */
+static void writer_join(hgs3_spool *spool, int *flag)
 {
     apr_status_t trv;
 
-    if (!spool->writer) {
-        return;
-    }
     apr_thread_mutex_lock(spool->mu);
-    spool->stop = 1;
+    *flag = 1;
     apr_thread_cond_signal(spool->more);
     apr_thread_mutex_unlock(spool->mu);
     apr_thread_join(&trv, spool->writer);
     spool->writer = NULL;
+}
+
+/* Stop the writer at once (the data is being dropped) and join it. */
+static void writer_stop(hgs3_spool *spool)
+{
+    if (spool->writer) {
+        writer_join(spool, &spool->stop);
+    }
 }
 
 /* Runs before anything of the spool's pool is freed (also at
@@ -399,19 +404,14 @@ static apr_status_t writer_append(hgs3_spool *spool, const char *data, apr_size_
 /* End of input: queue the last block, let the writer finish, join it. */
 static apr_status_t writer_drain(hgs3_spool *spool)
 {
-    apr_status_t rv = APR_SUCCESS, trv;
+    apr_status_t rv = APR_SUCCESS;
     apr_memnode_t *node = spool->tail;
 
     if (node && node_used(node) > 0) {
         spool->blocks = spool->tail = NULL;
         rv = writer_queue(spool, node, 0);
     }
-    apr_thread_mutex_lock(spool->mu);
-    spool->input_done = 1;
-    apr_thread_cond_signal(spool->more);
-    apr_thread_mutex_unlock(spool->mu);
-    apr_thread_join(&trv, spool->writer);
-    spool->writer = NULL;
+    writer_join(spool, &spool->input_done);
     return rv != APR_SUCCESS ? rv : spool->writer_rv;
 }
 
