@@ -133,6 +133,19 @@ static const char *check_headers(capture_ctx *ctx, request_rec *r)
     return NULL;
 }
 
+/* The spool failed (its file could not be created or written: disk full,
+ * say). Logged, rate-limited, by whichever of the writes or EOS sees it. */
+static const char *spool_failed(capture_ctx *ctx, apr_status_t rv)
+{
+    if (hgs3_store_log_allowed()) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, rv, ctx->r,
+                      HGS3LOGNO(00101) "spool write failed in %s; response is served but not "
+                                       "stored [%u similar messages suppressed]",
+                      hgs3_conf_spool_dir(ctx->r->pool, ctx->conf), hgs3_store_log_suppressed());
+    }
+    return "spool-error";
+}
+
 /* Copy one bucket's data into the spool and the detector. */
 static const char *tee_data(capture_ctx *ctx, const char *data, apr_size_t len)
 {
@@ -154,12 +167,7 @@ static const char *tee_data(capture_ctx *ctx, const char *data, apr_size_t len)
     if (rv == HGS3_ETOOBIG) {
         return "too-large";
     }
-    if (rv != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_WARNING, rv, ctx->r,
-                      HGS3LOGNO(00101) "spool write failed; response is served but not stored");
-        return "spool-error";
-    }
-    return NULL;
+    return rv != APR_SUCCESS ? spool_failed(ctx, rv) : NULL;
 }
 
 /* At EOS, after the last brigade went downstream: is the body intact and
@@ -169,6 +177,7 @@ static void finish(capture_ctx *ctx)
     request_rec *r = ctx->r;
     const char *why = NULL;
     apr_off_t len;
+    apr_status_t rv;
 
     if (r->connection->aborted) {
         why = "aborted";
@@ -186,8 +195,8 @@ static void finish(capture_ctx *ctx)
     /* The spool is finished (its last writes flushed) by the upload job:
      * nothing here may wait for the disk, as the tail of the response may
      * still be on its way to the client. */
-    if (hgs3_spool_status(ctx->spool) != APR_SUCCESS) {
-        step_out(ctx, "spool-error");
+    if ((rv = hgs3_spool_status(ctx->spool)) != APR_SUCCESS) {
+        step_out(ctx, spool_failed(ctx, rv));
         return;
     }
     len = hgs3_spool_length(ctx->spool);

@@ -20,9 +20,11 @@ What is checked:
 import hashlib
 import http.client
 import math
+import os
 import re
 import socket
 import statistics
+import subprocess
 import threading
 import time
 
@@ -265,6 +267,41 @@ def test_spool_spills_to_disk(hg, httpd_factory, big_repo, tmp_dir, store, proxy
     E.wait_until(lambda: not spool_leftovers(spool), 10, what="empty spool dir")
     assert list(spool.iterdir()) == []
     hg.assert_verify_clean(clone)
+
+
+def test_full_spool_disk_is_not_stored(hg, httpd_factory, big_repo, tmp_dir, store, proxy):
+    """The spool's disk fills up (HgS3CacheSpoolDir on a 4 MiB tmpfs) while a
+    20+ MB body spills: every clone is served whole and verifies, the note
+    says spool-error, the module says so in its log (HGS300101), nothing is
+    stored or even uploaded, and the spool file is gone at once, giving the
+    space back."""
+    spool = tmp_dir / "spool"
+    spool.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0755", "hgs3-full-spool",
+                        str(spool)], capture_output=True)
+    assert r.returncode == 0, f"cannot mount a tmpfs for the spool: {r.stderr!r}"
+    try:
+        E.chown_to_server(spool)
+        httpd = module_httpd(httpd_factory, store, proxy, {"big": big_repo},
+                             {"big": {"Memory": "64K", "SpoolDir": str(spool)}})
+        httpd.allow_log(r"\[hgs3cache:warn\].* HGS300101: spool write failed in " +
+                        re.escape(str(spool)))
+        for i in range(2):
+            clone = clone_ok(hg, httpd.repo_url("big"), tmp_dir / f"clone{i}")
+            hg.assert_same_history(big_repo, clone)
+            hg.assert_verify_clean(clone)
+        entries = wait_getbundles(httpd, "big", 2)
+        assert [e["note"] for e in entries] == ["miss-store-skipped:spool-error"] * 2, entries
+        assert all(e["bytes"] >= BIG_MIN for e in entries), entries
+        assert_nothing_stored(store, proxy)
+        assert spool_leftovers(spool) == []
+        st = os.statvfs(spool)
+        assert st.f_bfree == st.f_blocks, "the failed spool's space was not given back"
+        assert httpd.error_log.grep(r"HGS300101: spool write failed", since_mark=False), \
+            "no HGS300101 line"
+        httpd.stop()
+    finally:
+        subprocess.run(["umount", "-l", str(spool)], capture_output=True)
 
 
 def test_multipart_upload(hg, httpd_factory, big_repo, tmp_dir, store, proxy):
