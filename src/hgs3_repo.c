@@ -437,80 +437,46 @@ static unsigned char *put_u64(unsigned char *b, apr_uint64_t v)
     return b;
 }
 
-/* The directories the state files live in: the repository, .hg and
- * .hg/store. Each is opened once (O_PATH) and the files are fstatat()ed
- * relative to it, rather than stat()ing ten absolute paths that each walk
- * the whole path again. A directory that cannot be opened gives every file
- * below it the errno of that open, which is what stat() of the full path
- * would have said. */
-enum { FP_TOP, FP_HG, FP_STORE, FP_DIRS };
+/* The state files are fstatat()ed relative to the repository directory
+ * (opened O_PATH once per request by hgs3_repo_open, or here), rather than
+ * stat()ing ten absolute paths that each walk the whole path again. The
+ * kernel then walks only ".hg/store/<name>" from a directory it holds: no
+ * further descriptors to open and close, and each stat fails with the errno
+ * stat() of the full path would have given. */
+typedef struct fp_top {
+    int fd;
+    int err; /* errno when fd < 0 */
+    int own; /* opened here: close at the end */
+} fp_top;
 
-typedef struct fp_dirs {
-    int fd[FP_DIRS];
-    int err[FP_DIRS]; /* errno when fd[] < 0 */
-    int own[FP_DIRS]; /* opened here: close at the end */
-} fp_dirs;
-
-static void fp_open(fp_dirs *d, int level, int parent, const char *path)
+static void fp_top_open(fp_top *d, const hgs3_repo *repo)
 {
-    if (d->fd[parent] < 0) {
-        d->err[level] = d->err[parent];
-        return;
-    }
-    d->fd[level] = openat(d->fd[parent], path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (d->fd[level] < 0) {
-        d->err[level] = errno;
-        return;
-    }
-    d->own[level] = 1;
-}
-
-static void fp_dirs_open(fp_dirs *d, const hgs3_repo *repo)
-{
-    int i;
-    for (i = 0; i < FP_DIRS; ++i) {
-        d->fd[i] = -1;
-        d->err[i] = 0;
-        d->own[i] = 0;
-    }
+    d->own = 0;
+    d->err = 0;
     if (repo->opened && repo->opened->fd >= 0) {
-        d->fd[FP_TOP] = repo->opened->fd;
-    } else {
-        d->fd[FP_TOP] = open(repo->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        d->err[FP_TOP] = d->fd[FP_TOP] < 0 ? errno : 0;
-        d->own[FP_TOP] = d->fd[FP_TOP] >= 0;
+        d->fd = repo->opened->fd;
+        return;
     }
-    fp_open(d, FP_HG, FP_TOP, ".hg");
-    fp_open(d, FP_STORE, FP_HG, "store");
+    d->fd = open(repo->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    d->err = d->fd < 0 ? errno : 0;
+    d->own = d->fd >= 0;
 }
 
-static void fp_dirs_close(fp_dirs *d)
+static void fp_top_close(fp_top *d)
 {
-    int i;
-    for (i = FP_DIRS - 1; i >= 0; --i) {
-        if (d->own[i]) {
-            close(d->fd[i]);
-        }
+    if (d->own) {
+        close(d->fd);
     }
 }
 
-/* stat() of repo/rel, through the opened directories. 0, or -1 with errno. */
-static int fp_stat(const fp_dirs *d, const char *rel, struct stat *st)
+/* stat() of repo/rel. 0, or -1 with errno. */
+static int fp_stat(const fp_top *d, const char *rel, struct stat *st)
 {
-    int level = FP_TOP;
-
-    if (strncmp(rel, ".hg/store/", 10) == 0) {
-        level = FP_STORE;
-        rel += 10;
-    } else if (strncmp(rel, ".hg/", 4) == 0) {
-        level = FP_HG;
-        rel += 4;
-    }
-    if (d->fd[level] < 0) {
-        errno = d->err[level];
+    if (d->fd < 0) {
+        errno = d->err;
         return -1;
     }
-    return fstatat(d->fd[level], rel, st, 0);
+    return fstatat(d->fd, rel, st, 0);
 }
 
 /* stat(2), not apr_stat(): apr_finfo_t keeps mtime in microseconds and has
@@ -523,7 +489,7 @@ apr_status_t hgs3_repo_fingerprint(hgs3_repo *repo, apr_pool_t *p)
     enum { REC = 1 + 6 * 8 };
     apr_size_t nfiles = 0, i;
     unsigned char *buf, *b;
-    fp_dirs dirs;
+    fp_top top;
     apr_status_t rv = APR_SUCCESS;
 
     repo->fp = NULL;
@@ -534,11 +500,11 @@ apr_status_t hgs3_repo_fingerprint(hgs3_repo *repo, apr_pool_t *p)
     buf = apr_palloc(p, 1 + nfiles * REC);
     b = buf;
     *b++ = FP_VERSION;
-    fp_dirs_open(&dirs, repo);
+    fp_top_open(&top, repo);
     for (i = 0; i < nfiles; ++i) {
         struct stat st;
         int is_requires = strcmp(HGS3_REPO_STATE_FILES[i], ".hg/requires") == 0;
-        if (fp_stat(&dirs, HGS3_REPO_STATE_FILES[i], &st) != 0) {
+        if (fp_stat(&top, HGS3_REPO_STATE_FILES[i], &st) != 0) {
             if ((errno == ENOENT || errno == ENOTDIR) && !is_requires) {
                 *b++ = 0;
                 continue;
@@ -562,6 +528,6 @@ apr_status_t hgs3_repo_fingerprint(hgs3_repo *repo, apr_pool_t *p)
     repo->fp = buf;
     repo->fp_len = (apr_size_t)(b - buf);
 leave:
-    fp_dirs_close(&dirs);
+    fp_top_close(&top);
     return rv;
 }
