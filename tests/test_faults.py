@@ -51,6 +51,7 @@ import pytest
 from pyhgs3 import env as E
 from pyhgs3.checks import replay_headers, spool_dir, spool_leftovers
 from pyhgs3.hg import hgdate, random_bytes
+from pyhgs3.hgwire import clone_headers
 
 PREFIX = "hgcache/"
 MIB = 1024 * 1024
@@ -102,24 +103,6 @@ def wait_spool_empty(d, timeout=10):
         E.wait_until(lambda: not spool_leftovers(d), timeout, what="empty spool dir")
     except TimeoutError:
         raise AssertionError(f"left in HgS3CacheSpoolDir: {spool_leftovers(d)}") from None
-
-
-# What Mercurial 6.3.2 sends for a full clone (FACTS.md section 1): used for
-# the baseline timings only; everything else replays a real clone's headers.
-HG_BUNDLECAPS = (
-    "HG20%2Cbundle2%3DHG20%250Abookmarks%250Achangegroup%253D01%252C02%250Acheckheads"
-    "%253Drelated%250Adigests%253Dmd5%252Csha1%252Csha512%250Aerror%253Dabort%252C"
-    "unsupportedcontent%252Cpushraced%252Cpushkey%250Ahgtagsfnodes%250Alistkeys%250A"
-    "phases%253Dheads%250Apushkey%250Aremote-changegroup%253Dhttp%252Chttps%250Astream"
-    "%253Dv2")
-
-
-def clone_headers(heads):
-    arg = (f"bookmarks=1&bundlecaps={HG_BUNDLECAPS}&cg=1&common={'0' * 40}"
-           f"&heads={'+'.join(heads)}&listkeys=bookmarks&phases=1")
-    return {"X-HgArg-1": arg, "X-HgProto-1": "0.1 0.2 comp=zstd,zlib,none,bzip2 partial-pull",
-            "Accept": "application/mercurial-0.1", "Accept-Encoding": "identity",
-            "Vary": "X-HgArg-1,X-HgProto-1"}
 
 
 def rec_header(rec, name):

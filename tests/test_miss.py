@@ -33,7 +33,7 @@ import pytest
 from pyhgs3 import env as E
 from pyhgs3.checks import (PREFIX, UPLOAD_WAIT, replay_headers, spool_dir, spool_leftovers,
                            wait_getbundles)
-from pyhgs3.hgwire import clone_args, getbundle_headers
+from pyhgs3.hgwire import clone_headers
 from pyhgs3.proxy import FaultProxy
 
 OBJECT_RE = re.compile(r"^hgcache/[0-9a-f]{64}$")
@@ -123,11 +123,6 @@ def assert_nothing_stored(store, proxy, settle=SETTLE):
     time.sleep(settle)
     assert uploads(proxy) == [], [(r["method"], r["path"]) for r in uploads(proxy)]
     assert store.keys(PREFIX) == []
-
-
-def clone_headers(heads):
-    """The headers of a full clone's getbundle for a repository with these heads."""
-    return getbundle_headers(clone_args(heads))
 
 
 def direct_getbundle(plain, name, headers):

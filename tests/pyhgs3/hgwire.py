@@ -21,3 +21,8 @@ def getbundle_headers(args, proto=HG_PROTO):
     """The request headers hg sends with a getbundle whose arguments are args."""
     return {"X-HgArg-1": args, "X-HgProto-1": proto, "Accept": "application/mercurial-0.1",
             "Accept-Encoding": "identity", "Vary": "X-HgArg-1,X-HgProto-1"}
+
+
+def clone_headers(heads):
+    """The headers of a full clone's getbundle for a repository with these heads."""
+    return getbundle_headers(clone_args(heads))
