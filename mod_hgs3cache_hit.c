@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include <apr_hash.h>
 #include <apr_strings.h>
 #include <apr_buckets.h>
 #include <httpd.h>
@@ -208,12 +209,8 @@ static presign_slot presign_cache[PRESIGN_SLOTS];
 
 static presign_slot *presign_slot_for(const char *object)
 {
-    apr_uint32_t h = 2166136261u; /* FNV-1a */
-    const unsigned char *s;
-    for (s = (const unsigned char *)object; *s; ++s) {
-        h = (h ^ *s) * 16777619u;
-    }
-    return &presign_cache[h % PRESIGN_SLOTS];
+    apr_ssize_t len = APR_HASH_KEY_STRING;
+    return &presign_cache[apr_hashfunc_default(object, &len) % PRESIGN_SLOTS];
 }
 
 static int same_str(const char *a, const char *b)

@@ -2,6 +2,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include <apr_hash.h>
 #include <apr_strings.h>
 #include <apr_global_mutex.h>
 #include <httpd.h>
@@ -60,12 +61,8 @@ static apr_uint64_t local_gen;
 
 static local_slot *local_slot_for(const char *id, apr_size_t len)
 {
-    apr_uint32_t h = 2166136261u; /* FNV-1a */
-    apr_size_t i;
-    for (i = 0; i < len; ++i) {
-        h = (h ^ (unsigned char)id[i]) * 16777619u;
-    }
-    return &local_cache[h % LOCAL_SLOTS];
+    apr_ssize_t klen = (apr_ssize_t)len;
+    return &local_cache[apr_hashfunc_default(id, &klen) % LOCAL_SLOTS];
 }
 
 static void local_reset(void)
