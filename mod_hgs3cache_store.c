@@ -340,12 +340,12 @@ static void thread_clients_free(void *data)
 static const char *config_sig(apr_pool_t *p, const hgs3_s3_config *s3)
 {
     const char *text =
-        apr_psprintf(p, "%s\n%s\n%d\n%s\n%s\n%s\n%s\n%ld\n%ld\n%d",
+        apr_psprintf(p, "%s\n%s\n%d\n%s\n%s\n%s\n%s\n%ld\n%ld\n%ld\n%d",
                      s3->endpoint ? s3->endpoint : "", s3->region ? s3->region : "", s3->addressing,
                      s3->bucket ? s3->bucket : "", s3->creds.access_key ? s3->creds.access_key : "",
                      s3->creds.secret_key ? s3->creds.secret_key : "",
                      s3->creds.session_token ? s3->creds.session_token : "", s3->connect_timeout_ms,
-                     s3->timeout_ms, s3->upload_tries);
+                     s3->timeout_ms, s3->stall_timeout_ms, s3->upload_tries);
     return hgs3_sha256_hex(p, text, strlen(text));
 }
 
