@@ -547,12 +547,14 @@ static int header_is(const char *s, const char *e, const char *name)
     return (apr_size_t)(e - s) == n && !strncasecmp(s, name, n);
 }
 
-/* Stall detection: any header, body byte up or down counts as progress. */
+/* The owner asked every transfer to stop (see hgs3_s3_config.cancel). */
 static int cancelled(const hgs3_s3_client *c)
 {
     return c->conf.cancel && apr_atomic_read32((volatile apr_uint32_t *)c->conf.cancel) != 0;
 }
 
+/* Cancellation, then stall detection: any header, body byte up or down
+ * counts as progress. */
 static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                        curl_off_t ulnow)
 {

@@ -71,6 +71,18 @@ static apr_size_t node_used(apr_memnode_t *node)
     return (apr_size_t)(node->first_avail - node_start(node));
 }
 
+/* Copy as much of *data as fits into node; advance *data and *len. */
+static void fill_block(apr_memnode_t *node, const char **data, apr_size_t *len)
+{
+    apr_size_t n = (apr_size_t)(node->endp - node->first_avail);
+
+    n = *len < n ? *len : n;
+    memcpy(node->first_avail, *data, n);
+    node->first_avail += n;
+    *data += n;
+    *len -= n;
+}
+
 static void free_list(hgs3_spool *spool, apr_memnode_t **list)
 {
     if (*list) {
@@ -377,7 +389,6 @@ static apr_status_t writer_append(hgs3_spool *spool, const char *data, apr_size_
 
     while (len > 0) {
         apr_memnode_t *node = spool->tail;
-        apr_size_t n;
 
         if (!node) {
             if (!(node = writer_block(spool))) {
@@ -385,12 +396,7 @@ static apr_status_t writer_append(hgs3_spool *spool, const char *data, apr_size_
             }
             spool->blocks = spool->tail = node;
         }
-        n = (apr_size_t)(node->endp - node->first_avail);
-        n = len < n ? len : n;
-        memcpy(node->first_avail, data, n);
-        node->first_avail += n;
-        data += n;
-        len -= n;
+        fill_block(node, &data, &len);
         if (node->first_avail == node->endp) {
             spool->blocks = spool->tail = NULL;
             if ((rv = writer_queue(spool, node, 1)) != APR_SUCCESS) {
@@ -494,10 +500,8 @@ static apr_status_t append_memory(hgs3_spool *spool, const char *data, apr_size_
 {
     while (len > 0) {
         apr_memnode_t *node = spool->tail;
-        apr_size_t room = node ? (apr_size_t)(node->endp - node->first_avail) : 0;
-        apr_size_t n;
 
-        if (room == 0) {
+        if (!node || node->first_avail == node->endp) {
             node = apr_allocator_alloc(spool->allocator, HGS3_SPOOL_BLOCK_SIZE);
             if (!node) {
                 return APR_ENOMEM;
@@ -509,13 +513,8 @@ static apr_status_t append_memory(hgs3_spool *spool, const char *data, apr_size_
                 spool->blocks = node;
             }
             spool->tail = node;
-            room = (apr_size_t)(node->endp - node->first_avail);
         }
-        n = len < room ? len : room;
-        memcpy(node->first_avail, data, n);
-        node->first_avail += n;
-        data += n;
-        len -= n;
+        fill_block(node, &data, &len);
     }
     return APR_SUCCESS;
 }
