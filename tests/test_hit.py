@@ -543,3 +543,43 @@ def test_redirect_public_endpoint(hg, httpd_factory, store, proxy, small_repo, t
     assert notes(getbundles(httpd, 3)) == ["miss", "hit-redirect", "hit-redirect"]
     assert proxy.find("GET", key_path(store, key)) == []
     assert len(httpd.hgweb_log.commands("getbundle")) == 1
+
+
+def test_redirects_of_two_locations(hg, httpd_factory, store, proxy, small_repo, tmp_dir):
+    """Two Locations map to the same object but sign for different public
+    endpoints and expiries. Redirects alternating between them, many within
+    the same second (the module reuses a URL signed in the same second for
+    the same inputs), always carry their own Location's endpoint and
+    expiry, and every URL fetches the object; two redirects of one Location
+    in the same second carry the same URL."""
+    other = store.location_conf(small_repo, location="/other", endpoint=proxy.endpoint,
+                                PublicEndpoint=proxy.endpoint, URLExpiry=60, Header=True)
+    httpd = start(httpd_factory, store, small_repo, endpoint=proxy.endpoint,
+                  PublicEndpoint=store.endpoint, URLExpiry=120, extra_conf=other)
+    clone(hg, httpd.repo_url(), tmp_dir / "c1", small_repo)
+    (key,) = wait_objects(store)
+    wait_puts(proxy, store, key, 1)
+    headers = replay_headers(getbundles(httpd, 1)[0])
+    want = {"/repo": ((store.host, store.port), ["120"]),
+            "/other": ((E.LOOPBACK, proxy.port), ["60"])}
+
+    seen = {}
+    for i in range(10):
+        for path, ((host, port), expires) in want.items():
+            status, hdrs, _ = httpd.get(f"{path}?cmd=getbundle", headers=headers)
+            assert status == 302 and hdrs.get("x-hgs3cache") == "hit-redirect", (status, hdrs)
+            loc = urllib.parse.urlsplit(hdrs["location"])
+            assert (loc.hostname, loc.port) == (host, port), (path, hdrs["location"])
+            assert loc.path == f"/{store.bucket}/{key}"
+            q = urllib.parse.parse_qs(loc.query)
+            assert q["X-Amz-Expires"] == expires, (path, q)
+            date = q["X-Amz-Date"][0]
+            if (path, date) in seen:
+                assert seen[(path, date)] == hdrs["location"], path
+            seen[(path, date)] = hdrs["location"]
+    assert len(seen) < 20, "no two redirects of a Location fell in the same second"
+    for n, ((path, _), url) in enumerate(sorted(seen.items())):
+        status, ctype, body = curl(url, tmp_dir / f"fetched{n}")
+        assert status == 200 and ctype == MERCURIAL_02, (path, status, ctype)
+        assert body == store.get(key)[0]
+    assert len(httpd.hgweb_log.commands("getbundle")) == 1
