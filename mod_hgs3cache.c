@@ -17,6 +17,7 @@
 #include "mod_hgs3cache_store.h"
 #include "mod_hgs3cache_presence.h"
 #include "mod_hgs3cache_status.h"
+#include "mod_hgs3cache_spooldir.h"
 
 void hgs3_handler_register(apr_pool_t *p);
 
@@ -39,6 +40,9 @@ static int hgs3_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
     }
     if (rc == OK) {
         rc = hgs3_status_post_config(pconf, s);
+    }
+    if (rc == OK) {
+        rc = hgs3_spooldir_post_config(pconf, ptemp, s);
     }
     return rc;
 }

@@ -30,6 +30,7 @@
 #include "mod_hgs3cache_config.h"
 #include "mod_hgs3cache_capture.h"
 #include "mod_hgs3cache_store.h"
+#include "mod_hgs3cache_spooldir.h"
 
 APLOG_USE_MODULE(hgs3cache);
 
@@ -294,8 +295,9 @@ int hgs3_capture_start(request_rec *r, const hgs3_dir_conf *conf, const char *he
         return DECLINED;
     }
     if (rv != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_WARNING, rv, r,
-                      HGS3LOGNO(00102) "cannot create the upload lock in %s; not storing",
+        /* a directory found unusable at startup was warned about there */
+        ap_log_rerror(APLOG_MARK, hgs3_spooldir_unusable(spool_dir) ? APLOG_DEBUG : APLOG_WARNING,
+                      rv, r, HGS3LOGNO(00102) "cannot create the upload lock in %s; not storing",
                       spool_dir);
         hgs3_set_note(r, conf, "miss-store-skipped:lock-error");
         return DECLINED;

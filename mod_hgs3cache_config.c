@@ -238,7 +238,8 @@ apr_off_t hgs3_conf_memory(const hgs3_dir_conf *c)
 
 const char *hgs3_conf_spool_dir(apr_pool_t *p, const hgs3_dir_conf *c)
 {
-    return c->spool_dir ? c->spool_dir : ap_runtime_dir_relative(p, "");
+    (void)p;
+    return c->spool_dir ? c->spool_dir : HGS3_DEF_SPOOL_DIR;
 }
 
 int hgs3_conf_url_expiry(const hgs3_dir_conf *c)
@@ -916,7 +917,7 @@ const command_rec hgs3_config_cmds[] = {
     AP_INIT_TAKE1("HgS3CacheMemory", set_memory, NULL, DIR_CMD,
                   "BYTES: response bytes held in memory before spilling to disk (default 1M)"),
     AP_INIT_TAKE1("HgS3CacheSpoolDir", set_spool_dir, NULL, DIR_CMD,
-                  "DIR: where spools spill to disk (default DefaultRuntimeDir)"),
+                  "DIR: where spools spill to disk (default " HGS3_DEF_SPOOL_DIR ")"),
     AP_INIT_TAKE1("HgS3CacheMultipartThreshold", set_multipart, NULL, DIR_CMD,
                   "BYTES: bodies above this are uploaded as multipart, in parts of this size "
                   "(default 64M, at least 5M)"),

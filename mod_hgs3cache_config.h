@@ -30,6 +30,12 @@
 #define HGS3_DEF_BREAKER_FAILS  3
 #define HGS3_DEF_BREAKER_SECS   30
 
+/* HgS3CacheSpoolDir: a disk directory (never the runtime dir, a tmpfs on
+ * Debian), created at startup for the children's user. */
+#ifndef HGS3_DEF_SPOOL_DIR
+#define HGS3_DEF_SPOOL_DIR "/var/cache/apache2/mod_hgs3cache"
+#endif
+
 typedef enum {
     HGS3_HIT_AUTO = 0,
     HGS3_HIT_REDIRECT = 1,
@@ -64,7 +70,7 @@ typedef struct hgs3_dir_conf {
     apr_off_t min_size;            /* HgS3CacheMinSize: default 64K */
     apr_off_t max_size;            /* HgS3CacheMaxSize: default 4G */
     apr_off_t memory;              /* HgS3CacheMemory: default 1M */
-    const char *spool_dir;         /* HgS3CacheSpoolDir: default DefaultRuntimeDir */
+    const char *spool_dir;         /* HgS3CacheSpoolDir: default HGS3_DEF_SPOOL_DIR */
     int url_expiry;                /* HgS3CacheURLExpiry: default 300 s */
     int max_age;                   /* HgS3CacheMaxAge: default 0 = none */
     int hit_mode;                  /* HgS3CacheHitMode: default auto */

@@ -219,7 +219,7 @@ def test_big_clone_is_stored(hg, httpd_factory, big_repo, tmp_dir, store, proxy)
     second = clone_ok(hg, httpd.repo_url("big"), tmp_dir / "second")
     hg.assert_same_history(big_repo, second)
     hg.assert_verify_clean(second)
-    # The default spool dir (DefaultRuntimeDir) is clean again.
+    # The instance's spool dir (the harness's run/) is clean again.
     E.wait_until(lambda: not spool_leftovers(httpd.run_dir), 10, what="clean runtime dir")
 
 

@@ -80,11 +80,13 @@ class HttpdInstance:
     extra_conf: text appended to httpd.conf (e.g. hgs3cache_location(...)).
     hgweb_conf: text appended to hgweb.config (e.g. "[experimental]\\nhttppostargs = true").
     env:        extra environment variables for httpd (e.g. AWS_ACCESS_KEY_ID).
+    default_spool_dir: leave HgS3CacheSpoolDir unset, so the module's default
+                is used; otherwise each instance spools in its own run/.
     """
 
     def __init__(self, workdir, *, repos=None, mode="wsgi", module=False, extra_conf="",
                  hgweb_conf="", log_level="info", env=None, modules=(), mpm_conf=None,
-                 hgrc=None, port=None, name="httpd"):
+                 hgrc=None, port=None, name="httpd", default_spool_dir=False):
         if mode not in MODE_MODULES:
             raise ValueError(f"mode must be wsgi or cgi, not {mode!r}")
         self.dir = Path(workdir)
@@ -99,6 +101,7 @@ class HttpdInstance:
         self.extra_modules = tuple(modules)
         self.mpm_conf = DEFAULT_MPM_CONF if mpm_conf is None else mpm_conf
         self.hgrc = hgrc
+        self.default_spool_dir = default_spool_dir
         self.port = port or E.free_port()
         self.url = f"http://{E.LOOPBACK}:{self.port}"
         self.conf_path = self.dir / "httpd.conf"
@@ -136,6 +139,9 @@ class HttpdInstance:
                 raise HttpdError(f"module not built: {path} does not exist "
                                  "(build it, or set HGS3_MODULE)")
             lines.append(f"LoadModule hgs3cache_module {path}")
+            if not self.default_spool_dir:
+                # each instance its own spool and lock files
+                lines.append(f'HgS3CacheSpoolDir "{self.run_dir}"')
         return "\n".join(lines)
 
     def _write_hgweb(self):
