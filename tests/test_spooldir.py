@@ -9,7 +9,6 @@
   and no request logs a warning of its own.
 """
 import os
-import re
 import stat
 
 import pytest
@@ -32,7 +31,7 @@ def test_default_spool_dir_created(hg, httpd_factory, store, small_repo, tmp_dir
     and the next clone is a hit."""
     d = system.DEFAULT_SPOOL_DIR
     with system.exclusive(), system.snapshot(d):
-        system._remove(d)
+        system.remove(d)
         conf = store.location_conf(small_repo, MinSize=1, Memory=0)
         httpd = httpd_factory(repos={"repo": small_repo}, module=True, extra_conf=conf,
                               default_spool_dir=True)
