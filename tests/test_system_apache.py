@@ -5,9 +5,12 @@
   `a2enmod hgs3cache socache_shmcb wsgi`, the example site (pointed at the
   test store) enabled, `apache2ctl start`, run by Debian's stock www-data.
 - test_package_path: `scripts/deb` builds the packages (lintian must find no
-  error), `apt-get install ./dist/...deb`, a site made from the installed
-  example, `apache2ctl start` as www-data; then `apt-get purge` leaves no
-  module, conf or spool directory behind and Apache still passes configtest.
+  error), `apt-get install ./dist/...deb` enables the module with
+  socache_shmcb and makes the spool directory; installing it again keeps an
+  edited conf and a disabled module as they are; a site made from the
+  installed example, `apache2ctl start` as www-data; then `apt-get purge`
+  leaves no module, conf or spool directory behind and Apache still passes
+  configtest.
 
 Both show a miss that is stored in the bucket and then a hit, with hg
 clones that verify, and nothing logged by the module at warn or worse.
@@ -92,6 +95,19 @@ def test_operator_path(system_apache, hg, bucket, big_repo, tmp_dir):
     _miss_then_hit(hg, port, bucket, big_repo, tmp_dir)
 
 
+def _upgrade_keeps_the_configuration(deb):
+    """An administrator's edit of hgs3cache.conf, and the module disabled by
+    a2dismod, both survive the package's configure step run again."""
+    conf = S.ETC / "mods-available" / "hgs3cache.conf"
+    edited = conf.read_text() + "# edited by the administrator\n"
+    conf.write_text(edited)
+    S.run("a2dismod", "-q", "hgs3cache")
+    S.run("dpkg", "-i", deb, env={"DEBIAN_FRONTEND": "noninteractive"})
+    assert conf.read_text() == edited
+    assert not (S.ETC / "mods-enabled" / "hgs3cache.load").exists()
+    S.run("a2enmod", "-q", "hgs3cache")
+
+
 def test_package_path(system_apache, hg, bucket, big_repo, tmp_dir):
     top = E.TOP_DIR
     before = S.installed_packages()
@@ -107,6 +123,7 @@ def test_package_path(system_apache, hg, bucket, big_repo, tmp_dir):
         assert stat.S_IMODE(st.st_mode) == 0o750 and st.st_uid == S.pwd_uid("www-data"), st
         assert "presign" in S.run("hgs3", "--help")
         assert os.path.exists("/usr/share/man/man1/hgs3.1.gz")
+        _upgrade_keeps_the_configuration(debs[0])
         S.run("a2enmod", "wsgi")
         port = E.free_port()
         S.install_site(open(f"{EXAMPLES}/hgweb-site.conf").read(),
