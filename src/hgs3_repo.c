@@ -15,11 +15,14 @@
 #include "hgs3_req.h"
 #include "hgs3_repo.h"
 
-#define FP_VERSION 1
+#define FP_VERSION 2
 
-/* Every file whose change can change a getbundle response (SPEC "The cache
- * key"), plus store/narrowspec, which limits what a narrow server repository
- * sends. The order is part of the fingerprint format. */
+/* Every file whose change can change a response (SPEC "The cache key"),
+ * plus store/narrowspec, which limits what a narrow server repository
+ * sends. store/undo and undo.desc are what every Mercurial transaction
+ * renames its journal onto when it closes: they catch transactional rewrites
+ * of the store that leave the other files alone (hg censor rewrites a
+ * filelog). The order is part of the fingerprint format. */
 const char *const HGS3_REPO_STATE_FILES[] = {
     ".hg/store/00changelog.i",
     ".hg/store/00changelog.d",
@@ -27,10 +30,15 @@ const char *const HGS3_REPO_STATE_FILES[] = {
     ".hg/store/phaseroots",
     ".hg/store/obsstore",
     ".hg/bookmarks",
+    ".hg/store/bookmarks",
     ".hg/requires",
     ".hg/store/requires",
     ".hg/hgrc",
     ".hg/store/narrowspec",
+    ".hg/store/undo",
+    ".hg/undo.desc",
+    ".hg/localtags",
+    ".hg/clonebundles.manifest",
     NULL,
 };
 
