@@ -217,7 +217,10 @@ static creds_entry *creds_entry_get(const char *file, const char *profile)
     return e;
 }
 
-/* Under creds_mx: reload e when the file changed since the last load. */
+/* Under creds_mx: reload e when the file changed since the last good load.
+ * After an error (the file was missing, unreadable or unparsable) it is read
+ * again on every call, whatever its stat says: a file moved away and back
+ * unchanged keeps its mtime, size and inode, and must still be picked up. */
 static void creds_entry_refresh(creds_entry *e, apr_pool_t *scratch)
 {
     apr_finfo_t fi;
@@ -227,7 +230,8 @@ static void creds_entry_refresh(creds_entry *e, apr_pool_t *scratch)
         e->rv = rv;
         return;
     }
-    if (e->rv != APR_EINIT && fi.mtime == e->mtime && fi.size == e->size && fi.inode == e->inode) {
+    if (e->rv == APR_SUCCESS && fi.mtime == e->mtime && fi.size == e->size &&
+        fi.inode == e->inode) {
         return;
     }
     if (e->pool) {

@@ -120,3 +120,43 @@ def test_credentials_file_rotation(hg, httpd_factory, store, proxy, small_repo, 
         text = log.read_text(errors="replace")
         for secret in secrets:
             assert secret not in text, f"a secret key appears in {log}"
+
+
+def test_credentials_file_moved_away_and_back(hg, httpd_factory, store, small_repo, tmp_dir):
+    """A credentials error does not stick: the file moved away (every request
+    bypass:credentials), then moved back unchanged (same inode, size and
+    mtime, so its stat looks as before the error): the next request uses it
+    again, without the file being touched."""
+    creds_dir = tmp_dir / "aws"
+    creds_dir.mkdir()
+    creds = creds_dir / "credentials"
+    away = creds_dir / "credentials.away"
+    write_creds(creds, creds_text(store.access_key, store.secret_key))
+    conf = SERVER_CONF + hgs3cache_location(
+        "/repo", small_repo, bucket=store.bucket, endpoint=store.endpoint, region=store.region,
+        CredentialsFile=(str(creds), "hgs3"), Header=True)
+    httpd = httpd_factory(repos={"repo": small_repo}, module=True, extra_conf=conf,
+                          log_level=LOG_LEVEL)
+    httpd.allow_log(r"HGS300405")
+    url = httpd.repo_url("repo")
+
+    clone_verified(hg, url, tmp_dir / "miss", small_repo)
+    (key,) = wait_objects(store)
+    before = os.stat(creds)
+
+    os.rename(creds, away)
+    for i in range(2):
+        clone_verified(hg, url, tmp_dir / f"away{i}", small_repo)
+    notes = [e["note"] for e in wait_getbundles(httpd, "repo", 3)]
+    assert notes == ["miss", "bypass:credentials", "bypass:credentials"], notes
+    assert httpd.error_log.grep(r"HGS300405.*no usable store credentials", since_mark=False)
+
+    os.rename(away, creds)
+    after = os.stat(creds)
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == \
+        (before.st_ino, before.st_size, before.st_mtime_ns)
+    for i in range(2):
+        clone_verified(hg, url, tmp_dir / f"back{i}", small_repo)
+    notes = [e["note"] for e in wait_getbundles(httpd, "repo", 5)]
+    assert notes[3:] == ["hit-redirect", "hit-redirect"], notes
+    assert store.keys() == [key]
