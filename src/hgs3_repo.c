@@ -14,6 +14,7 @@
 #include "hgs3_err.h"
 #include "hgs3_req.h"
 #include "hgs3_repo.h"
+#include "hgs3_conffiles.h"
 
 #define FP_VERSION 2
 
@@ -491,8 +492,10 @@ static int fp_stat(const fp_top *d, const char *rel, struct stat *st)
  * no ctime in nanoseconds. Two writes in the same microsecond that keep the
  * size would look alike; with st_mtim/st_ctim only the filesystem's own
  * timestamp granularity limits us. ctime is included as well because tools
- * that restore mtime (cp -p, rsync -t, touch -r) cannot restore it. */
-apr_status_t hgs3_repo_fingerprint(hgs3_repo *repo, apr_pool_t *p)
+ * that restore mtime (cp -p, rsync -t, touch -r) cannot restore it.
+ * The configuration files follow the repository's own in the same blob, so
+ * the key's encoding does not change with them. */
+apr_status_t hgs3_repo_fingerprint_ex(hgs3_repo *repo, apr_pool_t *p, hgs3_conffiles *config)
 {
     enum { REC = 1 + 6 * 8 };
     apr_size_t nfiles = 0, i;
@@ -533,9 +536,23 @@ apr_status_t hgs3_repo_fingerprint(hgs3_repo *repo, apr_pool_t *p)
         b = put_u64(b, (apr_uint64_t)st.st_ctim.tv_nsec);
         b = put_u64(b, (apr_uint64_t)st.st_ino);
     }
+    if (config) {
+        rv = hgs3_conffiles_fingerprint(config, p, buf, (apr_size_t)(b - buf), &repo->fp,
+                                        &repo->fp_len);
+        goto leave;
+    }
     repo->fp = buf;
     repo->fp_len = (apr_size_t)(b - buf);
 leave:
+    if (rv != APR_SUCCESS) {
+        repo->fp = NULL;
+        repo->fp_len = 0;
+    }
     fp_top_close(&top);
     return rv;
+}
+
+apr_status_t hgs3_repo_fingerprint(hgs3_repo *repo, apr_pool_t *p)
+{
+    return hgs3_repo_fingerprint_ex(repo, p, NULL);
 }
