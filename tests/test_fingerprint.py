@@ -12,11 +12,14 @@ bytes of the old state:
 """
 import re
 
+import pytest
+
 from pyhgs3 import env as E
 from pyhgs3.auth import auth_location, basic_auth, user_url, write_htpasswd
 from pyhgs3.checks import (PREFIX, clone_verified, key_lines, replay_headers,
                            wait_getbundles, wait_objects)
 from pyhgs3.hg import hgdate
+from pyhgs3.httpd import hgs3cache_location
 
 LOG_LEVEL = "info hgs3cache:debug"
 HIT = re.compile(r"^hit-")
@@ -110,3 +113,73 @@ def test_censor_after_stored_clone(hg, httpd_factory, store, small_repo, tmp_dir
     assert r.ok and "hunter2" not in r.stdout, r
     r = cat(hg, after, leak)
     assert not r.ok and "censored" in r.stderr, r
+
+
+# --- HgS3CacheConfigFiles ---------------------------------------------------------------
+USERS = {"alice": "alice-pw-8Kd", "bob": "bob-pw-2Mv"}
+# hgweb.config is re-read on every request (FACTS.md section 6).
+REFRESH = "[web]\nrefreshinterval = 0\n"
+
+
+def test_deny_read_in_hgweb_config(hg, httpd_factory, store, small_repo, tmp_dir):
+    """alice's clone is stored; then `deny_read = alice` is added to the
+    hgweb.config listed in HgS3CacheConfigFiles. Her next getbundle, replayed
+    with her credentials, is refused by hgweb, not answered from the store."""
+    users = write_htpasswd(tmp_dir / "htpasswd", USERS)
+    httpd = httpd_factory(repos={"repo": small_repo}, module=True, hgweb_conf=REFRESH,
+                          log_level=LOG_LEVEL, start=False)
+    hgweb_config = httpd.dir / "hgweb.config"
+    httpd.extra_conf = auth_location("/repo", users) + store.location_conf(
+        small_repo, Header=True, ConfigFiles=[str(hgweb_config), "/etc/mercurial/hgrc.d/*.rc"])
+    httpd.start()
+
+    clone_verified(hg, user_url(httpd, USERS, "alice"), tmp_dir / "alice", small_repo)
+    (obj,) = wait_objects(store)
+    body, _, _ = store.get(obj)
+    headers = replay_headers(wait_getbundles(httpd, "repo", 1)[0],
+                             {"Authorization": basic_auth("alice", USERS["alice"])})
+    status, hdrs, got = httpd.get("/repo?cmd=getbundle", headers=headers)
+    assert (status, hdrs.get("x-hgs3cache")) == (200, "hit-stream"), (status, hdrs)
+    assert got == body
+
+    with open(hgweb_config, "a") as f:
+        f.write("[web]\ndeny_read = alice\n")
+    status, hdrs, got = httpd.get("/repo?cmd=getbundle", headers=headers)
+    assert status == 401 and b"read not authorized" in got, (status, hdrs, got[:200])
+    assert hdrs.get("x-hgs3cache") == "miss-store-skipped:status", hdrs
+    assert got != body
+    keys = key_lines(httpd)
+    assert len(keys) == 3 and keys[0]["key"] == keys[1]["key"] != keys[2]["key"], keys
+    # bob still clones (a miss of his own key), alice no longer can
+    clone_verified(hg, user_url(httpd, USERS, "bob"), tmp_dir / "bob", small_repo)
+    assert wait_getbundles(httpd, "repo", 3)[-1]["note"] == "miss"
+    assert obj in wait_objects(store, 2)
+    r = hg.clone(user_url(httpd, USERS, "alice"), tmp_dir / "alice2", "-U")
+    assert not r.ok, r
+
+
+@pytest.mark.parametrize("paths, bad", [
+    (["hgweb.config"], "hgweb.config"),
+    (["/etc/*/hgrc"], "/etc/*/hgrc"),
+    (["/srv/hg/hgweb.config", "/etc/mercurial/hgrc.d/"], "/etc/mercurial/hgrc.d/"),
+])
+def test_config_files_configtest(httpd_factory, small_repo, paths, bad):
+    conf = hgs3cache_location("/repo", small_repo, bucket="hgs3-test",
+                              endpoint="http://127.0.0.1:9", access_key="AK",
+                              secret_key="SK-not-shown", ConfigFiles=paths)
+    httpd = httpd_factory(repos={"repo": small_repo}, module=True, extra_conf=conf, start=False)
+    rc, out = httpd.configtest()
+    assert rc != 0 and "HgS3CacheConfigFiles" in out and repr(bad) in out, out
+
+
+def test_config_files_missing_allowed(httpd_factory, small_repo, tmp_dir):
+    conf = hgs3cache_location("/repo", small_repo, bucket="hgs3-test",
+                              endpoint="http://127.0.0.1:9", access_key="AK",
+                              secret_key="SK-not-shown",
+                              ConfigFiles=[str(tmp_dir / "absent.config"), "/nonexistent/*.rc"])
+    conf += hgs3cache_location("/none", small_repo, bucket="hgs3-test",
+                               endpoint="http://127.0.0.1:9", access_key="AK",
+                               secret_key="SK-not-shown", ConfigFiles="none")
+    httpd = httpd_factory(repos={"repo": small_repo}, module=True, extra_conf=conf, start=False)
+    rc, out = httpd.configtest()
+    assert rc == 0, out
