@@ -183,3 +183,31 @@ def test_config_files_missing_allowed(httpd_factory, small_repo, tmp_dir):
     httpd = httpd_factory(repos={"repo": small_repo}, module=True, extra_conf=conf, start=False)
     rc, out = httpd.configtest()
     assert rc == 0, out
+
+
+def test_config_files_wildcard(hg, httpd_factory, store, small_repo, tmp_dir):
+    """A wildcard entry: an .rc file added to its directory after httpd
+    started, and then an edit of that file, each give new keys."""
+    rcdir = tmp_dir / "hgrc.d"
+    rcdir.mkdir()
+    (rcdir / "00-base.rc").write_text("[ui]\n")
+    E.make_world_readable(rcdir)
+    httpd = start(httpd_factory, store, small_repo, ConfigFiles=[str(rcdir / "*.rc")])
+    first = clone_stored(hg, httpd, store, small_repo, tmp_dir / "first")
+
+    def clone_key(name, count):
+        clone_verified(hg, httpd.repo_url(), tmp_dir / name, small_repo)
+        wait_getbundles(httpd, "repo", count)
+        return key_lines(httpd)[-1]["key"]
+
+    (rcdir / "50-late.rc").write_text("[web]\n")
+    E.make_world_readable(rcdir)
+    added = clone_key("added", 3)
+    assert added != first
+    (rcdir / "50-late.rc").write_text("[web]\ndescription = edited\n")
+    edited = clone_key("edited", 4)
+    assert edited not in (first, added)
+    wait_objects(store, 3)
+    assert clone_key("again", 5) == edited
+    notes = [e["note"] for e in wait_getbundles(httpd, "repo", 5)]
+    assert notes[2:] == ["miss", "miss", "hit-redirect"], notes
