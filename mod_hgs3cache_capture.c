@@ -138,11 +138,14 @@ static const char *check_headers(capture_ctx *ctx, request_rec *r)
  * say). Logged, rate-limited, by whichever of the writes or EOS sees it. */
 static const char *spool_failed(capture_ctx *ctx, apr_status_t rv)
 {
-    if (hgs3_store_log_allowed()) {
+    HGS3_LOG_LIMITER(log_00101);
+    apr_uint32_t suppressed = 0;
+
+    if (hgs3_log_allowed(&log_00101, &suppressed)) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, rv, ctx->r,
                       HGS3LOGNO(00101) "spool write failed in %s; response is served but not "
                                        "stored [%u similar messages suppressed]",
-                      hgs3_conf_spool_dir(ctx->r->pool, ctx->conf), hgs3_store_log_suppressed());
+                      hgs3_conf_spool_dir(ctx->r->pool, ctx->conf), suppressed);
     }
     return "spool-error";
 }

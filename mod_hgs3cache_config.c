@@ -116,13 +116,31 @@ void *hgs3_config_merge_dir(apr_pool_t *p, void *basev, void *addv)
     }
     MERGE_INT(header);
     MERGE_INT(multipart_threshold);
+    MERGE_PTR(config_files);
     return m;
+}
+
+/* The default HgS3CacheConfigFiles set, made anew with each configuration
+ * (in the main server's create_srv, before any request) and shared by every
+ * scope that leaves the directive unset. */
+static hgs3_conffiles *default_config_files;
+
+static void make_default_config_files(apr_pool_t *p)
+{
+    static const char *const paths[] = {HGS3_DEF_CONFIG_FILES};
+    const char *bad = NULL;
+    if (hgs3_conffiles_create(&default_config_files, p, sizeof(paths) / sizeof(paths[0]), paths,
+                              &bad) != APR_SUCCESS) {
+        default_config_files = NULL;
+    }
 }
 
 void *hgs3_config_create_srv(apr_pool_t *p, server_rec *s)
 {
     hgs3_srv_conf *sc = apr_pcalloc(p, sizeof(*sc));
-    (void)s;
+    if (!s->is_virtual) {
+        make_default_config_files(p);
+    }
     sc->upload_workers = HGS3_UNSET;
     sc->upload_queue = HGS3_UNSET;
     sc->presence_ttl = HGS3_UNSET;
@@ -280,6 +298,11 @@ int hgs3_conf_header(const hgs3_dir_conf *c)
 apr_off_t hgs3_conf_multipart_threshold(const hgs3_dir_conf *c)
 {
     return DEF(c->multipart_threshold, HGS3_DEF_MULTIPART);
+}
+
+hgs3_conffiles *hgs3_conf_config_files(const hgs3_dir_conf *c)
+{
+    return c->config_files ? c->config_files : default_config_files;
 }
 
 int hgs3_srv_upload_workers(const hgs3_srv_conf *sc)
@@ -736,6 +759,29 @@ static const char *set_spool_dir(cmd_parms *cmd, void *mc, const char *arg)
     return err;
 }
 
+/* Absolute paths, a wildcard only in the last component (see
+ * hgs3_conffiles.h); a missing file is fine. "none" alone: no files. */
+static const char *set_config_files(cmd_parms *cmd, void *mc, int argc, char *const argv[])
+{
+    const char *bad = NULL;
+
+    if (argc < 1) {
+        return "HgS3CacheConfigFiles: name at least one file (e.g. /srv/hg/hgweb.config), or "
+               "'none'";
+    }
+    if (argc == 1 && !strcasecmp(argv[0], "none")) {
+        argc = 0;
+    }
+    if (hgs3_conffiles_create(&DIRCONF(mc)->config_files, cmd->pool, argc,
+                              (const char *const *)argv, &bad) != APR_SUCCESS) {
+        return apr_psprintf(cmd->pool,
+                            "HgS3CacheConfigFiles: '%s' must be an absolute file path; a "
+                            "wildcard (*, ?, [...]) may only be in its last component",
+                            bad ? bad : "");
+    }
+    return NULL;
+}
+
 static const char *set_url_expiry(cmd_parms *cmd, void *mc, const char *arg)
 {
     return parse_int(cmd->pool, cmd->cmd->name, "seconds", arg, 1, HGS3_MAX_URL_EXPIRY,
@@ -921,6 +967,10 @@ const command_rec hgs3_config_cmds[] = {
     AP_INIT_TAKE1("HgS3CacheMultipartThreshold", set_multipart, NULL, DIR_CMD,
                   "BYTES: bodies above this are uploaded as multipart, in parts of this size "
                   "(default 64M, at least 5M)"),
+    AP_INIT_TAKE_ARGV("HgS3CacheConfigFiles", set_config_files, NULL, DIR_CMD,
+                      "PATH...: files whose change changes every key here, e.g. hgweb.config "
+                      "(default /etc/mercurial/hgrc and the .rc files of /etc/mercurial/hgrc.d); "
+                      "'none' for no files"),
     AP_INIT_TAKE1("HgS3CacheURLExpiry", set_url_expiry, NULL, DIR_CMD,
                   "SECONDS: presigned URL lifetime, 1 to 604800 (default 300)"),
     AP_INIT_TAKE1("HgS3CacheMaxAge", set_max_age, NULL, DIR_CMD,

@@ -10,6 +10,8 @@
 #include <http_config.h>
 #include <apr_tables.h>
 
+#include "hgs3_conffiles.h"
+
 #define HGS3_UNSET (-1)
 
 /* Documented defaults (README "Directives" lists the same). */
@@ -29,6 +31,8 @@
 #define HGS3_DEF_PRESENCE_TTL   60
 #define HGS3_DEF_BREAKER_FAILS  3
 #define HGS3_DEF_BREAKER_SECS   30
+/* HgS3CacheConfigFiles: what hgweb reads besides the repository's hgrc */
+#define HGS3_DEF_CONFIG_FILES "/etc/mercurial/hgrc", "/etc/mercurial/hgrc.d/*.rc"
 
 /* HgS3CacheSpoolDir: a disk directory (never the runtime dir, a tmpfs on
  * Debian), created at startup for the children's user. */
@@ -79,6 +83,7 @@ typedef struct hgs3_dir_conf {
     int lookup_ms;                 /*                  LOOKUP_MS: default 2000 */
     int header;                    /* HgS3CacheHeader: default off */
     apr_off_t multipart_threshold; /* HgS3CacheMultipartThreshold: default 64M */
+    hgs3_conffiles *config_files;  /* HgS3CacheConfigFiles: default HGS3_DEF_CONFIG_FILES */
 } hgs3_dir_conf;
 
 /* Per-server configuration: directives marked (server) in the README. */
@@ -128,6 +133,7 @@ int hgs3_conf_connect_ms(const hgs3_dir_conf *c);
 int hgs3_conf_lookup_ms(const hgs3_dir_conf *c);
 int hgs3_conf_header(const hgs3_dir_conf *c);
 apr_off_t hgs3_conf_multipart_threshold(const hgs3_dir_conf *c);
+hgs3_conffiles *hgs3_conf_config_files(const hgs3_dir_conf *c);
 int hgs3_srv_upload_workers(const hgs3_srv_conf *sc);
 int hgs3_srv_upload_queue(const hgs3_srv_conf *sc);
 int hgs3_srv_presence_ttl(const hgs3_srv_conf *sc);

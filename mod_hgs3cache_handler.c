@@ -139,7 +139,7 @@ static int hgs3_handler(request_rec *r)
         rv = APR_ENOENT; /* hgweb answers 404 for a path below a repository */
     }
     if (rv == APR_SUCCESS) {
-        rv = hgs3_repo_fingerprint(repo, r->pool);
+        rv = hgs3_repo_fingerprint_ex(repo, r->pool, hgs3_conf_config_files(conf));
     }
     if (rv != APR_SUCCESS) {
         hgs3_set_note(r, conf, "bypass:repository");

@@ -49,8 +49,10 @@ static int too_old(const hgs3_dir_conf *conf, apr_time_t lastmod, apr_time_t now
 
 static void store_failed(request_rec *r, apr_status_t rv, hgs3_s3_client *c)
 {
+    HGS3_LOG_LIMITER(log_00402);
     hgs3_breaker *b = hgs3_store_breaker();
     int tripped = b ? hgs3_breaker_failure(b, apr_time_now()) : 0;
+    apr_uint32_t suppressed = 0;
     char buf[128];
 
     hgs3_status_count(HGS3_C_STORE_ERRORS, 1);
@@ -59,12 +61,12 @@ static void store_failed(request_rec *r, apr_status_t rv, hgs3_s3_client *c)
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                       HGS3LOGNO(00401) "store lookups failing (%s); skipping lookups for a while",
                       hgs3_strerror(rv, buf, sizeof(buf)));
-    } else if (hgs3_store_log_allowed()) {
+    } else if (hgs3_log_allowed(&log_00402, &suppressed)) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                       HGS3LOGNO(00402) "store lookup failed: %s (%s); answering from hgweb "
                                        "[%u similar messages suppressed]",
                       hgs3_strerror(rv, buf, sizeof(buf)), c ? hgs3_s3_error_text(r->pool, c) : "",
-                      hgs3_store_log_suppressed());
+                      suppressed);
     }
 }
 
@@ -461,12 +463,14 @@ static int answer_stream(request_rec *r, const hgs3_dir_conf *conf, const hgs3_s
         return OK;
     }
     if (ctx.started) {
-        if (!r->connection->aborted && hgs3_store_log_allowed()) {
+        HGS3_LOG_LIMITER(log_00404);
+        apr_uint32_t suppressed = 0;
+        if (!r->connection->aborted && hgs3_log_allowed(&log_00404, &suppressed)) {
             char buf[128];
             ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                           HGS3LOGNO(00404) "streaming %s from the store failed midway: %s; "
-                                           "connection aborted",
-                          object, hgs3_strerror(rv, buf, sizeof(buf)));
+                                           "connection aborted [%u similar messages suppressed]",
+                          object, hgs3_strerror(rv, buf, sizeof(buf)), suppressed);
         }
         stream_abort(&ctx);
         return OK;
@@ -487,9 +491,13 @@ int hgs3_hit_handle(request_rec *r, const hgs3_dir_conf *conf, const char *hex, 
 
     rv = hgs3_store_s3_config(&s3, r->pool, conf);
     if (rv != APR_SUCCESS) {
-        if (hgs3_store_log_allowed()) {
+        HGS3_LOG_LIMITER(log_00405);
+        apr_uint32_t suppressed = 0;
+        if (hgs3_log_allowed(&log_00405, &suppressed)) {
             ap_log_rerror(APLOG_MARK, APLOG_WARNING, rv, r,
-                          HGS3LOGNO(00405) "no usable store credentials; answering from hgweb");
+                          HGS3LOGNO(00405) "no usable store credentials; answering from hgweb "
+                                           "[%u similar messages suppressed]",
+                          suppressed);
         }
         hgs3_set_note(r, conf, "bypass:credentials");
         return DECLINED;

@@ -35,8 +35,6 @@ APLOG_USE_MODULE(hgs3cache);
 #define UPLOAD_MS_PER_MIB      1000
 /* ...and a store that stops answering gives up sooner, freeing the key. */
 #define UPLOAD_STALL_MS 15000
-/* Repeated store failures are logged at most once per interval. */
-#define LOG_INTERVAL apr_time_from_sec(10)
 
 typedef struct store_job {
     apr_pool_t *pool; /* unmanaged: lives exactly as long as the job */
@@ -54,21 +52,9 @@ static server_rec *main_server;
 static hgs3_sigv4_keycache *keycache;
 static hgs3_breaker breaker;
 static int breaker_ready;
-static volatile apr_uint32_t log_suppressed;
-static volatile apr_uint32_t last_log_sec;
-
-/* True when a failure may be logged now; counts the ones that may not. */
-static int log_allowed(void)
-{
-    apr_uint32_t now = (apr_uint32_t)apr_time_sec(apr_time_now());
-    apr_uint32_t last = apr_atomic_read32(&last_log_sec);
-    if (now - last >= (apr_uint32_t)apr_time_sec(LOG_INTERVAL) &&
-        apr_atomic_cas32(&last_log_sec, now, last) == last) {
-        return 1;
-    }
-    apr_atomic_inc32(&log_suppressed);
-    return 0;
-}
+HGS3_LOG_LIMITER(log_00201);
+HGS3_LOG_LIMITER(log_00202);
+HGS3_LOG_LIMITER(log_00203);
 
 static void job_free(store_job *job)
 {
@@ -126,6 +112,7 @@ static void job_run(void *data)
     hgs3_s3_client *c = NULL;
     const char *etag = NULL;
     apr_time_t start = apr_time_now();
+    apr_uint32_t suppressed = 0;
     apr_status_t rv;
 
     rv = hgs3_s3_client_create(&c, job->pool, &job->s3);
@@ -150,14 +137,13 @@ static void job_run(void *data)
     } else {
         hgs3_status_count(HGS3_C_UPLOAD_ERRORS, 1);
     }
-    if (rv != APR_SUCCESS && log_allowed()) {
+    if (rv != APR_SUCCESS && hgs3_log_allowed(&log_00201, &suppressed)) {
         char buf[128];
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, job->s,
                      HGS3LOGNO(00201) "upload of %s failed: %s (%s); the response was served "
                                       "but not stored [%u similar messages suppressed]",
                      job->object, hgs3_strerror(rv, buf, sizeof(buf)),
-                     c ? hgs3_s3_error_text(job->pool, c) : "no client",
-                     apr_atomic_xchg32(&log_suppressed, 0));
+                     c ? hgs3_s3_error_text(job->pool, c) : "no client", suppressed);
     }
     job_free(job);
 }
@@ -217,7 +203,10 @@ static creds_entry *creds_entry_get(const char *file, const char *profile)
     return e;
 }
 
-/* Under creds_mx: reload e when the file changed since the last load. */
+/* Under creds_mx: reload e when the file changed since the last good load.
+ * After an error (the file was missing, unreadable or unparsable) it is read
+ * again on every call, whatever its stat says: a file moved away and back
+ * unchanged keeps its mtime, size and inode, and must still be picked up. */
 static void creds_entry_refresh(creds_entry *e, apr_pool_t *scratch)
 {
     apr_finfo_t fi;
@@ -227,7 +216,8 @@ static void creds_entry_refresh(creds_entry *e, apr_pool_t *scratch)
         e->rv = rv;
         return;
     }
-    if (e->rv != APR_EINIT && fi.mtime == e->mtime && fi.size == e->size && fi.inode == e->inode) {
+    if (e->rv == APR_SUCCESS && fi.mtime == e->mtime && fi.size == e->size &&
+        fi.inode == e->inode) {
         return;
     }
     if (e->pool) {
@@ -430,6 +420,7 @@ const char *hgs3_store_submit(request_rec *r, const hgs3_dir_conf *conf, const c
     store_job *job;
     apr_pool_t *p = NULL;
     const char *why = NULL;
+    apr_uint32_t suppressed = 0;
     apr_status_t rv;
 
     if (!uploader) {
@@ -446,9 +437,11 @@ const char *hgs3_store_submit(request_rec *r, const hgs3_dir_conf *conf, const c
     job->content_type = apr_pstrdup(p, content_type);
     rv = job_config(job, conf, hgs3_spool_length(spool), &why);
     if (rv != APR_SUCCESS) {
-        if (log_allowed()) {
+        if (hgs3_log_allowed(&log_00202, &suppressed)) {
             ap_log_rerror(APLOG_MARK, APLOG_WARNING, rv, r,
-                          HGS3LOGNO(00202) "no usable store credentials; not storing");
+                          HGS3LOGNO(00202) "no usable store credentials; not storing "
+                                           "[%u similar messages suppressed]",
+                          suppressed);
         }
         apr_pool_destroy(p);
         return why;
@@ -463,10 +456,11 @@ const char *hgs3_store_submit(request_rec *r, const hgs3_dir_conf *conf, const c
             hgs3_status_count(HGS3_C_UPLOADS_DROPPED, 1);
         }
         hgs3_spool_set_owner(spool, r->pool);
-        if (rv == APR_EAGAIN && log_allowed()) {
+        if (rv == APR_EAGAIN && hgs3_log_allowed(&log_00203, &suppressed)) {
             ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                           HGS3LOGNO(00203) "upload queue full (HgS3CacheUploadQueue); response "
-                                           "not stored");
+                                           "not stored [%u similar messages suppressed]",
+                          suppressed);
         }
         /* the caller keeps spool and lock */
         apr_pool_destroy(p);
@@ -532,14 +526,4 @@ void hgs3_store_child_init(apr_pool_t *pchild, server_rec *s)
 hgs3_breaker *hgs3_store_breaker(void)
 {
     return breaker_ready ? &breaker : NULL;
-}
-
-int hgs3_store_log_allowed(void)
-{
-    return log_allowed();
-}
-
-apr_uint32_t hgs3_store_log_suppressed(void)
-{
-    return apr_atomic_xchg32(&log_suppressed, 0);
 }

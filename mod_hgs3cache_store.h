@@ -36,8 +36,4 @@ const char *hgs3_store_presence_id(apr_pool_t *p, const hgs3_dir_conf *conf, con
 /* This child's breaker (NULL before child_init). */
 hgs3_breaker *hgs3_store_breaker(void);
 
-/* Rate limit for repeated store failure logs, shared by this child. */
-int hgs3_store_log_allowed(void);
-apr_uint32_t hgs3_store_log_suppressed(void);
-
 #endif

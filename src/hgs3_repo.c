@@ -14,12 +14,16 @@
 #include "hgs3_err.h"
 #include "hgs3_req.h"
 #include "hgs3_repo.h"
+#include "hgs3_conffiles.h"
 
-#define FP_VERSION 1
+#define FP_VERSION 2
 
-/* Every file whose change can change a getbundle response (SPEC "The cache
- * key"), plus store/narrowspec, which limits what a narrow server repository
- * sends. The order is part of the fingerprint format. */
+/* Every file whose change can change a response (SPEC "The cache key"),
+ * plus store/narrowspec, which limits what a narrow server repository
+ * sends. store/undo and undo.desc are what every Mercurial transaction
+ * renames its journal onto when it closes: they catch transactional rewrites
+ * of the store that leave the other files alone (hg censor rewrites a
+ * filelog). The order is part of the fingerprint format. */
 const char *const HGS3_REPO_STATE_FILES[] = {
     ".hg/store/00changelog.i",
     ".hg/store/00changelog.d",
@@ -27,10 +31,15 @@ const char *const HGS3_REPO_STATE_FILES[] = {
     ".hg/store/phaseroots",
     ".hg/store/obsstore",
     ".hg/bookmarks",
+    ".hg/store/bookmarks",
     ".hg/requires",
     ".hg/store/requires",
     ".hg/hgrc",
     ".hg/store/narrowspec",
+    ".hg/store/undo",
+    ".hg/undo.desc",
+    ".hg/localtags",
+    ".hg/clonebundles.manifest",
     NULL,
 };
 
@@ -483,8 +492,10 @@ static int fp_stat(const fp_top *d, const char *rel, struct stat *st)
  * no ctime in nanoseconds. Two writes in the same microsecond that keep the
  * size would look alike; with st_mtim/st_ctim only the filesystem's own
  * timestamp granularity limits us. ctime is included as well because tools
- * that restore mtime (cp -p, rsync -t, touch -r) cannot restore it. */
-apr_status_t hgs3_repo_fingerprint(hgs3_repo *repo, apr_pool_t *p)
+ * that restore mtime (cp -p, rsync -t, touch -r) cannot restore it.
+ * The configuration files follow the repository's own in the same blob, so
+ * the key's encoding does not change with them. */
+apr_status_t hgs3_repo_fingerprint_ex(hgs3_repo *repo, apr_pool_t *p, hgs3_conffiles *config)
 {
     enum { REC = 1 + 6 * 8 };
     apr_size_t nfiles = 0, i;
@@ -525,9 +536,23 @@ apr_status_t hgs3_repo_fingerprint(hgs3_repo *repo, apr_pool_t *p)
         b = put_u64(b, (apr_uint64_t)st.st_ctim.tv_nsec);
         b = put_u64(b, (apr_uint64_t)st.st_ino);
     }
+    if (config) {
+        rv = hgs3_conffiles_fingerprint(config, p, buf, (apr_size_t)(b - buf), &repo->fp,
+                                        &repo->fp_len);
+        goto leave;
+    }
     repo->fp = buf;
     repo->fp_len = (apr_size_t)(b - buf);
 leave:
+    if (rv != APR_SUCCESS) {
+        repo->fp = NULL;
+        repo->fp_len = 0;
+    }
     fp_top_close(&top);
     return rv;
+}
+
+apr_status_t hgs3_repo_fingerprint(hgs3_repo *repo, apr_pool_t *p)
+{
+    return hgs3_repo_fingerprint_ex(repo, p, NULL);
 }

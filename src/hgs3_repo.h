@@ -28,6 +28,8 @@
 
 #include <apr_pools.h>
 
+#include "hgs3_conffiles.h"
+
 #define HGS3_REPO_MAX_PATH     4096 /* raw URL path below the Location */
 #define HGS3_REPO_MAX_SEGMENTS 64
 
@@ -93,6 +95,11 @@ apr_status_t hgs3_repo_resolve(hgs3_repo **prepo, apr_pool_t *p, const char *rep
  * and so does a .hg/requires that is missing or not a regular file
  * (APR_ENOENT). */
 apr_status_t hgs3_repo_fingerprint(hgs3_repo *repo, apr_pool_t *p);
+
+/* The same, followed by the fingerprint of config (HgS3CacheConfigFiles,
+ * see hgs3_conffiles_fingerprint) when it is not NULL: every key of the
+ * scope then changes with those files too. */
+apr_status_t hgs3_repo_fingerprint_ex(hgs3_repo *repo, apr_pool_t *p, hgs3_conffiles *config);
 
 /* The files covered, relative to the repository, NULL-terminated. */
 extern const char *const HGS3_REPO_STATE_FILES[];

@@ -11,9 +11,11 @@ it is a hit, and neither secret ever reaches a log.
 Both stores check signatures (see test_harness.py::test_store_rejects_wrong_secret).
 """
 import os
+import time
 
 import pytest
 
+from pyhgs3 import env as E
 from pyhgs3.checks import (PREFIX, clone_verified, replay_headers, wait_getbundles,
                            wait_objects)
 from pyhgs3.httpd import hgs3cache_location
@@ -120,3 +122,86 @@ def test_credentials_file_rotation(hg, httpd_factory, store, proxy, small_repo, 
         text = log.read_text(errors="replace")
         for secret in secrets:
             assert secret not in text, f"a secret key appears in {log}"
+
+
+def test_credentials_file_moved_away_and_back(hg, httpd_factory, store, small_repo, tmp_dir):
+    """A credentials error does not stick: the file moved away (every request
+    bypass:credentials), then moved back unchanged (same inode, size and
+    mtime, so its stat looks as before the error): the next request uses it
+    again, without the file being touched."""
+    creds_dir = tmp_dir / "aws"
+    creds_dir.mkdir()
+    creds = creds_dir / "credentials"
+    away = creds_dir / "credentials.away"
+    write_creds(creds, creds_text(store.access_key, store.secret_key))
+    conf = SERVER_CONF + hgs3cache_location(
+        "/repo", small_repo, bucket=store.bucket, endpoint=store.endpoint, region=store.region,
+        CredentialsFile=(str(creds), "hgs3"), Header=True)
+    httpd = httpd_factory(repos={"repo": small_repo}, module=True, extra_conf=conf,
+                          log_level=LOG_LEVEL)
+    httpd.allow_log(r"HGS300405")
+    url = httpd.repo_url("repo")
+
+    clone_verified(hg, url, tmp_dir / "miss", small_repo)
+    (key,) = wait_objects(store)
+    before = os.stat(creds)
+
+    os.rename(creds, away)
+    for i in range(2):
+        clone_verified(hg, url, tmp_dir / f"away{i}", small_repo)
+    notes = [e["note"] for e in wait_getbundles(httpd, "repo", 3)]
+    assert notes == ["miss", "bypass:credentials", "bypass:credentials"], notes
+    assert httpd.error_log.grep(r"HGS300405.*no usable store credentials", since_mark=False)
+
+    os.rename(away, creds)
+    after = os.stat(creds)
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == \
+        (before.st_ino, before.st_size, before.st_mtime_ns)
+    for i in range(2):
+        clone_verified(hg, url, tmp_dir / f"back{i}", small_repo)
+    notes = [e["note"] for e in wait_getbundles(httpd, "repo", 5)]
+    assert notes[3:] == ["hit-redirect", "hit-redirect"], notes
+    assert store.keys() == [key]
+
+
+def test_log_rate_limits_per_message_kind(hg, httpd_factory, small_repo, tmp_dir):
+    """Each rate-limited message kind has a limiter of its own: a failed
+    lookup (HGS300402) logged a moment ago does not hold back the first
+    credentials error (HGS300405), and the next HGS300402 counts only the
+    lookups that failed since, not the credentials errors between them."""
+    creds = tmp_dir / "credentials"
+    write_creds(creds, creds_text("AKIDEXAMPLE", "not-a-real-secret-0000"))
+    closed = f"http://127.0.0.1:{E.free_port()}"           # nothing listens there
+    conf = SERVER_CONF + hgs3cache_location(
+        "/repo", small_repo, bucket="hgs3-test", endpoint=closed, region="us-east-1",
+        CredentialsFile=(str(creds), "hgs3"), Header=True)
+    httpd = httpd_factory(repos={"repo": small_repo}, module=True, extra_conf=conf,
+                          log_level=LOG_LEVEL)
+    httpd.allow_log(LOOKUP_TAGS, r"HGS300405")
+    url = httpd.repo_url("repo")
+
+    def getbundle():
+        """Replay the clone's getbundle (a clone is too slow for the interval)."""
+        status, _, body = httpd.get("/repo?cmd=getbundle", headers=headers)
+        assert status == 200 and body.startswith(b"\x04zstd"), (status, body[:100])
+
+    start = time.monotonic()
+    r = hg.clone(url, tmp_dir / "clone", "-U")           # 00402 logged
+    assert r.ok, r
+    first_logged = time.monotonic()
+    headers = replay_headers(wait_getbundles(httpd, "repo", 1)[0])
+    getbundle()                                           # 00402 held back (1)
+    os.rename(creds, creds.with_name("credentials.away"))
+    getbundle()                                           # 00405 logged: its own kind
+    getbundle()                                           # 00405 held back
+    assert time.monotonic() - start < 9, "too slow to stay within one interval"
+    notes = [e["note"] for e in wait_getbundles(httpd, "repo", 4)]
+    assert notes == ["bypass:store-error"] * 2 + ["bypass:credentials"] * 2, notes
+    assert len(httpd.error_log.grep(r"HGS300402")) == 1
+    assert len(httpd.error_log.grep(r"HGS300405")) == 1, httpd.error_log.grep(r"HGS3004")
+
+    os.rename(creds.with_name("credentials.away"), creds)
+    time.sleep(max(0.0, first_logged + 10.5 - time.monotonic()))
+    getbundle()                                           # 00402 again, counting 1
+    lines = httpd.error_log.grep(r"HGS300402")
+    assert len(lines) == 2 and "[1 similar messages suppressed]" in lines[1], lines

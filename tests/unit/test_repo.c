@@ -447,7 +447,7 @@ static void test_fingerprint_layout(void **state)
     fp = take(f, repo, &len);
     /* only .hg/requires exists: version, then one 49-byte record and n-1 absent */
     assert_int_equal(len, 1 + (n - 1) + 49);
-    assert_int_equal(fp[0], 1);
+    assert_int_equal(fp[0], 2);
     /* the record holds size, mtime s/ns, ctime s/ns and inode, as stat(2) says */
     {
         apr_size_t i, off = 1;
@@ -497,6 +497,60 @@ static void test_fingerprint_layout(void **state)
         repo->dir = longdir;
         assert_int_not_equal(hgs3_repo_fingerprint(repo, f->p), APR_SUCCESS);
         assert_null(repo->fp);
+    }
+}
+
+/* SPEC's list, each by name: dropping one from the list must fail here. */
+static void test_fingerprint_spec_files(void **state)
+{
+    static const char *const spec[] = {
+        ".hg/store/00changelog.i", ".hg/store/00changelog.d",
+        ".hg/store/00changelog.n", ".hg/store/phaseroots",
+        ".hg/store/obsstore",      ".hg/bookmarks",
+        ".hg/store/bookmarks",     ".hg/requires",
+        ".hg/store/requires",      ".hg/store/undo",
+        ".hg/undo.desc",           ".hg/hgrc",
+        ".hg/localtags",           ".hg/clonebundles.manifest",
+    };
+    apr_size_t i;
+    (void)state;
+    for (i = 0; i < sizeof(spec) / sizeof(spec[0]); ++i) {
+        int j, found = 0;
+        for (j = 0; HGS3_REPO_STATE_FILES[j]; ++j) {
+            found |= strcmp(HGS3_REPO_STATE_FILES[j], spec[i]) == 0;
+        }
+        print_message("file %s\n", spec[i]);
+        assert_true(found);
+    }
+}
+
+/* How a Mercurial transaction closes (hg censor, bookmark moves with
+ * bookmarksinstore, ...): store/journal renamed onto store/undo and
+ * journal.desc onto undo.desc, both of which may already exist with the same
+ * size. Each rename alone changes the fingerprint. */
+static void test_fingerprint_transaction_close(void **state)
+{
+    fx *f = *state;
+    hgs3_repo *repo = NULL;
+    const unsigned char *prev, *cur;
+    apr_size_t plen, clen;
+    static const char *const pairs[][2] = {
+        {"root/a/.hg/store/journal", "root/a/.hg/store/undo"},
+        {"root/a/.hg/journal.desc", "root/a/.hg/undo.desc"},
+    };
+    int round, k;
+
+    assert_int_equal(hgs3_repo_find(&repo, f->p, f->root, "a"), APR_SUCCESS);
+    for (round = 0; round < 2; ++round) {
+        for (k = 0; k < 2; ++k) {
+            prev = take(f, repo, &plen);
+            write_file(f, pairs[k][0], "3\ncensor\n");
+            assert_int_equal(rename(apr_pstrcat(f->p, f->base, "/", pairs[k][0], NULL),
+                                    apr_pstrcat(f->p, f->base, "/", pairs[k][1], NULL)),
+                             0);
+            cur = take(f, repo, &clen);
+            assert_false(same(prev, plen, cur, clen));
+        }
     }
 }
 
@@ -630,7 +684,7 @@ static apr_size_t reference_fp(fx *f, const char *dir, unsigned char *out)
 {
     apr_size_t off = 0;
     int i, j;
-    out[off++] = 1;
+    out[off++] = 2; /* the format version */
     for (i = 0; HGS3_REPO_STATE_FILES[i]; ++i) {
         struct stat st;
         apr_uint64_t v[6];
@@ -666,8 +720,10 @@ static void test_fingerprint_equals_full_path_stat(void **state)
     int i;
 
     /* every other state file present, by hgs3_repo_find() and hgs3_repo_open() */
-    for (i = 0; HGS3_REPO_STATE_FILES[i]; i += 2) {
-        write_file(f, apr_pstrcat(f->p, "root/a/", HGS3_REPO_STATE_FILES[i], NULL), "x");
+    for (i = 0; HGS3_REPO_STATE_FILES[i]; ++i) {
+        if (i % 2 == 0) {
+            write_file(f, apr_pstrcat(f->p, "root/a/", HGS3_REPO_STATE_FILES[i], NULL), "x");
+        }
     }
     wlen = reference_fp(f, under_root(f, "a"), want);
     assert_int_equal(hgs3_repo_find(&repo, f->p, f->root, "a"), APR_SUCCESS);
@@ -716,6 +772,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fingerprint_stable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fingerprint_each_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fingerprint_layout, setup, teardown),
+        cmocka_unit_test(test_fingerprint_spec_files),
+        cmocka_unit_test_setup_teardown(test_fingerprint_transaction_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_cache_symlink_flip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_cache_dir_replaced, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_fingerprint_pinned, setup, teardown),
