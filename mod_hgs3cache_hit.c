@@ -41,18 +41,25 @@ APLOG_USE_MODULE(hgs3cache);
 
 typedef enum { LOOKUP_HIT, LOOKUP_MISS, LOOKUP_BYPASS } lookup_e;
 
+/* A store's clock may run a little ahead of ours. */
+#define HGS3_CLOCK_SKEW apr_time_from_sec(5)
+
+/* With HgS3CacheMaxAge, an object is fresh only with a known age: a
+ * missing or unparsable Last-Modified (0), or one in the future, is a miss,
+ * never "not too old". */
 static int too_old(const hgs3_dir_conf *conf, apr_time_t lastmod, apr_time_t now)
 {
     int max_age = hgs3_conf_max_age(conf);
-    return max_age > 0 && lastmod > 0 && now - lastmod > apr_time_from_sec(max_age);
+    return max_age > 0 && (lastmod <= 0 || lastmod > now + HGS3_CLOCK_SKEW ||
+                           now - lastmod > apr_time_from_sec(max_age));
 }
 
-static void store_failed(request_rec *r, apr_status_t rv, hgs3_s3_client *c)
+/* Count a store failure toward the breaker and StoreErrors; 1 when it
+ * opened the breaker (logged here). */
+static int count_store_failure(request_rec *r, apr_status_t rv)
 {
-    HGS3_LOG_LIMITER(log_00402);
     hgs3_breaker *b = hgs3_store_breaker();
     int tripped = b ? hgs3_breaker_failure(b, apr_time_now()) : 0;
-    apr_uint32_t suppressed = 0;
     char buf[128];
 
     hgs3_status_count(HGS3_C_STORE_ERRORS, 1);
@@ -61,7 +68,17 @@ static void store_failed(request_rec *r, apr_status_t rv, hgs3_s3_client *c)
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                       HGS3LOGNO(00401) "store lookups failing (%s); skipping lookups for a while",
                       hgs3_strerror(rv, buf, sizeof(buf)));
-    } else if (hgs3_log_allowed(&log_00402, &suppressed)) {
+    }
+    return tripped;
+}
+
+static void store_failed(request_rec *r, apr_status_t rv, hgs3_s3_client *c)
+{
+    HGS3_LOG_LIMITER(log_00402);
+    apr_uint32_t suppressed = 0;
+    char buf[128];
+
+    if (!count_store_failure(r, rv) && hgs3_log_allowed(&log_00402, &suppressed)) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                       HGS3LOGNO(00402) "store lookup failed: %s (%s); answering from hgweb "
                                        "[%u similar messages suppressed]",
@@ -73,7 +90,9 @@ static void store_failed(request_rec *r, apr_status_t rv, hgs3_s3_client *c)
 /* HEAD object. HGS3_ENOTFOUND for a miss: a 404, or a 403 that the store
  * explains as AccessDenied (a bucket without s3:ListBucket answers 403 for
  * missing keys). A 403 for refused credentials stays HGS3_EAUTH: that is a
- * store failure, not a miss. */
+ * store failure, not a miss. A 2xx that is not a complete answer (see
+ * hgs3_s3_check_head()) is HGS3_EPROTO, a store failure: never a hit,
+ * never remembered as present. */
 static apr_status_t head(request_rec *r, const hgs3_s3_config *s3, const char *object,
                          hgs3_s3_object *obj, hgs3_s3_client **pc)
 {
@@ -84,6 +103,9 @@ static apr_status_t head(request_rec *r, const hgs3_s3_config *s3, const char *o
     if (rv == APR_SUCCESS) {
         hgs3_status_count(HGS3_C_HEADS, 1);
         rv = hgs3_s3_head(obj, *pc, r->pool, object);
+        if (rv == APR_SUCCESS) {
+            rv = hgs3_s3_check_head(obj);
+        }
         if (rv == HGS3_EAUTH) {
             rv = hgs3_s3_explain_403(*pc, r->pool, object);
             if (rv == APR_SUCCESS) {
@@ -97,16 +119,17 @@ static apr_status_t head(request_rec *r, const hgs3_s3_config *s3, const char *o
     return rv;
 }
 
-/* Presence cache, then HEAD. A hit found by HEAD sets *headed; the
- * breaker hears of its success once the hit has been answered (a streamed
- * hit may still fail). */
+/* Presence cache, then HEAD. A hit found by HEAD sets *headed and *obj
+ * (what a streamed hit must then get); the breaker hears of its success
+ * once the hit has been answered (a streamed hit may still fail). A probe
+ * of a half-open breaker that ends without a word counts as failed when
+ * the request's pool goes (hgs3_breaker_enter()). */
 static lookup_e lookup(request_rec *r, const hgs3_dir_conf *conf, const hgs3_s3_config *s3,
-                       const char *object, const char **why, int *headed)
+                       const char *object, const char **why, int *headed, hgs3_s3_object *obj)
 {
     const char *pid = hgs3_store_presence_id(r->pool, conf, object);
     hgs3_breaker *b = hgs3_store_breaker();
     hgs3_s3_client *c = NULL;
-    hgs3_s3_object obj;
     apr_time_t lastmod = 0, now = apr_time_now();
     apr_status_t rv;
 
@@ -119,13 +142,13 @@ static lookup_e lookup(request_rec *r, const hgs3_dir_conf *conf, const hgs3_s3_
         }
         hgs3_presence_remove(r->server, r->pool, pid);
     }
-    if (b && !hgs3_breaker_allow(b, now)) {
+    if (b && !hgs3_breaker_enter(b, r->pool, now)) {
         *why = "breaker-open";
         return LOOKUP_BYPASS;
     }
-    rv = head(r, s3, object, &obj, &c);
-    if (rv == APR_SUCCESS && !too_old(conf, obj.last_modified, now)) {
-        hgs3_presence_put(r->server, r->pool, pid, obj.last_modified);
+    rv = head(r, s3, object, obj, &c);
+    if (rv == APR_SUCCESS && !too_old(conf, obj->last_modified, now)) {
+        hgs3_presence_put(r->server, r->pool, pid, obj->last_modified);
         *headed = 1;
         return LOOKUP_HIT;
     }
@@ -334,68 +357,78 @@ static int answer_redirect(request_rec *r, const hgs3_dir_conf *conf, const hgs3
 
 /* Data from the store is handed on in batches of at least this much (and
  * at the end), not once per libcurl callback: every ap_pass_brigade() runs
- * the whole output filter chain. */
+ * the whole output filter chain. The first batch also decides when the
+ * response is committed: until it goes, a failing store still falls back
+ * to hgweb (a store that stalls after a few bytes costs the client nothing
+ * but the wait). */
 #define HGS3_STREAM_BATCH (64 * 1024)
 
 typedef struct stream_ctx {
     request_rec *r;
     const hgs3_dir_conf *conf;
+    const hgs3_s3_object *head; /* the lookup's HEAD, NULL after a presence hit */
     apr_bucket_brigade *bb;
     apr_size_t pending; /* bytes in bb, not yet passed on */
+    apr_off_t received; /* object bytes from the store */
     hgs3_s3_object obj;
-    int started; /* bytes went to the client (the first data is passed at once) */
+    int answer_ok; /* the store's answer head passed hgs3_s3_check_get() */
+    int started;   /* the response went down the filter chain: no fallback */
 } stream_ctx;
 
+/* The answer's head, before any byte is used: only a 200 of the object's
+ * size and type (SPEC "Failure behaviour"). */
 static apr_status_t stream_headers(void *baton, const hgs3_s3_object *obj)
 {
     stream_ctx *ctx = baton;
+    apr_status_t rv;
+
     ctx->obj = *obj;
-    return APR_SUCCESS;
+    rv = hgs3_s3_check_get(obj, ctx->head);
+    ctx->answer_ok = (rv == APR_SUCCESS);
+    return rv;
 }
 
-/* The first data sets the response headers; until then a failure can still
- * fall back to hgweb. */
+/* The first batch sets the response headers; until then a failure can
+ * still fall back to hgweb. */
 static void stream_start(stream_ctx *ctx)
 {
     request_rec *r = ctx->r;
     ctx->started = 1;
     hgs3_set_note(r, ctx->conf, "hit-stream");
-    ap_set_content_type(r,
-                        apr_pstrdup(r->pool, ctx->obj.content_type ? ctx->obj.content_type
-                                                                   : "application/mercurial-0.2"));
-    if (ctx->obj.content_length >= 0) {
-        ap_set_content_length(r, ctx->obj.content_length);
-    }
+    ap_set_content_type(r, apr_pstrdup(r->pool, ctx->obj.content_type));
+    ap_set_content_length(r, ctx->obj.content_length);
 }
 
-/* The first data goes out at once, which commits the response headers
- * (from then on a failure aborts the connection, see stream_abort()).
- * Later data is handed on in batches: libcurl's buffer is only valid
- * during the callback, so a batch is gathered in copies (heap buckets),
- * except that a callback that alone fills a batch with nothing pending is
- * passed on as it is. */
+/* Data is handed on in batches: libcurl's buffer is only valid during the
+ * callback, so a batch is gathered in copies (heap buckets), except that a
+ * callback that alone fills a batch with nothing pending is passed on as
+ * it is. The first pass commits the response headers (from then on a
+ * failure aborts the connection, see stream_abort()). */
 static apr_status_t stream_data(void *baton, const char *data, apr_size_t len)
 {
     stream_ctx *ctx = baton;
     request_rec *r = ctx->r;
-    int first = !ctx->started;
     apr_status_t rv;
 
-    if (first) {
-        stream_start(ctx);
+    if ((apr_off_t)len > ctx->obj.content_length - ctx->received) {
+        return HGS3_EPROTO; /* more than the store announced */
     }
+    ctx->received += (apr_off_t)len;
     if (r->connection->aborted) {
         return HGS3_EABORTED;
     }
-    if (ctx->pending == 0 && (first || len >= HGS3_STREAM_BATCH)) {
+    if (ctx->pending == 0 && len >= HGS3_STREAM_BATCH) {
         APR_BRIGADE_INSERT_TAIL(
             ctx->bb, apr_bucket_transient_create(data, len, r->connection->bucket_alloc));
     } else if (apr_brigade_write(ctx->bb, NULL, NULL, data, len) != APR_SUCCESS) {
         return HGS3_EABORTED;
     }
     ctx->pending += len;
-    if (!first && ctx->pending < HGS3_STREAM_BATCH) {
+    if (ctx->pending < HGS3_STREAM_BATCH) {
         return APR_SUCCESS;
+    }
+    if (!ctx->started) {
+        stream_start(ctx);
     }
     rv = ap_pass_brigade(r->output_filters, ctx->bb);
     apr_brigade_cleanup(ctx->bb);
@@ -412,22 +445,78 @@ static void stream_abort(stream_ctx *ctx)
 {
     request_rec *r = ctx->r;
     conn_rec *c = r->connection;
-    apr_bucket *b;
+    apr_status_t rv;
 
     c->keepalive = AP_CONN_CLOSE;
-    b = ap_bucket_error_create(HTTP_BAD_GATEWAY, NULL, r->pool, c->bucket_alloc);
-    APR_BRIGADE_INSERT_TAIL(ctx->bb, b);
-    b = apr_bucket_eos_create(c->bucket_alloc);
-    APR_BRIGADE_INSERT_TAIL(ctx->bb, b);
-    ap_pass_brigade(r->output_filters, ctx->bb);
+    apr_brigade_cleanup(ctx->bb); /* never the rest of a short body */
+    APR_BRIGADE_INSERT_TAIL(
+        ctx->bb, ap_bucket_error_create(HTTP_BAD_GATEWAY, NULL, r->pool, c->bucket_alloc));
+    APR_BRIGADE_INSERT_TAIL(ctx->bb, apr_bucket_eos_create(c->bucket_alloc));
+    rv = ap_pass_brigade(r->output_filters, ctx->bb);
     apr_brigade_cleanup(ctx->bb);
+    if (rv != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_TRACE1, rv, r, "hgs3cache: aborting a streamed hit");
+    }
     c->aborted = 1;
 }
 
+/* The last batch and EOS of a complete object. */
+static int stream_finish(stream_ctx *ctx)
+{
+    request_rec *r = ctx->r;
+    apr_status_t rv;
+
+    if (!ctx->started) {
+        stream_start(ctx);
+    }
+    APR_BRIGADE_INSERT_TAIL(ctx->bb, apr_bucket_eos_create(r->connection->bucket_alloc));
+    rv = ap_pass_brigade(r->output_filters, ctx->bb);
+    apr_brigade_cleanup(ctx->bb);
+    if (rv == APR_SUCCESS || r->connection->aborted) {
+        return OK;
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r, "hgs3cache: passing a streamed hit's end failed");
+    return AP_FILTER_ERROR;
+}
+
+/* The GET failed. Anything but our own stop (the client went away, the
+ * child is stopping: HGS3_EABORTED) or a 404 (the object went away since
+ * the lookup) is a store failure, counted toward the breaker. Returns OK
+ * when the response was aborted, DECLINED when nothing was sent. */
+static int stream_failed(stream_ctx *ctx, apr_status_t rv, hgs3_s3_client *c, const char *object)
+{
+    request_rec *r = ctx->r;
+    hgs3_breaker *b = hgs3_store_breaker();
+    int store_failure = rv != HGS3_EABORTED && rv != HGS3_ENOTFOUND;
+    HGS3_LOG_LIMITER(log_00404);
+    apr_uint32_t suppressed = 0;
+    char buf[128];
+
+    if (rv == HGS3_EABORTED && ctx->answer_ok && b) {
+        hgs3_breaker_success(b); /* the store answered well; the client left */
+    }
+    if (!ctx->started) {
+        if (store_failure) {
+            store_failed(r, rv, c);
+        }
+        return DECLINED;
+    }
+    if (store_failure && !count_store_failure(r, rv) && hgs3_log_allowed(&log_00404, &suppressed)) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                      HGS3LOGNO(00404) "streaming %s from the store failed midway: %s (%s); "
+                                       "connection aborted [%u similar messages suppressed]",
+                      object, hgs3_strerror(rv, buf, sizeof(buf)),
+                      c ? hgs3_s3_error_text(r->pool, c) : "", suppressed);
+    }
+    stream_abort(ctx);
+    return OK;
+}
+
 /* Returns OK when the response was sent (completely or aborted), DECLINED
- * when nothing was sent and hgweb should answer. */
+ * when nothing was sent and hgweb should answer. head is the lookup's HEAD
+ * answer, or NULL. */
 static int answer_stream(request_rec *r, const hgs3_dir_conf *conf, const hgs3_s3_config *s3in,
-                         const char *object)
+                         const char *object, const hgs3_s3_object *head)
 {
     stream_ctx ctx;
     hgs3_s3_config s3 = *s3in;
@@ -437,53 +526,34 @@ static int answer_stream(request_rec *r, const hgs3_dir_conf *conf, const hgs3_s
     memset(&ctx, 0, sizeof(ctx));
     ctx.r = r;
     ctx.conf = conf;
+    ctx.head = head;
     ctx.bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
     ctx.obj.content_length = -1;
     /* A large body takes its time: no bound on the whole transfer, but the
-     * first byte, and every pause after it, is bounded by LOOKUP_MS. */
+     * object's first byte, and every pause after it, is bounded by
+     * LOOKUP_MS (header lines and error-body bytes are no progress). */
     s3.timeout_ms = 0;
     s3.stall_timeout_ms = hgs3_conf_lookup_ms(conf);
     rv = hgs3_store_client(&c, r->pool, &s3);
     if (rv == APR_SUCCESS) {
         rv = hgs3_s3_get(c, r->pool, object, stream_headers, stream_data, &ctx);
     }
-    if (rv == APR_SUCCESS || ctx.started) {
-        hgs3_breaker *b = hgs3_store_breaker();
-        if (b && rv == APR_SUCCESS) {
-            hgs3_breaker_success(b);
-        }
+    if (rv == APR_SUCCESS && (!ctx.answer_ok || ctx.received != ctx.obj.content_length)) {
+        rv = HGS3_EPROTO; /* no answer head, or fewer bytes than announced */
     }
-    if (rv == APR_SUCCESS) {
-        if (!ctx.started) {
-            stream_start(&ctx); /* an empty object */
-        }
-        APR_BRIGADE_INSERT_TAIL(ctx.bb, apr_bucket_eos_create(r->connection->bucket_alloc));
-        ap_pass_brigade(r->output_filters, ctx.bb);
-        apr_brigade_cleanup(ctx.bb);
-        return OK;
+    if (rv != APR_SUCCESS) {
+        return stream_failed(&ctx, rv, c, object);
     }
-    if (ctx.started) {
-        HGS3_LOG_LIMITER(log_00404);
-        apr_uint32_t suppressed = 0;
-        if (!r->connection->aborted && hgs3_log_allowed(&log_00404, &suppressed)) {
-            char buf[128];
-            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                          HGS3LOGNO(00404) "streaming %s from the store failed midway: %s; "
-                                           "connection aborted [%u similar messages suppressed]",
-                          object, hgs3_strerror(rv, buf, sizeof(buf)), suppressed);
-        }
-        stream_abort(&ctx);
-        return OK;
+    if (hgs3_store_breaker()) {
+        hgs3_breaker_success(hgs3_store_breaker());
     }
-    if (hgs3_is_store_failure(rv)) {
-        store_failed(r, rv, c);
-    }
-    return DECLINED;
+    return stream_finish(&ctx);
 }
 
 int hgs3_hit_handle(request_rec *r, const hgs3_dir_conf *conf, const char *hex, const char *object)
 {
     hgs3_s3_config s3;
+    hgs3_s3_object obj;
     recheck_ctx rc;
     const char *why = NULL;
     apr_status_t rv;
@@ -505,7 +575,8 @@ int hgs3_hit_handle(request_rec *r, const hgs3_dir_conf *conf, const char *hex, 
     rc.conf = conf;
     rc.s3 = &s3;
     rc.object = object;
-    switch (lookup(r, conf, &s3, object, &why, &headed)) {
+    memset(&obj, 0, sizeof(obj));
+    switch (lookup(r, conf, &s3, object, &why, &headed, &obj)) {
     case LOOKUP_BYPASS:
         hgs3_set_note(r, conf, apr_pstrcat(r->pool, "bypass:", why, NULL));
         return DECLINED;
@@ -520,7 +591,7 @@ int hgs3_hit_handle(request_rec *r, const hgs3_dir_conf *conf, const char *hex, 
             hgs3_breaker_success(hgs3_store_breaker());
         }
     } else {
-        rc_http = answer_stream(r, conf, &s3, object);
+        rc_http = answer_stream(r, conf, &s3, object, headed ? &obj : NULL);
     }
     if (rc_http == DECLINED) {
         /* nothing was sent: hgweb answers, as a miss */

@@ -370,22 +370,21 @@ const char *hgs3_s3_error_text(apr_pool_t *p, const hgs3_s3_client *c)
     const hgs3_s3_error *e = &c->err;
     const char *s;
 
+    /* Store-supplied text only as its error Code and request id (SPEC
+     * "Failure behaviour"): a store may echo our request in its Message. */
     if (e->status) {
         s = apr_psprintf(p, "HTTP %d", e->status);
     } else {
         s = "no answer";
     }
     if (e->code[0]) {
-        s = apr_pstrcat(p, s, " ", e->code, NULL);
-    }
-    if (e->message[0]) {
-        s = apr_pstrcat(p, s, ": ", e->message, NULL);
+        s = apr_pstrcat(p, s, " ", hgs3_s3xml_redact(p, e->code), NULL);
     }
     if (e->transport[0]) {
-        s = apr_pstrcat(p, s, " (", e->transport, ")", NULL);
+        s = apr_pstrcat(p, s, " (", hgs3_s3xml_redact(p, e->transport), ")", NULL);
     }
     if (e->request_id[0]) {
-        s = apr_pstrcat(p, s, " (request id ", e->request_id, ")", NULL);
+        s = apr_pstrcat(p, s, " (request id ", hgs3_s3xml_redact(p, e->request_id), ")", NULL);
     }
     if (e->attempts > 1) {
         s = apr_psprintf(p, "%s after %d attempts", s, e->attempts);
@@ -503,6 +502,7 @@ typedef struct s3_req {
     apr_status_t cb_rv;
     apr_time_t last_progress; /* stall detection */
     curl_off_t last_dl, last_ul;
+    curl_off_t data_bytes; /* handed to on_data: a streamed GET's progress */
     char *buf;
     apr_size_t buf_len;
 } s3_req;
@@ -554,7 +554,10 @@ static int cancelled(const hgs3_s3_client *c)
 }
 
 /* Cancellation, then stall detection: any header, body byte up or down
- * counts as progress. */
+ * counts as progress, except for a streamed GET (on_data set): there only
+ * bytes of the object count, so its first byte must come within the stall
+ * bound of the request, however many header lines or error-body bytes the
+ * store trickles meanwhile. */
 static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                        curl_off_t ulnow)
 {
@@ -569,6 +572,10 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
     }
     if (r->c->conf.stall_timeout_ms <= 0) {
         return 0;
+    }
+    if (r->on_data) {
+        dlnow = r->data_bytes;
+        ulnow = 0;
     }
     if (dlnow != r->last_dl || ulnow != r->last_ul || !r->last_progress) {
         r->last_dl = dlnow;
@@ -587,9 +594,12 @@ static size_t on_header(char *data, size_t size, size_t nitems, void *ud)
 {
     s3_req *r = ud;
     size_t len = size * nitems;
-    r->last_progress = apr_time_now();
     const char *s = data, *e = data + len, *colon, *v;
     char *value;
+
+    if (!r->on_data) {
+        r->last_progress = apr_time_now();
+    }
 
     while (e > s && (e[-1] == '\r' || e[-1] == '\n')) {
         --e;
@@ -627,6 +637,7 @@ static size_t on_header(char *data, size_t size, size_t nitems, void *ud)
     } else if (header_is(s, colon, "Last-Modified")) {
         r->obj.last_modified = apr_date_parse_rfc(value);
     } else if (header_is(s, colon, "x-amz-request-id")) {
+        value = (char *)hgs3_s3xml_redact(r->pool, value);
         copy_field(r->c->err.request_id, sizeof(r->c->err.request_id), value, strlen(value));
     }
     return len;
@@ -653,6 +664,7 @@ static size_t on_write(char *data, size_t size, size_t nitems, void *ud)
                 return 0;
             }
         }
+        r->data_bytes += (curl_off_t)len;
         if (r->on_data && len && (r->cb_rv = r->on_data(r->baton, data, len)) != APR_SUCCESS) {
             return 0;
         }
@@ -853,8 +865,13 @@ static apr_status_t attempt(s3_req *r)
     }
     if (r->buf_len && (!is_2xx(status) || r->keep_body) &&
         hgs3_s3xml_error(r->pool, r->buf, r->buf_len, &code, &message, &reqid) == APR_SUCCESS) {
-        if (code) {
-            copy_field(c->err.code, sizeof(c->err.code), code, strlen(code));
+        /* Store-supplied: never keep what looks like a credential. The
+         * status mapping reads the code as sent. */
+        const char *shown = hgs3_s3xml_redact(r->pool, code);
+        message = hgs3_s3xml_redact(r->pool, message);
+        reqid = hgs3_s3xml_redact(r->pool, reqid);
+        if (shown) {
+            copy_field(c->err.code, sizeof(c->err.code), shown, strlen(shown));
         }
         if (message) {
             copy_field(c->err.message, sizeof(c->err.message), message, strlen(message));
@@ -980,6 +997,31 @@ apr_status_t hgs3_s3_head(hgs3_s3_object *obj, hgs3_s3_client *c, apr_pool_t *p,
     rv = perform(&r);
     *obj = r.obj;
     return rv;
+}
+
+apr_status_t hgs3_s3_check_head(const hgs3_s3_object *obj)
+{
+    return obj->status == 200 && obj->content_length > 0 && obj->last_modified > 0 ? APR_SUCCESS
+                                                                                   : HGS3_EPROTO;
+}
+
+/* hgweb's cacheable answers, the only types ever stored. */
+static int is_bundle_type(const char *ct)
+{
+    return ct && (!strncasecmp(ct, "application/mercurial-0.1", 25) ||
+                  !strncasecmp(ct, "application/mercurial-0.2", 25));
+}
+
+apr_status_t hgs3_s3_check_get(const hgs3_s3_object *got, const hgs3_s3_object *head)
+{
+    if (got->status != 200 || got->content_length <= 0 || !is_bundle_type(got->content_type)) {
+        return HGS3_EPROTO;
+    }
+    if (head && (got->content_length != head->content_length || !head->content_type ||
+                 strcasecmp(got->content_type, head->content_type))) {
+        return HGS3_EPROTO;
+    }
+    return APR_SUCCESS;
 }
 
 apr_status_t hgs3_s3_explain_403(hgs3_s3_client *c, apr_pool_t *p, const char *key)

@@ -23,9 +23,11 @@
  *   a callback that stops the transfer returns its own status
  *   (HGS3_EABORTED when it gave none).
  * The S3 error Code and Message, the HTTP status and libcurl's text stay
- * available through hgs3_s3_last_error() for logs. None of them ever holds a
- * secret: requests use the Authorization header (never logged) and the
- * client keeps no request headers.
+ * available through hgs3_s3_last_error(). Requests use the Authorization
+ * header (never logged) and the client keeps no request headers; a store
+ * may still echo them in its error text, so everything store-supplied is
+ * kept only through hgs3_s3xml_redact(), and hgs3_s3_error_text() (the one
+ * line for logs) shows the Code and request id, never the Message.
  *
  * HEAD and 403. A HEAD answer has no body, so a 403 cannot say why:
  * hgs3_s3_head() returns HGS3_EAUTH with status 403. S3 also answers 403 for
@@ -131,7 +133,7 @@ typedef struct hgs3_s3_error {
 } hgs3_s3_error;
 
 const hgs3_s3_error *hgs3_s3_last_error(const hgs3_s3_client *c);
-/* One line for a log: "HTTP 403 SignatureDoesNotMatch: <message> (request id X)". */
+/* One line for a log: "HTTP 403 SignatureDoesNotMatch (request id X)". */
 const char *hgs3_s3_error_text(apr_pool_t *p, const hgs3_s3_client *c);
 /* New connections the client opened so far (reuse keeps this low). */
 long hgs3_s3_client_connects(const hgs3_s3_client *c);
@@ -149,6 +151,20 @@ typedef struct hgs3_s3_object {
  * HGS3_EAUTH on 403 (see the note on 403 above); obj->status is set in all
  * cases where the store answered. */
 apr_status_t hgs3_s3_head(hgs3_s3_object *obj, hgs3_s3_client *c, apr_pool_t *p, const char *key);
+
+/* The store's answers are checked, never trusted blindly (SPEC "Failure
+ * behaviour"). hgs3_s3_head() and hgs3_s3_get() report what the store said;
+ * a cache must not use an answer that these refuse (HGS3_EPROTO, a store
+ * failure):
+ * - check_head: a lookup is a hit only for a 200 with a Content-Length
+ *   above 0 and a parseable Last-Modified (a truncated "200 OK" is not);
+ * - check_get: a streamed hit's answer, before any byte goes on: a 200 with
+ *   a Content-Length above 0 and an hg bundle's Content-Type
+ *   (application/mercurial-0.1 or -0.2), equal to the HEAD's length and
+ *   type when there was a HEAD (head may be NULL). The caller must still
+ *   receive exactly Content-Length bytes. */
+apr_status_t hgs3_s3_check_head(const hgs3_s3_object *obj);
+apr_status_t hgs3_s3_check_get(const hgs3_s3_object *got, const hgs3_s3_object *head);
 
 /* After a 403 on HEAD: GET the first byte of key to learn why.
  * HGS3_ENOTFOUND (AccessDenied or 404), HGS3_EAUTH (credentials or
@@ -196,7 +212,10 @@ apr_status_t hgs3_s3_upload_file(hgs3_s3_client *c, apr_pool_t *p, const char *k
 /* Streaming GET. On a 2xx answer on_headers is called once, before any data
  * (also for an empty body), then on_data for each chunk. Either may return
  * an error to stop the transfer; that status is returned. On an error answer
- * no callback runs; the mapped status is returned. Both callbacks optional. */
+ * no callback runs; the mapped status is returned. Both callbacks optional.
+ * With on_data and a stall_timeout_ms, only object bytes count as progress:
+ * the first one must come within the stall bound of the request (header
+ * lines and error-body bytes do not), then every pause is bounded by it. */
 typedef apr_status_t hgs3_s3_headers_cb(void *baton, const hgs3_s3_object *obj);
 typedef apr_status_t hgs3_s3_data_cb(void *baton, const char *data, apr_size_t len);
 apr_status_t hgs3_s3_get(hgs3_s3_client *c, apr_pool_t *p, const char *key,

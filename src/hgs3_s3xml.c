@@ -1,7 +1,9 @@
 /* hgs3_s3xml.c: S3 XML documents over apr_xml. */
 #include <string.h>
+#include <strings.h>
 #include <apr_strings.h>
 #include <apr_xml.h>
+#include <apr_lib.h>
 
 #include "hgs3_err.h"
 #include "hgs3_s3xml.h"
@@ -154,4 +156,139 @@ apr_status_t hgs3_s3xml_complete_result(const char **etag, apr_pool_t *p, const 
     }
     *etag = child_text(p, doc->root, "ETag");
     return APR_SUCCESS;
+}
+
+/* ---- redaction of store-supplied text ------------------------------------------ */
+
+#define REDACTED "[redacted]"
+
+/* Where an Authorization value (or a part of one) begins: cut from there.
+ * "authorization" itself only as a header or parameter name (followed by
+ * ':' or '='), so that an error Code such as AuthorizationHeaderMalformed
+ * stays readable. */
+static const char *const cut_markers[] = {
+    "authorization",  "aws4-hmac-sha256", "credential=", "signature=",
+    "security-token", "basic ",           "bearer ",     NULL,
+};
+
+static int is_cut(const char *q, const char *marker, apr_size_t n)
+{
+    if (strncasecmp(q, marker, n)) {
+        return 0;
+    }
+    if (!strcmp(marker, "authorization")) {
+        for (q += n; *q == ' ' || *q == '\t'; ++q) {
+        }
+        return *q == ':' || *q == '=';
+    }
+    return 1;
+}
+
+static const char *find_cut(const char *s)
+{
+    const char *first = NULL;
+    int i;
+
+    for (i = 0; cut_markers[i]; ++i) {
+        apr_size_t n = strlen(cut_markers[i]);
+        const char *q;
+        for (q = s; *q && (!first || q < first); ++q) {
+            if (is_cut(q, cut_markers[i], n)) {
+                first = q;
+                break;
+            }
+        }
+    }
+    return first;
+}
+
+static int is_separator(char c)
+{
+    return c == ' ' || c == '\t' || c == ',' || c == ';' || c == '"' || c == '\'' || c == '<' ||
+           c == '>' || c == '(' || c == ')' || c == '&' || c == '[' || c == ']';
+}
+
+static int is_b64(char c)
+{
+    return apr_isalnum(c) || c == '+' || c == '/' || c == '=';
+}
+
+/* The longest run of characters of one class in [s, e). */
+static apr_size_t longest_run(const char *s, const char *e, int hex)
+{
+    apr_size_t run = 0, best = 0;
+    for (; s < e; ++s) {
+        run = (hex ? apr_isxdigit(*s) : is_b64(*s)) ? run + 1 : 0;
+        best = run > best ? run : best;
+    }
+    return best;
+}
+
+static int is_key_id(const char *s, const char *e)
+{
+    const char *q;
+    if (e - s < 20 || (strncmp(s, "AKIA", 4) && strncmp(s, "ASIA", 4))) {
+        return 0;
+    }
+    for (q = s; q < s + 20; ++q) {
+        if (!apr_isupper(*q) && !apr_isdigit(*q)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Does the word [s, e) look like a credential? */
+static int secret_word(const char *s, const char *e)
+{
+    const char *q;
+    for (q = s; q + 12 <= e; ++q) {
+        if (!strncasecmp(q, "aws4_request", 12)) {
+            return 1;
+        }
+    }
+    return longest_run(s, e, 1) >= 32 || longest_run(s, e, 0) >= 40 || is_key_id(s, e);
+}
+
+const char *hgs3_s3xml_redact(apr_pool_t *p, const char *s)
+{
+    const char *cut, *w, *e;
+    char *out, *d;
+
+    if (!s) {
+        return NULL;
+    }
+    cut = find_cut(s);
+    e = cut ? cut : s + strlen(s);
+    /* every word may become REDACTED: at most that much longer per byte */
+    out = d = apr_palloc(p, (apr_size_t)(e - s) * (sizeof(REDACTED) + 1) + sizeof(REDACTED) + 1);
+    for (w = s; w < e;) {
+        const char *we = w;
+        if (is_separator(*w)) {
+            *d++ = *w++;
+            continue;
+        }
+        while (we < e && !is_separator(*we)) {
+            ++we;
+        }
+        if (secret_word(w, we)) {
+            memcpy(d, REDACTED, sizeof(REDACTED) - 1);
+            d += sizeof(REDACTED) - 1;
+        } else {
+            memcpy(d, w, (apr_size_t)(we - w));
+            d += we - w;
+        }
+        w = we;
+    }
+    if (cut) {
+        memcpy(d, REDACTED, sizeof(REDACTED) - 1);
+        d += sizeof(REDACTED) - 1;
+    }
+    *d = '\0';
+    for (d = out; *d; ++d) {
+        if ((unsigned char)*d < ' ' || *d == 127) {
+            *d = ' ';
+        }
+    }
+    return out;
 }

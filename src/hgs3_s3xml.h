@@ -30,4 +30,18 @@ const char *hgs3_s3xml_complete_body(apr_pool_t *p, const apr_array_header_t *et
 apr_status_t hgs3_s3xml_complete_result(const char **etag, apr_pool_t *p, const char *body,
                                         apr_size_t len);
 
+/* Store-supplied text (an error Code, a request id, a message) made fit for
+ * a log line or a tool's stderr. A store may echo our request back, so
+ * whatever looks like a credential becomes "[redacted]":
+ * - a credential scope (AKID/20150830/us-east-1/s3/aws4_request), or any
+ *   word containing "aws4_request";
+ * - a signature: a run of 32 or more hex digits;
+ * - a secret key or session token: a run of 40 or more base64 characters;
+ * - an access key id (AKIA... or ASIA... and 16 more);
+ * - an Authorization value: everything from "Authorization:" (or "="),
+ *   "AWS4-HMAC-SHA256", "Credential=", "Signature=", "Security-Token",
+ *   "Basic " or "Bearer " (any case) to the end.
+ * Control characters become spaces. NULL stays NULL. */
+const char *hgs3_s3xml_redact(apr_pool_t *p, const char *s);
+
 #endif

@@ -473,8 +473,11 @@ STREAM_FAULTS = {
     "hang": dict(action="hang", seconds=6),
     # the answer's headers, then the connection closes: no byte of the body
     "cut_before_body": dict(action="cut_response", fraction=0.0),
-    # half of the body, then the connection closes
+    # half of the body (less than the first 64 KiB batch), then the
+    # connection closes: nothing reached the client yet
     "cut_response": dict(action="cut_response", fraction=0.5),
+    # 90% of the body (the first batch went out), then the connection closes
+    "cut_late": dict(action="cut_response", fraction=0.9),
 }
 
 
@@ -482,17 +485,18 @@ STREAM_FAULTS = {
 def test_streamed_hit_fault(hg, httpd_factory, small_repo, tmp_dir, store, proxy, fault):
     """HitMode stream, the object is stored, and the store fails the GET.
 
-    Before the first byte (hang, cut_before_body), SPEC: the request falls
-    back to hgweb as a miss, so the clone succeeds, with the added latency
-    bounded by HgS3CacheTimeout; the failures count for the breaker.
-    After half of the body (cut_response), the client has received a 200
-    and bytes: it must see a broken response, never a short one that looks
-    complete, so that clone fails loudly (and leaves no repository); the
-    next one succeeds. The stored object is never touched."""
+    Before any byte reached the client (hang, cut_before_body, and
+    cut_response: half the body, less than the first 64 KiB batch), SPEC:
+    the request falls back to hgweb as a miss, so the clone succeeds, with
+    the added latency bounded by HgS3CacheTimeout; the failures count for
+    the breaker. After the first batch (cut_late), the client has received
+    a 200 and bytes: it must see a broken response, never a short one that
+    looks complete, so that clone fails loudly (and leaves no repository);
+    the next one succeeds. The stored object is never touched."""
     spec = dict(STREAM_FAULTS[fault])
     action = spec.pop("action")
     b = Bench(hg, httpd_factory, store, proxy, tmp_dir, small_repo, hit_mode="stream")
-    b.httpd.allow_log(LOOKUP_TAGS if fault != "cut_response" else r"HGS300404")
+    b.httpd.allow_log(LOOKUP_TAGS if fault != "cut_late" else r"HGS300404|HGS300401")
     base = b.baseline()
     first = b.clone()
     assert first["note"] == "miss"
@@ -502,7 +506,7 @@ def test_streamed_hit_fault(hg, httpd_factory, small_repo, tmp_dir, store, proxy
     expected = b.expected_body(first)
     assert store.get(key)[0] == expected
 
-    if fault == "cut_response":
+    if fault == "cut_late":
         proxy.add_rule(action, method="GET", path=PREFIX, times=1, **spec)
         r, entry, dest = b.clone(expect_ok=False)
         assert not r.ok, f"a clone of a half-streamed bundle succeeded: {r}"

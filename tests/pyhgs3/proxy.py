@@ -16,6 +16,12 @@ regex match a request is applied to it:
     proxy.add_rule("close")                   # close the connection, no answer
     proxy.add_rule("cut_response", fraction=0.5)  # half the body, then close
     proxy.add_rule("cut_request", fraction=0.5)   # forward half the body, then close
+    proxy.add_rule("script", fn=liar.partial_206)  # a store that lies (pyhgs3/liar.py)
+
+"script" hands the exchange to fn(ex) (an Exchange: the request's method,
+path and headers; ex.upstream() gets the real store's answer; ex.write(),
+ex.respond() and ex.sleep() answer whatever fn likes, malformed or slow);
+the client connection is closed when fn returns.
 
 `times` limits how often a rule applies (None = always). proxy.refuse(True)
 closes the listening socket, so new connections are refused outright, and
@@ -32,7 +38,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 from .env import LOOPBACK
 
-ACTIONS = ("delay", "status", "hang", "close", "cut_response", "cut_request")
+ACTIONS = ("delay", "status", "hang", "close", "cut_response", "cut_request", "script")
 CHUNK = 64 * 1024
 
 
@@ -109,6 +115,11 @@ class _Handler(BaseHTTPRequestHandler):
                 proxy._stopping.wait(None if seconds is None else float(seconds))
                 raise _Closed()
             elif rule.action == "close":
+                raise _Closed()
+            elif rule.action == "script":
+                self._drain_body(rec)
+                rule.params["fn"](Exchange(self, rec))
+                self.wfile.flush()
                 raise _Closed()
         except _Closed:
             rec["closed"] = True
@@ -257,6 +268,61 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"%x\r\n" % len(data) + data + b"\r\n")
         else:
             self.wfile.write(data)
+
+
+class Exchange:
+    """One request handed to a "script" rule: what the client sent, the real
+    store's answer on demand, and raw writes to the client."""
+
+    def __init__(self, handler, rec):
+        self._h = handler
+        self._rec = rec
+        self.method = handler.command
+        self.path = handler.path
+        self.headers = handler.headers
+
+    def upstream(self):
+        """The real store's answer to this request: (status, [(name, value)], body)."""
+        h = self._h
+        conn = h._upstream_conn()
+        try:
+            conn.putrequest(h.command, h.path, skip_host=True, skip_accept_encoding=True)
+            for k, v in h.headers.items():
+                conn.putheader(k, v)
+            conn.endheaders()
+            resp = conn.getresponse()
+            body = b"" if h.command == "HEAD" else resp.read()
+            return resp.status, [(k, v) for k, v in resp.msg.items()], body
+        finally:
+            conn.close()
+            h.upstream = None
+
+    def write(self, data):
+        """Raw bytes to the client, sent at once (an OSError when it left)."""
+        if isinstance(data, str):
+            data = data.encode("latin-1")
+        self._h.wfile.write(data)
+        self._h.wfile.flush()
+        self._rec["response_bytes"] += len(data)
+
+    def head(self, status, headers, reason=None):
+        """A status line and headers ([(name, value)] or dict), as given."""
+        items = headers.items() if isinstance(headers, dict) else headers
+        reason = reason or http.client.responses.get(status, "Status")
+        self._rec["status"] = status
+        self.write(f"HTTP/1.1 {status} {reason}\r\n" +
+                   "".join(f"{k}: {v}\r\n" for k, v in items) + "\r\n")
+
+    def respond(self, status, headers, body=b""):
+        """A whole answer, headers as given (no Content-Length added); the
+        body is left out for HEAD."""
+        self.head(status, headers)
+        if self.method != "HEAD" and body:
+            self.write(body)
+
+    def sleep(self, seconds):
+        """Wait (cut short when the proxy stops); False once it is stopping."""
+        return not self._h.server.owner._stopping.wait(seconds)
 
 
 class _Server(socketserver.ThreadingMixIn, HTTPServer):
