@@ -59,6 +59,14 @@ static void store_failed(request_rec *r, apr_status_t rv, hgs3_s3_client *c)
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                       HGS3LOGNO(00401) "store lookups failing (%s); skipping lookups for a while",
                       hgs3_strerror(rv, buf, sizeof(buf)));
+    } else if (rv == HGS3_ETLS && c && hgs3_store_log_allowed()) {
+        /* the reason only: never the URL, its query or any header */
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      HGS3LOGNO(01501) "TLS to the store %s failed: %s (%s); answering from "
+                                       "hgweb [%u similar messages suppressed]",
+                      hgs3_s3_client_endpoint(r->pool, c),
+                      hgs3_s3_last_error(c)->tls ? hgs3_s3_last_error(c)->tls : "failure",
+                      hgs3_s3_last_error(c)->transport, hgs3_store_log_suppressed());
     } else if (hgs3_store_log_allowed()) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                       HGS3LOGNO(00402) "store lookup failed: %s (%s); answering from hgweb "
