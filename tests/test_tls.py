@@ -14,11 +14,13 @@ What is checked:
 - trust belongs to its scope: a Location without the CA never uses a
   connection verified for a Location that has it;
 - a warm client reuses its TLS connection: 200 lookups that each HEAD the
-  store make about one handshake per worker thread;
+  store make about one handshake per worker thread, and once the store has
+  closed idle connections the new ones resume their TLS sessions;
 - HgS3CacheCAFile/HgS3CacheCAPath that cannot work fail configtest with the
   directive's name.
 """
 import re
+import time
 import urllib.parse
 
 import pytest
@@ -224,6 +226,17 @@ def test_warm_lookups_reuse_tls(hg, httpd_factory, https_store, test_ca, small_r
     # thread, not per request (a thread may reconnect once if the store
     # closes an idle connection).
     assert 1 <= handshakes <= 2 * THREADS, (before, after)
+
+    # The store closes connections idle for 5 s (node's keep-alive timeout);
+    # the clients' next connections resume their TLS sessions.
+    time.sleep(6)
+    for _ in range(20):
+        status, hdrs, _ = httpd.get("/repo?cmd=getbundle", headers=headers)
+        assert status == 302 and hdrs.get("x-hgs3cache") == "hit-redirect", (status, hdrs)
+    later = store.server.connection_stats()
+    new = later["tls_connections"] - after["tls_connections"]
+    resumed = later["tls_resumed"] - after["tls_resumed"]
+    assert 1 <= new <= THREADS and resumed == new, (after, later)
 
 
 # --- configuration ----------------------------------------------------------------------

@@ -86,7 +86,7 @@ class S3rverServer(StoreServer):
         return self
 
     def connection_stats(self):
-        """{"connections": N, "tls_connections": N} accepted so far."""
+        """{"connections": N, "tls_connections": N, "tls_resumed": N} accepted so far."""
         return json.loads(self.stats_path.read_text())
 
     def stop(self):

@@ -9,8 +9,9 @@
 //                       [--key PEM --cert PEM] [--stats FILE]
 //
 // With --key and --cert it serves https. --stats FILE keeps a JSON object
-// {"connections": N, "tls_connections": N} there, rewritten on each accepted
-// TCP connection and each completed TLS handshake ('secureConnection'), so a
+// {"connections": N, "tls_connections": N, "tls_resumed": N} there, rewritten
+// on each accepted TCP connection and each completed TLS handshake
+// ('secureConnection'; tls_resumed counts those that resumed a session), so a
 // test can count how many connections and handshakes its clients made.
 //
 // Once listening it prints one line "PORT <n>" on stdout (the bound port),
@@ -91,15 +92,16 @@ function parseArgs(argv) {
 }
 
 function countConnections(httpServer, file) {
-  const stats = { connections: 0, tls_connections: 0 };
+  const stats = { connections: 0, tls_connections: 0, tls_resumed: 0 };
   const save = () => fs.writeFileSync(file, JSON.stringify(stats));
   save();
   httpServer.on('connection', () => {
     stats.connections++;
     save();
   });
-  httpServer.on('secureConnection', () => {
+  httpServer.on('secureConnection', (socket) => {
     stats.tls_connections++;
+    if (socket.isSessionReused()) stats.tls_resumed++;
     save();
   });
 }
