@@ -384,7 +384,7 @@ const char *hgs3_s3_error_text(apr_pool_t *p, const hgs3_s3_client *c)
         s = "no answer";
     }
     if (e->tls) {
-        s = apr_pstrcat(p, s, ": TLS ", e->tls, NULL);
+        s = apr_pstrcat(p, s, ": TLS to ", hgs3_s3_client_endpoint(p, c), ": ", e->tls, NULL);
     }
     if (e->code[0]) {
         s = apr_pstrcat(p, s, " ", e->code, NULL);

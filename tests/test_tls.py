@@ -16,6 +16,7 @@ What is checked:
 - a warm client reuses its TLS connection: 200 lookups that each HEAD the
   store make about one handshake per worker thread, and once the store has
   closed idle connections the new ones resume their TLS sessions;
+- the hgs3 tool's --ca-file and --ca-path;
 - HgS3CacheCAFile/HgS3CacheCAPath that cannot work fail configtest with the
   directive's name.
 """
@@ -30,6 +31,7 @@ from pyhgs3.bucket import StoreBucket, unique_bucket_name
 from pyhgs3.checks import replay_headers, wait_getbundles, wait_objects
 from pyhgs3.s3rver import S3rverServer
 from pyhgs3.tls import TestCA
+from test_s3client import hgs3 as run_hgs3
 
 MERCURIAL_02 = "application/mercurial-0.2"
 TLS_FAILED = r"\[hgs3cache:error\].* HGS301501: "
@@ -237,6 +239,26 @@ def test_warm_lookups_reuse_tls(hg, httpd_factory, https_store, test_ca, small_r
     new = later["tls_connections"] - after["tls_connections"]
     resumed = later["tls_resumed"] - after["tls_resumed"]
     assert 1 <= new <= THREADS and resumed == new, (after, later)
+
+
+# --- the hgs3 tool ----------------------------------------------------------------------
+def test_tool_ca_options(https_store, test_ca, tmp_dir):
+    store = https_store
+    body = tmp_dir / "body"
+    body.write_bytes(b"over https\n" * 100)
+    r = run_hgs3(store, "--ca-file", str(test_ca.cert), "put", "k", str(body))
+    assert r.returncode == 0, r.stderr
+    assert store.get("k")[0] == body.read_bytes()
+    r = run_hgs3(store, "--ca-path", str(test_ca.hashed_dir()), "head", "k")
+    assert r.returncode == 0 and b"content-length: 1100" in r.stdout, r
+    # the system bundle does not know the test CA
+    r = run_hgs3(store, "head", "k")
+    assert r.returncode == 3, r
+    assert f"TLS to {store.endpoint}: unknown issuer".encode() in r.stderr, r.stderr
+    empty = tmp_dir / "empty.pem"
+    empty.write_text("")
+    r = run_hgs3(store, "--ca-file", str(empty), "head", "k")
+    assert r.returncode == 64 and f"--ca-file: '{empty}' is empty".encode() in r.stderr, r
 
 
 # --- configuration ----------------------------------------------------------------------
