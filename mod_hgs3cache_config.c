@@ -20,6 +20,8 @@
 #include <ap_provider.h>
 #include <ap_socache.h>
 
+#include "hgs3_tls.h"
+
 #include "mod_hgs3cache.h"
 #include "mod_hgs3cache_config.h"
 
@@ -66,6 +68,15 @@ void *hgs3_config_merge_dir(apr_pool_t *p, void *basev, void *addv)
     MERGE_PTR(endpoint);
     MERGE_INT(addressing);
     MERGE_PTR(public_endpoint);
+    /* Trust merges as one unit: a scope that names its own CA file or
+     * directory trusts that alone, not an outer one besides. */
+    if (add->ca_file || add->ca_path) {
+        m->ca_file = add->ca_file;
+        m->ca_path = add->ca_path;
+    } else {
+        m->ca_file = base->ca_file;
+        m->ca_path = base->ca_path;
+    }
     /* Credentials merge as one unit: a scope that names its own key id
      * must not inherit an outer secret or token that belongs to another. */
     if (add->access_key || add->secret_key || add->session_token) {
@@ -581,6 +592,37 @@ static const char *set_public_endpoint(cmd_parms *cmd, void *mc, const char *arg
     return err;
 }
 
+/* Trust for an https store. Checked here so that configtest fails on a CA
+ * file that cannot be read, is empty or holds no certificate. There is no
+ * directive that turns verification off, by design. */
+static const char *set_ca_file(cmd_parms *cmd, void *mc, const char *arg)
+{
+    const char *path = ap_server_root_relative(cmd->pool, arg), *msg;
+
+    if (!path) {
+        return apr_psprintf(cmd->pool, "%s: invalid path '%s'", cmd->cmd->name, arg);
+    }
+    if (hgs3_tls_check_ca_file(cmd->pool, path, &msg) != APR_SUCCESS) {
+        return apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name, msg);
+    }
+    DIRCONF(mc)->ca_file = path;
+    return NULL;
+}
+
+static const char *set_ca_path(cmd_parms *cmd, void *mc, const char *arg)
+{
+    const char *path = ap_server_root_relative(cmd->pool, arg), *msg;
+
+    if (!path) {
+        return apr_psprintf(cmd->pool, "%s: invalid path '%s'", cmd->cmd->name, arg);
+    }
+    if (hgs3_tls_check_ca_path(cmd->pool, path, &msg) != APR_SUCCESS) {
+        return apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name, msg);
+    }
+    DIRCONF(mc)->ca_path = path;
+    return NULL;
+}
+
 static const char *set_addressing(cmd_parms *cmd, void *mc, const char *arg)
 {
     if (!strcasecmp(arg, "path")) {
@@ -937,6 +979,12 @@ const command_rec hgs3_config_cmds[] = {
     AP_INIT_TAKE1("HgS3CachePublicEndpoint", set_public_endpoint, NULL, DIR_CMD,
                   "URL: store endpoint clients reach, used in presigned redirects "
                   "(default HgS3CacheEndpoint)"),
+    AP_INIT_TAKE1("HgS3CacheCAFile", set_ca_file, NULL, DIR_CMD,
+                  "PATH: PEM bundle of the CAs that verify an https store (default the system "
+                  "bundle)"),
+    AP_INIT_TAKE1("HgS3CacheCAPath", set_ca_path, NULL, DIR_CMD,
+                  "DIR: hashed directory of the CAs that verify an https store (default the "
+                  "system's)"),
     AP_INIT_TAKE1("HgS3CacheAccessKeyId", set_access_key, NULL, DIR_CMD,
                   "ID: static access key id"),
     AP_INIT_TAKE1("HgS3CacheSecretAccessKey", set_secret_key, NULL, DIR_CMD,

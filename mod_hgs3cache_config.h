@@ -60,6 +60,8 @@ typedef struct hgs3_dir_conf {
     const char *endpoint;          /* HgS3CacheEndpoint: default AWS regional */
     int addressing;                /* HgS3CacheAddressing: virtual on AWS, else path */
     const char *public_endpoint;   /* HgS3CachePublicEndpoint: default the endpoint */
+    const char *ca_file;           /* HgS3CacheCAFile: default the system bundle */
+    const char *ca_path;           /* HgS3CacheCAPath: default the system's */
     const char *access_key;        /* HgS3CacheAccessKeyId */
     const char *secret_key;        /* HgS3CacheSecretAccessKey (never logged) */
     const char *session_token;     /* HgS3CacheSessionToken (never logged) */

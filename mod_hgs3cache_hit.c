@@ -72,13 +72,35 @@ static int count_store_failure(request_rec *r, apr_status_t rv)
     return tripped;
 }
 
+/* A TLS failure is logged with the endpoint and the reason only: never the
+ * URL, its query or any header. */
+static void log_tls_failure(request_rec *r, hgs3_s3_client *c)
+{
+    HGS3_LOG_LIMITER(log_01501);
+    apr_uint32_t suppressed = 0;
+    const hgs3_s3_error *e = hgs3_s3_last_error(c);
+
+    if (hgs3_log_allowed(&log_01501, &suppressed)) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      HGS3LOGNO(01501) "TLS to the store %s failed: %s (%s); answering from "
+                                       "hgweb [%u similar messages suppressed]",
+                      hgs3_s3_client_endpoint(r->pool, c), e->tls ? e->tls : "failure",
+                      e->transport, suppressed);
+    }
+}
+
 static void store_failed(request_rec *r, apr_status_t rv, hgs3_s3_client *c)
 {
     HGS3_LOG_LIMITER(log_00402);
     apr_uint32_t suppressed = 0;
     char buf[128];
 
-    if (!count_store_failure(r, rv) && hgs3_log_allowed(&log_00402, &suppressed)) {
+    if (count_store_failure(r, rv)) {
+        return;
+    }
+    if (rv == HGS3_ETLS && c) {
+        log_tls_failure(r, c);
+    } else if (hgs3_log_allowed(&log_00402, &suppressed)) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                       HGS3LOGNO(00402) "store lookup failed: %s (%s); answering from hgweb "
                                        "[%u similar messages suppressed]",

@@ -278,6 +278,8 @@ apr_status_t hgs3_store_s3_config(hgs3_s3_config *s3, apr_pool_t *p, const hgs3_
     s3->region = apr_pstrdup(p, hgs3_conf_region(conf));
     s3->addressing = hgs3_conf_addressing(conf) == HGS3_ADDR_PATH ? HGS3_S3_PATH : HGS3_S3_VIRTUAL;
     s3->bucket = apr_pstrdup(p, conf->bucket);
+    s3->ca_file = conf->ca_file ? apr_pstrdup(p, conf->ca_file) : NULL;
+    s3->ca_path = conf->ca_path ? apr_pstrdup(p, conf->ca_path) : NULL;
     s3->connect_timeout_ms = hgs3_conf_connect_ms(conf);
     s3->timeout_ms = hgs3_conf_lookup_ms(conf);
     s3->upload_tries = 1;
@@ -292,9 +294,11 @@ apr_status_t hgs3_store_s3_config(hgs3_s3_config *s3, apr_pool_t *p, const hgs3_
  * Lookups run on httpd's worker threads. Each thread keeps its last two S3
  * clients (say, one for HEAD with the lookup timeout, one for streaming),
  * so their connections to the store are reused across requests instead of
- * being set up for every lookup. A client is matched by a digest of its
- * whole configuration, credentials included, so a rotated credentials file
- * gets a fresh client. */
+ * being set up for every lookup; over https that spares a TLS handshake per
+ * lookup. A client is matched by a digest of its whole configuration,
+ * credentials and trust (CA file and directory) included, so a rotated
+ * credentials file gets a fresh client, and scopes that trust different CAs
+ * never share a client or its verified connections. */
 
 #define THREAD_CLIENTS 2
 
@@ -330,12 +334,13 @@ static void thread_clients_free(void *data)
 static const char *config_sig(apr_pool_t *p, const hgs3_s3_config *s3)
 {
     const char *text =
-        apr_psprintf(p, "%s\n%s\n%d\n%s\n%s\n%s\n%s\n%ld\n%ld\n%ld\n%d",
+        apr_psprintf(p, "%s\n%s\n%d\n%s\n%s\n%s\n%s\n%ld\n%ld\n%ld\n%d\n%s\n%s",
                      s3->endpoint ? s3->endpoint : "", s3->region ? s3->region : "", s3->addressing,
                      s3->bucket ? s3->bucket : "", s3->creds.access_key ? s3->creds.access_key : "",
                      s3->creds.secret_key ? s3->creds.secret_key : "",
                      s3->creds.session_token ? s3->creds.session_token : "", s3->connect_timeout_ms,
-                     s3->timeout_ms, s3->stall_timeout_ms, s3->upload_tries);
+                     s3->timeout_ms, s3->stall_timeout_ms, s3->upload_tries,
+                     s3->ca_file ? s3->ca_file : "", s3->ca_path ? s3->ca_path : "");
     return hgs3_sha256_hex(p, text, strlen(text));
 }
 

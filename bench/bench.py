@@ -34,6 +34,7 @@ from pyhgs3 import env as E                                  # noqa: E402
 from pyhgs3.hg import Hg, build_big_repo                     # noqa: E402
 from pyhgs3.httpd import HttpdInstance, hgs3cache_location   # noqa: E402
 from pyhgs3.s3rver import S3rverServer                       # noqa: E402
+from pyhgs3.tls import TestCA                                # noqa: E402
 
 BUCKET = "hgs3-bench"
 MiB = 1024 * 1024
@@ -769,6 +770,70 @@ class Bench:
                       + "; store HEAD p50 per round "
                       + ", ".join(fmt_ms(h["p50"]) for h in heads))
 
+    # -- 2b --
+    def wait_hit(self, url, timeout=180):
+        """GET url with the clone's headers until it is a 302 hit: the first
+        is a miss whose upload makes the object."""
+        deadline = time.monotonic() + timeout
+        while True:
+            code, _, _ = curl_get(url, self.hgreq.curl_args())
+            if code == 302:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{url} is no hit after {timeout}s (last answer {code})")
+            time.sleep(0.5)
+
+    def fig_hit_redirect_head_latency_tls(self):
+        """Figure 2's hit (HgS3CachePresence none: every hit HEADs the store)
+        with the store reached over https, against the same over http: the
+        per-thread client keeps its TLS connection, so a warm lookup costs no
+        handshake."""
+        ca = TestCA(self.mkdir("tls-ca"))
+        tls = S3rverServer(self.mkdir("s3rver-https"), buckets=[BUCKET],
+                           tls=ca.server("store"), ca_file=ca.cert)
+        tls.start()
+        conf = ("HgS3CachePresence none\n"
+                + self.location("/repo", HitMode="redirect")
+                + hgs3cache_location("/tlsrepo", self.repo, bucket=BUCKET,
+                                     endpoint=tls.endpoint, region=tls.region,
+                                     access_key=tls.access_key, secret_key=tls.secret_key,
+                                     HitMode="redirect", CAFile=ca.cert))
+        inst = self.httpd("tls", repos={"repo": self.repo, "tlsrepo": self.repo},
+                          extra_conf=conf)
+        try:
+            plain_url = inst.url + "/repo?cmd=getbundle"
+            tls_url = inst.url + "/tlsrepo?cmd=getbundle"
+            self.wait_hit(plain_url)
+            self.wait_hit(tls_url)
+            wait_quiet(inst)
+            n = 300 if self.quick else 2000
+            log(f"hit_redirect_head_latency_tls: {self.rounds} rounds x {n} requests each, "
+                "ab -c1 -k")
+            ab(plain_url, n=200, headers=self.hgreq.curl_args(), expect=302)     # warm-up
+            ab(tls_url, n=200, headers=self.hgreq.curl_args(), expect=302)
+            plain, https = [], []
+            for _ in range(self.rounds):
+                for url, prefix, out in ((plain_url, "/repo?", plain),
+                                         (tls_url, "/tlsrepo?", https)):
+                    off = self.log_offset(inst)
+                    out.append(ab(url, n=n, headers=self.hgreq.curl_args(), expect=302))
+                    self.expect_notes(inst, off, prefix, "hit-redirect")
+            stats = tls.connection_stats()
+        finally:
+            inst.stop()
+            tls.stop()
+        pp50 = median([h["p50"] for h in plain])
+        tp50 = median([h["p50"] for h in https])
+        self.fig.add("hit_redirect_head_latency_tls", f"{tp50 / pp50:.3f}", "target <= 1.2")
+        self.fig.note(f"hit_redirect_head_latency_tls: hit p50 over https {fmt_ms(tp50)} "
+                      f"(p99 {fmt_ms(median([h['p99'] for h in https]))}) / over http "
+                      f"{fmt_ms(pp50)} (p99 {fmt_ms(median([h['p99'] for h in plain]))}); "
+                      f"HgS3CachePresence none, ab -k -c1 -n{n}, {self.rounds} rounds "
+                      f"alternating; the https store (s3rver, a CA made with openssl, "
+                      f"HgS3CacheCAFile) accepted {stats['tls_connections']} TLS connections "
+                      f"in all ({stats['tls_resumed']} of them resumed a session; it closes "
+                      f"connections idle for 5 s), for over {self.rounds * n + 200} lookups")
+
     def object_key(self):
         """The object the current repository state's clone request maps to,
         from the module's redirect."""
@@ -1154,7 +1219,8 @@ class Bench:
 
 
 # ---- main ---------------------------------------------------------------------
-FIGURES = ("hit_redirect_rps_ratio", "hit_redirect_head_latency", "miss_overhead_ratio",
+FIGURES = ("hit_redirect_rps_ratio", "hit_redirect_head_latency",
+           "hit_redirect_head_latency_tls", "miss_overhead_ratio",
            "stream_hit_ratio", "clone", "capture_rss_growth", "hit_cpu_per_request")
 
 

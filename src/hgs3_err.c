@@ -16,11 +16,12 @@ static const char *const texts[] = {
     "invalid configuration",
     "store refused the request (4xx)",
     "transfer aborted",
+    "TLS to the store failed",
 };
 
 const char *hgs3_strerror(apr_status_t rv, char *buf, apr_size_t len)
 {
-    if (rv > HGS3_ERR_BASE && rv <= HGS3_EABORTED) {
+    if (rv > HGS3_ERR_BASE && rv <= HGS3_ETLS) {
         return texts[rv - HGS3_ERR_BASE];
     }
     return apr_strerror(rv, buf, len);
@@ -28,5 +29,5 @@ const char *hgs3_strerror(apr_status_t rv, char *buf, apr_size_t len)
 
 int hgs3_is_store_failure(apr_status_t rv)
 {
-    return rv == HGS3_ESTORE || rv == HGS3_ETIMEOUT || rv == HGS3_ECONN;
+    return rv == HGS3_ESTORE || rv == HGS3_ETIMEOUT || rv == HGS3_ECONN || rv == HGS3_ETLS;
 }

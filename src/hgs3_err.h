@@ -24,13 +24,16 @@
 #define HGS3_ECONFIG    (HGS3_ERR_BASE + 10) /* missing or invalid configuration */
 #define HGS3_ECLIENT    (HGS3_ERR_BASE + 11) /* store answered 4xx other than auth/404 */
 #define HGS3_EABORTED   (HGS3_ERR_BASE + 12) /* transfer stopped on purpose by a callback */
+#define HGS3_ETLS                                                                                  \
+    (HGS3_ERR_BASE + 13) /* TLS to the store failed: certificate not trusted,                      \
+                            name mismatch, handshake failure */
 
 /* A short, static, human readable text for any status (ours or APR's).
  * buf is used for APR's own codes. */
 const char *hgs3_strerror(apr_status_t rv, char *buf, apr_size_t len);
 
 /* True for failures that mean "the store is unhealthy" (timeouts, 5xx,
- * transport errors): these feed the breaker. A miss or an auth error does
+ * transport errors, TLS failures): these feed the breaker. A miss or an auth error does
  * not. */
 int hgs3_is_store_failure(apr_status_t rv);
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <curl/curl.h>
+#include <openssl/x509_vfy.h>
 #include <apr_atomic.h>
 #include <apr_strings.h>
 #include <apr_lib.h>
@@ -334,6 +335,8 @@ apr_status_t hgs3_s3_client_create(hgs3_s3_client **pc, apr_pool_t *p, const hgs
     c->conf.creds.access_key = dup_or_null(p, conf->creds.access_key);
     c->conf.creds.secret_key = dup_or_null(p, conf->creds.secret_key);
     c->conf.creds.session_token = dup_or_null(p, conf->creds.session_token);
+    c->conf.ca_file = dup_or_null(p, conf->ca_file);
+    c->conf.ca_path = dup_or_null(p, conf->ca_path);
     if (!c->conf.part_size) {
         c->conf.part_size = HGS3_S3_DEF_PART_SIZE;
     }
@@ -360,6 +363,11 @@ const hgs3_s3_error *hgs3_s3_last_error(const hgs3_s3_client *c)
     return &c->err;
 }
 
+const char *hgs3_s3_client_endpoint(apr_pool_t *p, const hgs3_s3_client *c)
+{
+    return apr_pstrcat(p, c->ep.scheme, "://", c->ep.hostport, c->ep.base, NULL);
+}
+
 long hgs3_s3_client_connects(const hgs3_s3_client *c)
 {
     return c->connects;
@@ -376,6 +384,9 @@ const char *hgs3_s3_error_text(apr_pool_t *p, const hgs3_s3_client *c)
         s = apr_psprintf(p, "HTTP %d", e->status);
     } else {
         s = "no answer";
+    }
+    if (e->tls) {
+        s = apr_pstrcat(p, s, ": TLS to ", hgs3_s3_client_endpoint(p, c), ": ", e->tls, NULL);
     }
     if (e->code[0]) {
         s = apr_pstrcat(p, s, " ", hgs3_s3xml_redact(p, e->code), NULL);
@@ -422,6 +433,77 @@ static const char *const auth_codes[] = {"AccessDenied",
 static const char *const busy_codes[] = {"SlowDown",       "InternalError",    "ServiceUnavailable",
                                          "RequestTimeout", "OperationAborted", NULL};
 
+/* libcurl's TLS failures: the store's certificate or the handshake. */
+static int is_tls_code(CURLcode cc)
+{
+    switch (cc) {
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_SHUTDOWN_FAILED:
+    case CURLE_USE_SSL_FAILED:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Why the store's certificate was refused, for an operator. libcurl's verify
+ * result is OpenSSL's X509_V_ERR_* (libcurl is built on OpenSSL here, see
+ * configure). A chain that verifies but names another host fails in
+ * libcurl's own host-name check, which sets no X509 code of its own (1, or
+ * X509_V_OK) and says "subject name" in its error text. */
+static const char *cert_reason(long verify_result, const char *errtext)
+{
+    if (strstr(errtext, "subject name")) {
+        return "name mismatch";
+    }
+    switch (verify_result) {
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+        return "expired";
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+        return "not yet valid";
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+        return "unknown issuer";
+    case X509_V_ERR_HOSTNAME_MISMATCH:
+    case X509_V_ERR_IP_ADDRESS_MISMATCH:
+        return "name mismatch";
+    case X509_V_ERR_CERT_REVOKED:
+        return "revoked";
+    default:
+        return "certificate not trusted";
+    }
+}
+
+static const char *tls_reason(CURL *h, CURLcode cc, const char *errtext)
+{
+    long verify_result = X509_V_OK;
+
+    switch (cc) {
+    case CURLE_PEER_FAILED_VERIFICATION:
+        if (curl_easy_getinfo(h, CURLINFO_SSL_VERIFYRESULT, &verify_result) != CURLE_OK) {
+            verify_result = X509_V_OK;
+        }
+        return cert_reason(verify_result, errtext);
+    case CURLE_SSL_CACERT_BADFILE:
+        return "CA file or directory unusable";
+    case CURLE_SSL_CONNECT_ERROR:
+        return "handshake failed";
+    default:
+        return "failure";
+    }
+}
+
 /* CURLcode, HTTP status and S3 error code -> apr_status_t.
  * local_rv is what a callback or the body source reported when it stopped
  * the transfer; it wins, as it says why the transfer stopped. */
@@ -433,6 +515,9 @@ static apr_status_t s3_status(CURLcode cc, long http, const char *code, apr_stat
         return local_rv;
     }
     if (cc != CURLE_OK) {
+        if (is_tls_code(cc)) {
+            return HGS3_ETLS;
+        }
         switch (cc) {
         case CURLE_OPERATION_TIMEDOUT:
             return HGS3_ETIMEOUT;
@@ -751,6 +836,24 @@ static void set_transport_error(hgs3_s3_client *c, CURLcode cc)
 {
     const char *t = c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc);
     copy_field(c->err.transport, sizeof(c->err.transport), t, strlen(t));
+    c->err.tls = is_tls_code(cc) ? tls_reason(c->curl, cc, t) : NULL;
+}
+
+/* Trust for an https store. The peer's certificate and name are always
+ * verified; nothing turns that off. A configured CA file or directory
+ * replaces the system's trust rather than adding to it. The options are the
+ * same for every request of a client, so libcurl's connection matching
+ * reuses the handle's live connection, and the TLS session IDs it keeps
+ * across curl_easy_reset() resume a new one without a full handshake. */
+static void tls_setup(const hgs3_s3_client *c, CURL *h)
+{
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(h, CURLOPT_SSL_SESSIONID_CACHE, 1L);
+    if (c->conf.ca_file || c->conf.ca_path) {
+        curl_easy_setopt(h, CURLOPT_CAINFO, c->conf.ca_file);
+        curl_easy_setopt(h, CURLOPT_CAPATH, c->conf.ca_path);
+    }
 }
 
 /* Sign and send r once. */
@@ -813,6 +916,7 @@ static apr_status_t attempt(s3_req *r)
 #if LIBCURL_VERSION_NUM >= 0x075500
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 #endif
+    tls_setup(c, h);
     if (c->conf.connect_timeout_ms > 0) {
         curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->conf.connect_timeout_ms);
     }
@@ -936,6 +1040,7 @@ static apr_status_t perform(s3_req *r)
         r->buf_len = 0;
         c->err.status = 0;
         c->err.code[0] = c->err.message[0] = c->err.transport[0] = c->err.request_id[0] = '\0';
+        c->err.tls = NULL;
         if (r->body && (rv = body_seek(r->body, 0)) != APR_SUCCESS) {
             break;
         }

@@ -20,6 +20,9 @@
  *   5xx, 429, SlowDown, RequestTimeout          HGS3_ESTORE
  *   other 4xx                    HGS3_ECLIENT       3xx HGS3_EPROTO
  *   connect/transfer timeout     HGS3_ETIMEOUT      other transport errors HGS3_ECONN
+ *   certificate not verified, TLS handshake failed    HGS3_ETLS (the reason in
+ *                                hgs3_s3_error.tls: "expired", "unknown issuer",
+ *                                "name mismatch", ...)
  *   a callback that stops the transfer returns its own status
  *   (HGS3_EABORTED when it gave none).
  * The S3 error Code and Message, the HTTP status and libcurl's text stay
@@ -91,6 +94,11 @@ typedef struct hgs3_s3_config {
                                       before each attempt); an AbortMultipartUpload
                                       still goes out, once, bounded to 1 s */
     const char *user_agent;        /* NULL: "mod_hgs3cache/VERSION" */
+    const char *ca_file;           /* PEM bundle that verifies an https store; */
+    const char *ca_path;           /* hashed directory of CA certificates. When
+                                      either is set, it alone is trusted; both
+                                      NULL: libcurl's system bundle. The peer's
+                                      certificate and name are always verified. */
 } hgs3_s3_config;
 
 /* Check a configuration without creating anything. On failure returns
@@ -130,11 +138,14 @@ typedef struct hgs3_s3_error {
     char request_id[96]; /* x-amz-request-id or RequestId, "" when none */
     char transport[256]; /* libcurl's error text, "" when none */
     int attempts;        /* tries made (retries included) */
+    const char *tls;     /* with HGS3_ETLS: why (static text), else NULL */
 } hgs3_s3_error;
 
 const hgs3_s3_error *hgs3_s3_last_error(const hgs3_s3_client *c);
 /* One line for a log: "HTTP 403 SignatureDoesNotMatch (request id X)". */
 const char *hgs3_s3_error_text(apr_pool_t *p, const hgs3_s3_client *c);
+/* The endpoint the client talks to, "scheme://host[:port]", for logs. */
+const char *hgs3_s3_client_endpoint(apr_pool_t *p, const hgs3_s3_client *c);
 /* New connections the client opened so far (reuse keeps this low). */
 long hgs3_s3_client_connects(const hgs3_s3_client *c);
 

@@ -26,6 +26,7 @@
 #include "hgs3_creds.h"
 #include "hgs3_sigv4.h"
 #include "hgs3_s3.h"
+#include "hgs3_tls.h"
 
 #define EXIT_OK       0
 #define EXIT_NOTFOUND 1
@@ -56,6 +57,8 @@ enum {
     OPT_CONNECT_TIMEOUT,
     OPT_TIMEOUT,
     OPT_TRIES,
+    OPT_CA_FILE,
+    OPT_CA_PATH,
 };
 
 static const apr_getopt_option_t options[] = {
@@ -81,6 +84,9 @@ static const apr_getopt_option_t options[] = {
     {"connect-timeout", OPT_CONNECT_TIMEOUT, 1, "connect timeout in ms (default 10000)"},
     {"timeout", OPT_TIMEOUT, 1, "whole request timeout in ms (default none)"},
     {"tries", OPT_TRIES, 1, "attempts per upload request on 5xx/SlowDown (default 3)"},
+    {"ca-file", OPT_CA_FILE, 1,
+     "PEM bundle of the CAs that verify an https store (default: system)"},
+    {"ca-path", OPT_CA_PATH, 1, "hashed directory of CA certificates (default: system)"},
     {"output", 'o', 1, "get: write to FILE instead of standard output"},
     {"verbose", 'v', 0, "report HTTP status, attempts and connections on stderr"},
     {"help", 'h', 0, "this help"},
@@ -533,6 +539,12 @@ static int parse_options(cli *cl, int *argc, const char *const **argv, int *firs
             }
             cl->conf.upload_tries = (int)n;
             break;
+        case OPT_CA_FILE:
+            cl->conf.ca_file = arg;
+            break;
+        case OPT_CA_PATH:
+            cl->conf.ca_path = arg;
+            break;
         case 'o':
             cl->output = arg;
             break;
@@ -598,6 +610,12 @@ static int run(cli *cl, int argc, const char *const *argv)
     }
     if (hgs3_s3_config_check(&cl->conf, cl->pool, &msg) != APR_SUCCESS) {
         return bad_usage("%s", msg);
+    }
+    if (cl->conf.ca_file && hgs3_tls_check_ca_file(cl->pool, cl->conf.ca_file, &msg)) {
+        return bad_usage("--ca-file: %s", msg);
+    }
+    if (cl->conf.ca_path && hgs3_tls_check_ca_path(cl->pool, cl->conf.ca_path, &msg)) {
+        return bad_usage("--ca-path: %s", msg);
     }
     if (!strcmp(cmd, "presign")) {
         return cmd_presign(cl, key);

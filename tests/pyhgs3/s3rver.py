@@ -1,4 +1,9 @@
-"""@20minutes/s3rver (node) as a local S3 store that checks SigV4 signatures."""
+"""@20minutes/s3rver (node) as a local S3 store that checks SigV4 signatures.
+
+With tls=(key, cert) it serves https (endpoint https://127.0.0.1:PORT);
+ca_file is then the CA that boto3 trusts for it, and connection_stats()
+counts the TCP connections and TLS handshakes it accepted."""
+import json
 import os
 import re
 import signal
@@ -15,8 +20,10 @@ _PORT_LINE = re.compile(rb"^PORT (\d+)$", re.M)
 class S3rverServer(StoreServer):
     kind = "s3rver"
 
-    def __init__(self, workdir, buckets=(), start_timeout=20):
+    def __init__(self, workdir, buckets=(), start_timeout=20, tls=None, ca_file=None):
         super().__init__(workdir)
+        self.tls = tls
+        self.ca_file = str(ca_file) if ca_file else None
         self.workdir = Path(workdir)
         self.access_key = "S3RVER"
         self.secret_key = "S3RVER"
@@ -24,6 +31,7 @@ class S3rverServer(StoreServer):
         self.start_timeout = start_timeout
         self.data_dir = self.workdir / "data"
         self.log_path = self.workdir / "s3rver.log"
+        self.stats_path = self.workdir / "connections.json"
         self.proc = None
         self._log = None
 
@@ -47,6 +55,9 @@ class S3rverServer(StoreServer):
                 "--directory", str(self.data_dir), "--watch-stdin"]
         for b in self.buckets:
             args += ["--bucket", b]
+        if self.tls:
+            args += ["--key", str(self.tls[0]), "--cert", str(self.tls[1])]
+        args += ["--stats", str(self.stats_path)]
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
                "HOME": str(self.workdir), "NO_COLOR": "1", "FORCE_COLOR": "0"}
         self._log = open(self.log_path, "wb")
@@ -71,8 +82,12 @@ class S3rverServer(StoreServer):
             raise RuntimeError(f"s3rver did not start (rc={rc}); log:\n"
                                + self.log_path.read_text(errors="replace")[-4000:])
         self.port = port
-        self.endpoint = f"http://{LOOPBACK}:{port}"
+        self.endpoint = f"{'https' if self.tls else 'http'}://{LOOPBACK}:{port}"
         return self
+
+    def connection_stats(self):
+        """{"connections": N, "tls_connections": N, "tls_resumed": N} accepted so far."""
+        return json.loads(self.stats_path.read_text())
 
     def stop(self):
         proc, self.proc = self.proc, None

@@ -18,6 +18,7 @@ class StoreServer:
         self.port = None
         self.access_key = None
         self.secret_key = None
+        self.ca_file = None    # the CA boto3 trusts for an https endpoint
 
     def start(self):
         raise NotImplementedError
@@ -35,6 +36,7 @@ class StoreServer:
             region_name=self.region,
             aws_access_key_id=self.access_key,
             aws_secret_access_key=secret_key or self.secret_key,
+            verify=self.ca_file if self.ca_file else None,
             config=botocore.config.Config(
                 signature_version="s3v4",
                 s3={"addressing_style": "path"},

@@ -6,6 +6,13 @@
 //
 // usage: node server.js --directory DIR [--address 127.0.0.1] [--port 0]
 //                       [--bucket NAME]... [--silent] [--watch-stdin]
+//                       [--key PEM --cert PEM] [--stats FILE]
+//
+// With --key and --cert it serves https. --stats FILE keeps a JSON object
+// {"connections": N, "tls_connections": N, "tls_resumed": N} there, rewritten
+// on each accepted TCP connection and each completed TLS handshake
+// ('secureConnection'; tls_resumed counts those that resumed a session), so a
+// test can count how many connections and handshakes its clients made.
 //
 // Once listening it prints one line "PORT <n>" on stdout (the bound port),
 // then request logs unless --silent. It exits on SIGTERM/SIGINT, and with
@@ -20,7 +27,8 @@ function usage(msg) {
   process.stderr.write(`server.js: ${msg}\n`);
   process.stderr.write(
     'usage: node server.js --directory DIR [--address A] [--port N] ' +
-      '[--bucket NAME]... [--silent] [--watch-stdin]\n',
+      '[--bucket NAME]... [--silent] [--watch-stdin] [--key PEM --cert PEM] ' +
+      '[--stats FILE]\n',
   );
   process.exit(2);
 }
@@ -33,6 +41,9 @@ function parseArgs(argv) {
     buckets: [],
     silent: false,
     watchStdin: false,
+    key: null,
+    cert: null,
+    stats: null,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -62,12 +73,37 @@ function parseArgs(argv) {
       case '--watch-stdin':
         opts.watchStdin = true;
         break;
+      case '--key':
+        opts.key = value();
+        break;
+      case '--cert':
+        opts.cert = value();
+        break;
+      case '--stats':
+        opts.stats = value();
+        break;
       default:
         usage(`unknown argument ${arg}`);
     }
   }
   if (!opts.directory) usage('--directory is required');
+  if (!opts.key !== !opts.cert) usage('--key and --cert go together');
   return opts;
+}
+
+function countConnections(httpServer, file) {
+  const stats = { connections: 0, tls_connections: 0, tls_resumed: 0 };
+  const save = () => fs.writeFileSync(file, JSON.stringify(stats));
+  save();
+  httpServer.on('connection', () => {
+    stats.connections++;
+    save();
+  });
+  httpServer.on('secureConnection', (socket) => {
+    stats.tls_connections++;
+    if (socket.isSessionReused()) stats.tls_resumed++;
+    save();
+  });
 }
 
 async function main() {
@@ -82,6 +118,7 @@ async function main() {
     // 127.0.0.1 is never taken as a virtual-host bucket name; path-style only.
     vhostBuckets: false,
     configureBuckets: opts.buckets,
+    ...(opts.key ? { key: fs.readFileSync(opts.key), cert: fs.readFileSync(opts.cert) } : {}),
   });
 
   let stopping = false;
@@ -105,6 +142,7 @@ async function main() {
   }
 
   const addr = await server.run();
+  if (opts.stats) countConnections(server.httpServer, opts.stats);
   process.stdout.write(`PORT ${addr.port}\n`);
 }
 
