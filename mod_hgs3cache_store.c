@@ -81,30 +81,35 @@ static void job_free(store_job *job)
     apr_pool_destroy(job->pool);
 }
 
+/* Each byte is hashed once: a multipart upload hashes every part for its
+ * own x-amz-content-sha256 as it sends it, so the whole body's SHA-256
+ * (which a multipart upload does not use) is computed only for a single
+ * PutObject. */
 static apr_status_t job_put(store_job *job, hgs3_s3_client *c, const char **etag)
 {
     const void *data = NULL;
     apr_size_t len = 0;
     apr_off_t size = hgs3_spool_length(job->spool);
-    const char *sha;
     apr_status_t rv;
 
     /* the capture handed the spool over unfinished (see capture.c) */
-    if ((rv = hgs3_spool_finish(job->spool)) != APR_SUCCESS ||
-        (rv = hgs3_spool_hash(job->spool)) != APR_SUCCESS) {
+    if ((rv = hgs3_spool_finish(job->spool)) != APR_SUCCESS) {
         return rv;
     }
-    sha = hgs3_spool_sha256_hex(job->spool);
-
-    if (hgs3_spool_memory(job->spool, &data, &len) == APR_SUCCESS) {
-        return hgs3_s3_put_mem(c, job->pool, job->object, data, len, job->content_type, sha, etag);
-    }
-    if (size > job->s3.multipart_threshold) {
+    if (hgs3_spool_memory(job->spool, &data, &len) != APR_SUCCESS &&
+        size > job->s3.multipart_threshold) {
         return hgs3_s3_put_file_multipart(c, job->pool, job->object, hgs3_spool_path(job->spool),
                                           job->content_type, etag);
     }
+    if ((rv = hgs3_spool_hash(job->spool)) != APR_SUCCESS) {
+        return rv;
+    }
+    if (data) {
+        return hgs3_s3_put_mem(c, job->pool, job->object, data, len, job->content_type,
+                               hgs3_spool_sha256_hex(job->spool), etag);
+    }
     return hgs3_s3_put_file(c, job->pool, job->object, hgs3_spool_path(job->spool),
-                            job->content_type, sha, etag);
+                            job->content_type, hgs3_spool_sha256_hex(job->spool), etag);
 }
 
 /* Set when this child is exiting: running uploads stop at once (the S3
