@@ -47,9 +47,10 @@ typedef struct capture_ctx {
     hgs3_spool *spool;
     hgs3_bundle2 det; /* error-part detector */
     const char *content_type;
-    apr_off_t expected; /* Content-Length, or -1 */
-    int checked;        /* headers were examined */
-    int off;            /* stepped out of the way */
+    apr_off_t expected;       /* Content-Length, or -1 */
+    apr_bucket_brigade *rest; /* what is left of a brigade while a part is passed */
+    int checked;              /* headers were examined */
+    int off;                  /* stepped out of the way */
 } capture_ctx;
 
 /* Give up on storing this response: drop the spool and the lock, note why,
@@ -220,32 +221,33 @@ static void finish(capture_ctx *ctx)
     ctx->off = 1;
 }
 
-static apr_status_t capture_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
-{
-    capture_ctx *ctx = f->ctx;
-    request_rec *r = f->r;
-    apr_bucket *b;
-    int eos = 0;
-    apr_status_t rv;
+/* At most this many bytes are read (and copied) before what was read is
+ * passed on: reading a pipe or socket bucket (CGI, mod_cgid) morphs it into
+ * a heap bucket and puts a new pipe bucket after it, so reading a whole
+ * brigade before passing it would drain the script into memory first.
+ * Like mod_cache's cache_save_store with a read size. */
+#define CAPTURE_READ_MAX (64 * 1024)
 
-    if (!ctx->checked) {
-        const char *why = check_headers(ctx, r);
-        ctx->checked = 1;
-        if (why) {
-            step_out(ctx, why);
-        }
-    }
-    if (ctx->off) {
-        ap_remove_output_filter(f);
-        return ap_pass_brigade(f->next, bb);
-    }
+/* Read and copy data buckets from the start of bb, up to CAPTURE_READ_MAX
+ * bytes or the first EOS; *split is the first bucket not handled (the
+ * sentinel when all were). */
+static void tee_some(capture_ctx *ctx, apr_bucket_brigade *bb, apr_bucket **split, int *eos)
+{
+    apr_size_t total = 0;
+    apr_bucket *b;
+
     for (b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb) && !ctx->off;
          b = APR_BUCKET_NEXT(b)) {
         const char *data, *why;
         apr_size_t len;
+        apr_status_t rv;
 
+        if (total >= CAPTURE_READ_MAX) {
+            break;
+        }
         if (APR_BUCKET_IS_EOS(b)) {
-            eos = 1;
+            *eos = 1;
+            b = APR_BUCKET_NEXT(b);
             break;
         }
         if (AP_BUCKET_IS_ERROR(b)) {
@@ -262,16 +264,63 @@ static apr_status_t capture_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
             step_out(ctx, "read-error");
             break;
         }
+        total += len;
         why = tee_data(ctx, data, len);
         if (why) {
             step_out(ctx, why);
         }
     }
-    rv = ap_pass_brigade(f->next, bb);
-    if (rv != APR_SUCCESS) {
-        step_out(ctx, r->connection->aborted ? "aborted" : "downstream-error");
-    } else if (eos && !ctx->off) {
+    *split = b;
+}
+
+static apr_status_t capture_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    capture_ctx *ctx = f->ctx;
+    request_rec *r = f->r;
+    apr_status_t rv = APR_SUCCESS;
+    int eos = 0;
+
+    if (!ctx->checked) {
+        const char *why = check_headers(ctx, r);
+        ctx->checked = 1;
+        if (why) {
+            step_out(ctx, why);
+        }
+    }
+    if (!ctx->off && APR_BRIGADE_EMPTY(bb)) {
+        return ap_pass_brigade(f->next, bb);
+    }
+    while (!ctx->off && !eos && !APR_BRIGADE_EMPTY(bb)) {
+        apr_bucket *split;
+
+        tee_some(ctx, bb, &split, &eos);
+        if (ctx->off) {
+            break; /* the rest goes on unread, below */
+        }
+        if (split != APR_BRIGADE_SENTINEL(bb)) {
+            ctx->rest = apr_brigade_split_ex(bb, split, ctx->rest);
+        }
+        rv = ap_pass_brigade(f->next, bb);
+        apr_brigade_cleanup(bb);
+        if (ctx->rest) {
+            APR_BRIGADE_CONCAT(bb, ctx->rest);
+        }
+        if (rv != APR_SUCCESS) {
+            /* Stop reading: the script (CGI) or the daemon (mod_wsgi)
+             * must see the failure rather than generate to the end. */
+            step_out(ctx, r->connection->aborted ? "aborted" : "downstream-error");
+            apr_brigade_cleanup(bb);
+            return rv;
+        }
+    }
+    if (eos && !ctx->off) {
         finish(ctx);
+    }
+    if (ctx->off) {
+        ap_remove_output_filter(f);
+        if (!APR_BRIGADE_EMPTY(bb)) {
+            rv = ap_pass_brigade(f->next, bb);
+        }
     }
     return rv;
 }
