@@ -35,10 +35,6 @@ APLOG_USE_MODULE(hgs3cache);
 
 #define CAPTURE_FILTER "HGS3_CAPTURE"
 
-/* A lock older than this belongs to a capture that died; the longest
- * legitimate one is a slow client plus an upload. */
-#define LOCK_MAX_AGE apr_time_from_sec(30 * 60)
-
 typedef struct capture_ctx {
     request_rec *r;
     const hgs3_dir_conf *conf;
@@ -337,7 +333,7 @@ int hgs3_capture_start(request_rec *r, const hgs3_dir_conf *conf, const char *he
     ctx->conf = conf;
     ctx->object = object;
     ctx->expected = -1;
-    rv = hgs3_lock_try(&ctx->lock, r->pool, spool_dir, hex, LOCK_MAX_AGE);
+    rv = hgs3_lock_try(&ctx->lock, r->pool, spool_dir, hex);
     if (rv == APR_EEXIST) {
         hgs3_set_note(r, conf, "miss-store-skipped:in-progress");
         return DECLINED;
