@@ -40,6 +40,9 @@ static int hgs3_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
     if (rc == OK) {
         rc = hgs3_status_post_config(pconf, s);
     }
+    if (rc == OK) {
+        hgs3_capture_post_config(ptemp, s);
+    }
     return rc;
 }
 

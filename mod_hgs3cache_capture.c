@@ -10,6 +10,7 @@
  * response is never delayed or altered, only not stored. */
 #include <string.h>
 
+#include <apr_hash.h>
 #include <apr_strings.h>
 #include <apr_buckets.h>
 #include <httpd.h>
@@ -354,6 +355,7 @@ int hgs3_capture_start(request_rec *r, const hgs3_dir_conf *conf, const char *he
         hgs3_set_note(r, conf, "miss-store-skipped:in-progress");
         return DECLINED;
     }
+    hgs3_store_sweep_later(spool_dir);
     rv = hgs3_spool_create(&ctx->spool, r->pool, (apr_size_t)hgs3_conf_memory(conf), spool_dir,
                            hgs3_conf_max_size(conf));
     if (rv != APR_SUCCESS) {
@@ -367,6 +369,49 @@ int hgs3_capture_start(request_rec *r, const hgs3_dir_conf *conf, const char *he
     hgs3_set_note(r, conf, "miss");
     ap_add_output_filter(CAPTURE_FILTER, ctx, r, r->connection);
     return DECLINED;
+}
+
+/* Sweep dir once per startup (see hgs3_lock.h): remove the lock and spool
+ * files of processes that are gone. */
+static void sweep_dir(server_rec *s, apr_pool_t *p, apr_hash_t *seen, const hgs3_dir_conf *c)
+{
+    const char *dir;
+    int removed = 0;
+    apr_status_t rv;
+
+    if (!c || !(dir = hgs3_conf_spool_dir(p, c)) || apr_hash_get(seen, dir, APR_HASH_KEY_STRING)) {
+        return;
+    }
+    apr_hash_set(seen, dir, APR_HASH_KEY_STRING, dir);
+    rv = hgs3_lock_sweep(p, dir, 0, HGS3_SWEEP_GRACE, &removed);
+    if (removed) {
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
+                     "hgs3cache: removed %d lock and spool files of exited processes from %s",
+                     removed, dir);
+    } else if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, rv, s, "hgs3cache: cannot sweep %s", dir);
+    }
+}
+
+static void sweep_sections(server_rec *s, apr_pool_t *p, apr_hash_t *seen,
+                           apr_array_header_t *sections)
+{
+    int i;
+    for (i = 0; sections && i < sections->nelts; ++i) {
+        ap_conf_vector_t *v = APR_ARRAY_IDX(sections, i, ap_conf_vector_t *);
+        sweep_dir(s, p, seen, ap_get_module_config(v, &hgs3cache_module));
+    }
+}
+
+void hgs3_capture_post_config(apr_pool_t *ptemp, server_rec *s)
+{
+    apr_hash_t *seen = apr_hash_make(ptemp);
+    for (; s; s = s->next) {
+        core_server_config *core = ap_get_core_module_config(s->module_config);
+        sweep_dir(s, ptemp, seen, ap_get_module_config(s->lookup_defaults, &hgs3cache_module));
+        sweep_sections(s, ptemp, seen, core->sec_url);
+        sweep_sections(s, ptemp, seen, core->sec_dir);
+    }
 }
 
 void hgs3_capture_register(apr_pool_t *p)

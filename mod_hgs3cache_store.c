@@ -544,6 +544,63 @@ int hgs3_store_log_allowed(void)
     return log_allowed();
 }
 
+/* ---- sweeping the spool directory ------------------------------------------
+ *
+ * A child killed outright (SIGKILL, crash) leaves its lock and spool files
+ * behind. Nobody holds their flock any more, so hgs3_lock_sweep can tell
+ * them from live ones. The first capture of a child, and then one every
+ * SWEEP_INTERVAL, has an upload thread sweep its spool directory, looking
+ * at no more than SWEEP_MAX entries. */
+#define SWEEP_INTERVAL_SEC 60
+#define SWEEP_MAX          1000
+
+typedef struct sweep_job {
+    apr_pool_t *pool;
+    const char *dir;
+} sweep_job;
+
+static volatile apr_uint32_t last_sweep_sec;
+
+static void sweep_free(void *data)
+{
+    sweep_job *job = data;
+    apr_pool_destroy(job->pool);
+}
+
+static void sweep_run(void *data)
+{
+    sweep_job *job = data;
+    int removed = 0;
+
+    hgs3_lock_sweep(job->pool, job->dir, SWEEP_MAX, HGS3_SWEEP_GRACE, &removed);
+    if (removed) {
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, main_server,
+                     "hgs3cache: removed %d lock and spool files of exited processes from %s",
+                     removed, job->dir);
+    }
+    sweep_free(job);
+}
+
+void hgs3_store_sweep_later(const char *dir)
+{
+    apr_uint32_t now = (apr_uint32_t)apr_time_sec(apr_time_now());
+    apr_uint32_t last = apr_atomic_read32(&last_sweep_sec);
+    apr_pool_t *p = NULL;
+    sweep_job *job;
+
+    if (!uploader || (last && now - last < SWEEP_INTERVAL_SEC) ||
+        apr_atomic_cas32(&last_sweep_sec, now, last) != last ||
+        apr_pool_create_unmanaged_ex(&p, NULL, NULL) != APR_SUCCESS) {
+        return;
+    }
+    job = apr_pcalloc(p, sizeof(*job));
+    job->pool = p;
+    job->dir = apr_pstrdup(p, dir);
+    if (hgs3_uploader_submit(uploader, sweep_run, sweep_free, job) != APR_SUCCESS) {
+        apr_pool_destroy(p); /* queue full: the next interval will do */
+    }
+}
+
 apr_uint32_t hgs3_store_log_suppressed(void)
 {
     return apr_atomic_xchg32(&log_suppressed, 0);

@@ -40,4 +40,12 @@ hgs3_breaker *hgs3_store_breaker(void);
 int hgs3_store_log_allowed(void);
 apr_uint32_t hgs3_store_log_suppressed(void);
 
+/* Lock and spool files untouched this long are candidates for a sweep (a
+ * spool file is created a moment before it is locked). */
+#define HGS3_SWEEP_GRACE apr_time_from_sec(5)
+
+/* Have an upload thread remove dead processes' lock and spool files from
+ * dir, unless this child did so less than a minute ago. Never waits. */
+void hgs3_store_sweep_later(const char *dir);
+
 #endif

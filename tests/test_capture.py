@@ -18,6 +18,7 @@ import hashlib
 import http.client
 import os
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -124,3 +125,79 @@ def test_cgi_body_streams_while_captured(hg, httpd_factory, huge_repo, tmp_dir, 
     assert (len(data), hashlib.sha256(data).hexdigest()) == (n, sha)
     assert ctype.startswith("application/mercurial-0.")
     E.wait_until(lambda: not spool_leftovers(spool), 30, what="empty spool dir")
+
+
+# --- item: leftovers of killed children ---------------------------------------------
+def stalled_getbundle(httpd, path, headers):
+    """A getbundle whose client reads the head and a little body, then stops
+    reading (the socket stays open): the capture pauses mid-body."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    sock.settimeout(60)
+    sock.connect((E.LOOPBACK, httpd.port))
+    req = (f"GET {path} HTTP/1.1\r\nHost: {E.LOOPBACK}:{httpd.port}\r\n"
+           + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n")
+    sock.sendall(req.encode())
+    got = b""
+    while len(got) < 65536:
+        data = sock.recv(16384)
+        assert data, f"connection closed after {len(got)} bytes"
+        got += data
+    return sock
+
+
+def wait_leftovers(spool, kinds=("hgs3lock.", "hgs3spool.")):
+    def found():
+        names = spool_leftovers(spool)
+        return names if all(any(n.startswith(k) for n in names) for k in kinds) else None
+    return E.wait_until(found, 30, what=f"{kinds} in {spool}")
+
+
+def new_child(httpd, old):
+    try:
+        return soak.worker_child(httpd) != old
+    except RuntimeError:
+        return False     # not forked yet
+
+
+def test_killed_capture_leftovers_are_swept(hg, httpd_factory, big_repo, tmp_dir, store):
+    """SIGKILL the httpd child in the middle of a capture: its spool file and
+    its lock stay behind. The lock does not block the key (its flock died
+    with the child), the next capture sweeps the dead files away, and the
+    next clone is stored."""
+    spool = spool_dir(tmp_dir)
+    conf = store.location_conf(big_repo, location="/big", SpoolDir=str(spool), Memory="64K")
+    httpd = httpd_factory(repos={"big": big_repo}, module=True, extra_conf=conf)
+    headers = clone_headers(hg.heads(big_repo))
+
+    sock = stalled_getbundle(httpd, "/big?cmd=getbundle", headers)
+    try:
+        dead = wait_leftovers(spool)
+        child = soak.worker_child(httpd)
+        os.kill(child, signal.SIGKILL)
+    finally:
+        sock.close()
+    E.wait_until(lambda: new_child(httpd, child), 30, what="a new httpd child")
+    assert spool_leftovers(spool) == dead
+    time.sleep(6)   # older than the sweep's grace period (5 s)
+
+    clone_verified(hg, httpd.repo_url("big"), tmp_dir / "clone", big_repo)
+    (entry,) = wait_getbundles(httpd, "big")    # the killed one was never logged
+    assert entry["note"] == "miss", entry
+    wait_objects(store, 1, timeout=60)
+    E.wait_until(lambda: not spool_leftovers(spool), 30, what="empty spool dir")
+
+
+def test_startup_sweeps_dead_leftovers(httpd_factory, small_repo, tmp_dir, store):
+    """Lock and spool files that nobody holds (a killed child's) are removed
+    when httpd starts; other files stay."""
+    spool = spool_dir(tmp_dir)
+    names = ["hgs3lock." + "ab" * 32, "hgs3spool.Xy12Zq", "keep.txt"]
+    old = time.time() - 3600
+    for n in names:
+        (spool / n).write_bytes(b"leftover")
+        E.chown_to_server(spool / n)
+        os.utime(spool / n, (old, old))
+    conf = store.location_conf(small_repo, location="/repo", SpoolDir=str(spool))
+    httpd_factory(repos={"repo": small_repo}, module=True, extra_conf=conf)
+    assert sorted(p.name for p in spool.iterdir()) == ["keep.txt"]
