@@ -31,6 +31,7 @@
 #include "mod_hgs3cache_config.h"
 #include "mod_hgs3cache_capture.h"
 #include "mod_hgs3cache_store.h"
+#include "mod_hgs3cache_status.h"
 
 APLOG_USE_MODULE(hgs3cache);
 
@@ -46,9 +47,39 @@ typedef struct capture_ctx {
     const char *content_type;
     apr_off_t expected;       /* Content-Length, or -1 */
     apr_bucket_brigade *rest; /* what is left of a brigade while a part is passed */
-    int checked;              /* headers were examined */
-    int off;                  /* stepped out of the way */
+    apr_uint64_t reserved;    /* of the host's spool budget (HgS3CacheSpoolMax) */
+    apr_uint64_t spool_max;
+    int checked; /* headers were examined */
+    int off;     /* stepped out of the way */
 } capture_ctx;
+
+/* HgS3CacheSpoolMax is reserved ahead of the body in steps of this size, so
+ * the shared counter is not touched for every bucket. */
+#define SPOOL_RESERVE_STEP (1024 * 1024)
+
+/* Reserve the host-wide spool budget for len more bytes: 0 when the
+ * captures in flight on the host would exceed HgS3CacheSpoolMax. */
+static int spool_reserve(capture_ctx *ctx, apr_size_t len)
+{
+    apr_uint64_t need = (apr_uint64_t)hgs3_spool_length(ctx->spool) + len, step;
+
+    if (need <= ctx->reserved) {
+        return 1;
+    }
+    step =
+        (need - ctx->reserved + SPOOL_RESERVE_STEP - 1) / SPOOL_RESERVE_STEP * SPOOL_RESERVE_STEP;
+    if (!hgs3_status_spool_reserve(step, ctx->spool_max)) {
+        return 0;
+    }
+    ctx->reserved += step;
+    return 1;
+}
+
+static void spool_unreserve(capture_ctx *ctx)
+{
+    hgs3_status_spool_release(ctx->reserved);
+    ctx->reserved = 0;
+}
 
 /* Give up on storing this response: drop the spool and the lock, note why,
  * and from now on only pass data through. */
@@ -62,6 +93,7 @@ static void step_out(capture_ctx *ctx, const char *reason)
         hgs3_spool_destroy(ctx->spool);
         ctx->spool = NULL;
     }
+    spool_unreserve(ctx);
     hgs3_lock_release(ctx->lock);
     ctx->lock = NULL;
     hgs3_set_note(ctx->r, ctx->conf,
@@ -75,6 +107,7 @@ static apr_status_t capture_cleanup(void *data)
 {
     capture_ctx *ctx = data;
     ctx->spool = NULL;
+    spool_unreserve(ctx);
     hgs3_lock_release(ctx->lock);
     ctx->lock = NULL;
     return APR_SUCCESS;
@@ -161,6 +194,9 @@ static const char *tee_data(capture_ctx *ctx, const char *data, apr_size_t len)
             break;
         }
     }
+    if (!spool_reserve(ctx, len)) {
+        return "spool-full";
+    }
     rv = hgs3_spool_write(ctx->spool, data, len);
     if (rv == HGS3_ETOOBIG) {
         return "too-large";
@@ -206,13 +242,15 @@ static void finish(capture_ctx *ctx)
         step_out(ctx, "too-small");
         return;
     }
-    why = hgs3_store_submit(r, ctx->conf, ctx->object, ctx->content_type, ctx->spool, ctx->lock);
+    why = hgs3_store_submit(r, ctx->conf, ctx->object, ctx->content_type, ctx->spool, ctx->lock,
+                            ctx->reserved);
     if (why) {
         /* the store code did not take the spool or the lock */
         step_out(ctx, why);
         return;
     }
     /* now owned by the upload job */
+    ctx->reserved = 0;
     ctx->spool = NULL;
     ctx->lock = NULL;
     ctx->off = 1;
@@ -334,6 +372,7 @@ int hgs3_capture_start(request_rec *r, const hgs3_dir_conf *conf, const char *he
     ctx->conf = conf;
     ctx->object = object;
     ctx->expected = -1;
+    ctx->spool_max = (apr_uint64_t)hgs3_srv_spool_max(hgs3_get_srv_conf(r->server));
     rv = hgs3_lock_try(&ctx->lock, r->pool, spool_dir, hex);
     if (rv == APR_EEXIST) {
         hgs3_set_note(r, conf, "miss-store-skipped:in-progress");

@@ -46,6 +46,7 @@ typedef struct store_job {
     const char *content_type;
     hgs3_spool *spool;
     hgs3_lock *lock;
+    apr_uint64_t reserved; /* of the host's spool budget (HgS3CacheSpoolMax) */
     const char *presence_id;
 } store_job;
 
@@ -76,6 +77,7 @@ static void job_free(store_job *job)
         hgs3_spool_destroy(job->spool);
         job->spool = NULL;
     }
+    hgs3_status_spool_release(job->reserved);
     hgs3_lock_release(job->lock);
     job->lock = NULL;
     apr_pool_destroy(job->pool);
@@ -430,7 +432,8 @@ static apr_status_t job_config(store_job *job, const hgs3_dir_conf *conf, apr_of
 }
 
 const char *hgs3_store_submit(request_rec *r, const hgs3_dir_conf *conf, const char *object,
-                              const char *content_type, hgs3_spool *spool, hgs3_lock *lock)
+                              const char *content_type, hgs3_spool *spool, hgs3_lock *lock,
+                              apr_uint64_t reserved)
 {
     store_job *job;
     apr_pool_t *p = NULL;
@@ -460,6 +463,7 @@ const char *hgs3_store_submit(request_rec *r, const hgs3_dir_conf *conf, const c
     }
     job->spool = spool;
     job->lock = lock;
+    job->reserved = reserved;
     /* hand-off: from now on the spool is the job's, not the request's */
     hgs3_spool_set_owner(spool, NULL);
     rv = hgs3_uploader_submit(uploader, job_run, job_drop, job);

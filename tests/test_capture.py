@@ -14,6 +14,7 @@ What is checked:
   lock behind; they are removed when httpd starts again, and the next
   clone is stored.
 """
+import concurrent.futures
 import hashlib
 import http.client
 import os
@@ -201,3 +202,63 @@ def test_startup_sweeps_dead_leftovers(httpd_factory, small_repo, tmp_dir, store
     conf = store.location_conf(small_repo, location="/repo", SpoolDir=str(spool))
     httpd_factory(repos={"repo": small_repo}, module=True, extra_conf=conf)
     assert sorted(p.name for p in spool.iterdir()) == ["keep.txt"]
+
+
+# --- HgS3CacheSpoolMax -------------------------------------------------------------
+def test_spool_max_caps_captures_in_flight(hg, httpd_factory, big_repo, tmp_dir, store):
+    """HgS3CacheSpoolMax 30M with two concurrent 24 MB captures (two keys):
+    together they would exceed it, so one is not stored
+    (miss-store-skipped:spool-full, counted in server-status); both clones
+    get the whole body and verify. Once the captures are over, the budget is
+    back: the skipped key is stored by its next clone."""
+    spool = spool_dir(tmp_dir)
+    common = dict(SpoolDir=str(spool), Memory="64K")
+    conf = ("HgS3CacheSpoolMax 30M\n"
+            + store.location_conf(big_repo, location="/a", KeySalt="a", **common)
+            + store.location_conf(big_repo, location="/b", KeySalt="b", **common))
+    httpd = httpd_factory(repos={"a": big_repo, "b": big_repo}, module=True, extra_conf=conf)
+
+    with concurrent.futures.ThreadPoolExecutor(2) as ex:
+        futs = [ex.submit(hg.clone, httpd.repo_url(n), tmp_dir / f"first-{n}", "-U")
+                for n in ("a", "b")]
+        results = [f.result(timeout=300) for f in futs]
+    for n, r in zip(("a", "b"), results):
+        assert r.ok, r
+        hg.assert_same_history(big_repo, tmp_dir / f"first-{n}")
+        hg.assert_verify_clean(tmp_dir / f"first-{n}")
+    notes = {n: wait_getbundles(httpd, n)[0]["note"] for n in ("a", "b")}
+    full = [n for n, note in notes.items() if note == "miss-store-skipped:spool-full"]
+    assert full and all(notes[n] in ("miss", "miss-store-skipped:spool-full") for n in notes), \
+        notes
+    for n in notes:
+        assert wait_getbundles(httpd, n)[0]["bytes"] > 20 * MIB
+    wait_objects(store, 2 - len(full), timeout=60)
+    E.wait_until(lambda: not spool_leftovers(spool), 30, what="empty spool dir")
+    st = httpd.server_status()
+    assert int(st["HgS3CacheSkipSpoolFull"]) == len(full), st
+    assert int(st["HgS3CacheSpoolBytes"]) == 0, st
+
+    for n in full:
+        clone_verified(hg, httpd.repo_url(n), tmp_dir / f"again-{n}", big_repo)
+        assert wait_getbundles(httpd, n, 2)[1]["note"] == "miss"
+    wait_objects(store, 2, timeout=60)
+    E.wait_until(lambda: int(httpd.server_status()["HgS3CacheSpoolBytes"]) == 0, 30,
+                 what="the spool budget given back")
+
+
+@pytest.mark.parametrize("conf, message", [
+    ("HgS3CacheSpoolMax 0", "HgS3CacheSpoolMax"),
+    ("HgS3CacheSpoolMax lots", "HgS3CacheSpoolMax"),
+    ("<VirtualHost 127.0.0.1:1>\nHgS3CacheSpoolMax 1G\n</VirtualHost>", "HgS3CacheSpoolMax"),
+    ("<Location /x>\nHgS3CacheSpoolMax 1G\n</Location>", "HgS3CacheSpoolMax"),
+])
+def test_spool_max_configtest(httpd_factory, small_repo, conf, message):
+    """HgS3CacheSpoolMax takes a positive size, in the main server config only."""
+    inst = httpd_factory(repos={"repo": small_repo}, module=True, extra_conf=conf + "\n",
+                         start=False)
+    rc, out = inst.configtest()
+    assert rc != 0 and message in out, out
+    ok = httpd_factory(repos={"repo": small_repo}, module=True,
+                       extra_conf="HgS3CacheSpoolMax 512M\n", start=False)
+    rc, out = ok.configtest()
+    assert rc == 0, out
