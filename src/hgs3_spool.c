@@ -464,10 +464,9 @@ static apr_status_t open_file(hgs3_spool *spool)
     spool->path = templ;
     apr_pool_cleanup_register(spool->pool, spool, file_cleanup, apr_pool_cleanup_null);
     /* Held while the file exists: hgs3_lock_sweep removes only the files
-     * of spools whose process is gone. */
-    if ((rv = lock_file(spool->file)) != APR_SUCCESS) {
-        goto leave;
-    }
+     * of spools whose process is gone. Where flock is not supported the
+     * sweep cannot take it either, and leaves the file alone. */
+    (void)lock_file(spool->file);
     if (!spool->window) {
         /* APR's default 4 KiB buffer would mean a write(2) per 4 KiB */
         apr_file_buffer_set(spool->file, apr_palloc(spool->pool, SPOOL_FILE_BUFFER),
