@@ -207,7 +207,7 @@ def test_startup_sweeps_dead_leftovers(httpd_factory, small_repo, tmp_dir, store
 # --- HgS3CacheSpoolMax -------------------------------------------------------------
 def test_spool_max_caps_captures_in_flight(hg, httpd_factory, big_repo, tmp_dir, store):
     """HgS3CacheSpoolMax 30M with two concurrent 24 MB captures (two keys):
-    together they would exceed it, so one is not stored
+    together they would exceed it, so one (or both) is not stored
     (miss-store-skipped:spool-full, counted in server-status); both clones
     get the whole body and verify. Once the captures are over, the budget is
     back: the skipped key is stored by its next clone."""
@@ -232,8 +232,10 @@ def test_spool_max_caps_captures_in_flight(hg, httpd_factory, big_repo, tmp_dir,
         notes
     for n in notes:
         assert wait_getbundles(httpd, n)[0]["bytes"] > 20 * MIB
-    wait_objects(store, 2 - len(full), timeout=60)
-    E.wait_until(lambda: not spool_leftovers(spool), 30, what="empty spool dir")
+    # (Both can be refused: each at half the budget, each asking for more.)
+    # The spool dir is empty once the uploads are over.
+    E.wait_until(lambda: not spool_leftovers(spool), 60, what="empty spool dir")
+    assert len(store.keys(PREFIX)) == 2 - len(full)
     st = httpd.server_status()
     assert int(st["HgS3CacheSkipSpoolFull"]) == len(full), st
     assert int(st["HgS3CacheSpoolBytes"]) == 0, st
