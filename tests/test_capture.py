@@ -20,6 +20,7 @@ import http.client
 import os
 import signal
 import socket
+import struct
 import time
 from pathlib import Path
 
@@ -126,6 +127,36 @@ def test_cgi_body_streams_while_captured(hg, httpd_factory, huge_repo, tmp_dir, 
     assert (len(data), hashlib.sha256(data).hexdigest()) == (n, sha)
     assert ctype.startswith("application/mercurial-0.")
     E.wait_until(lambda: not spool_leftovers(spool), 30, what="empty spool dir")
+
+
+def test_cgi_client_abort_stops_the_script(hg, httpd_factory, huge_repo, tmp_dir, store):
+    """A client that leaves early from a > 64 MiB CGI getbundle: the capture
+    stops reading the script's pipe when the response can no longer be
+    sent, so the request ends long before hgweb could have generated the
+    whole body (mod_cgid: a filter that reads on drains the script); the
+    response is not stored and the spool dir is left empty."""
+    spool = spool_dir(tmp_dir)
+    conf = (store.location_conf(huge_repo, location="/on", SpoolDir=str(spool), Memory="64K")
+            + store.location_conf(huge_repo, location="/off", enabled=False))
+    httpd = httpd_factory(repos={"on": huge_repo, "off": huge_repo}, mode="cgi", module=True,
+                          extra_conf=conf)
+    headers = clone_headers(hg.heads(huge_repo))
+    _, total_off, status, _, n_off, _ = timed_get(httpd, "/off?cmd=getbundle", headers)
+    assert status == 200 and n_off > 64 * MIB
+
+    sock = stalled_getbundle(httpd, "/on?cmd=getbundle", headers)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()     # a reset: the next write fails
+    (entry,) = wait_getbundles(httpd, "on")
+    assert entry["note"] == "miss-store-skipped:aborted", entry
+    took = entry["duration_us"] / 1e6
+    total_off = max(total_off, timed_get(httpd, "/off?cmd=getbundle", headers)[1])
+    print(f"without the module {total_off:.2f}s for the whole body; aborted after {took:.2f}s")
+    assert took < total_off / 2, f"the aborted request took {took:.2f}s, the whole body " \
+                                 f"{total_off:.2f}s: the script was drained"
+    E.wait_until(lambda: not spool_leftovers(spool), 30, what="empty spool dir")
+    time.sleep(1)
+    assert store.keys(PREFIX) == []
 
 
 # --- item: leftovers of killed children ---------------------------------------------
