@@ -166,6 +166,37 @@ def test_cgi_client_abort_stops_the_script(hg, httpd_factory, huge_repo, tmp_dir
     assert store.keys(PREFIX) == []
 
 
+def read_chars(pid):
+    """Bytes the process has read with read(2) and friends (/proc/PID/io)."""
+    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+        if line.startswith("rchar:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no rchar for {pid}")
+
+
+def test_multipart_upload_hashes_each_byte_once(hg, httpd_factory, huge_repo, tmp_dir, store):
+    """A > 64 MiB body goes up as multipart, each part with its own
+    x-amz-content-sha256 (Swift checks them); the spool file is read once
+    to hash each part and once to send it, not a third time for a
+    whole-body SHA-256 that multipart does not use. The child reads the
+    body once from hgweb and twice from the spool: about 3x the body, not
+    4x."""
+    spool = spool_dir(tmp_dir)
+    conf = store.location_conf(huge_repo, location="/big", SpoolDir=str(spool), Memory="64K")
+    httpd = httpd_factory(repos={"big": huge_repo}, module=True, extra_conf=conf)
+    child = soak.worker_child(httpd)
+    before = read_chars(child)
+    clone_verified(hg, httpd.repo_url("big"), tmp_dir / "clone", huge_repo)
+    (entry,) = wait_getbundles(httpd, "big")
+    assert entry["note"] == "miss", entry
+    (key,) = wait_objects(store, 1, timeout=120)
+    E.wait_until(lambda: not spool_leftovers(spool), 60, what="the upload's end")
+    read = read_chars(child) - before
+    assert store.head(key)["ContentLength"] == entry["bytes"]
+    assert read < 3.5 * entry["bytes"], f"{read / entry['bytes']:.2f}x the body read"
+    assert read > 2.5 * entry["bytes"], f"{read / entry['bytes']:.2f}x the body read"
+
+
 # --- item: leftovers of killed children ---------------------------------------------
 def stalled_getbundle(httpd, path, headers):
     """A getbundle whose client reads the head and a little body, then stops
