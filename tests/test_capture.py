@@ -6,7 +6,9 @@ bucket, and mod_wsgi daemon mode) + the real hg client + both S3 stores.
 What is checked:
 - a large CGI body goes on to the client as it is generated: its time to
   first byte stays close to the one without the module, and the httpd
-  child's memory does not grow with the body; it is still stored;
+  child's memory does not grow with the body; it is still stored; a client
+  that leaves early stops the script;
+- a multipart upload hashes each byte of the spool once;
 - HgS3CacheSpoolMax caps the captures in flight on the host: beyond it a
   response is not stored (miss-store-skipped:spool-full, counted in
   server-status), and the client still gets the whole body;
