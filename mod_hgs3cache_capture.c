@@ -69,7 +69,11 @@ static int spool_reserve(capture_ctx *ctx, apr_size_t len)
     step =
         (need - ctx->reserved + SPOOL_RESERVE_STEP - 1) / SPOOL_RESERVE_STEP * SPOOL_RESERVE_STEP;
     if (!hgs3_status_spool_reserve(step, ctx->spool_max)) {
-        return 0;
+        /* near the cap (or a cap below one step): just what is needed */
+        step = need - ctx->reserved;
+        if (!hgs3_status_spool_reserve(step, ctx->spool_max)) {
+            return 0;
+        }
     }
     ctx->reserved += step;
     return 1;

@@ -59,7 +59,8 @@ static apr_status_t open_locked(int *pfd, const char *path, int create)
         }
         if (same_file(fd, path)) {
             *pfd = fd;
-            return APR_SUCCESS;
+            fd = -1;
+            goto leave;
         }
         close(fd);
         fd = -1;
