@@ -44,6 +44,9 @@ static int hgs3_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
     if (rc == OK) {
         rc = hgs3_spooldir_post_config(pconf, ptemp, s);
     }
+    if (rc == OK) {
+        hgs3_capture_post_config(ptemp, s);
+    }
     return rc;
 }
 

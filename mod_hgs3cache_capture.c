@@ -10,6 +10,7 @@
  * response is never delayed or altered, only not stored. */
 #include <string.h>
 
+#include <apr_hash.h>
 #include <apr_strings.h>
 #include <apr_buckets.h>
 #include <httpd.h>
@@ -31,14 +32,11 @@
 #include "mod_hgs3cache_capture.h"
 #include "mod_hgs3cache_store.h"
 #include "mod_hgs3cache_spooldir.h"
+#include "mod_hgs3cache_status.h"
 
 APLOG_USE_MODULE(hgs3cache);
 
 #define CAPTURE_FILTER "HGS3_CAPTURE"
-
-/* A lock older than this belongs to a capture that died; the longest
- * legitimate one is a slow client plus an upload. */
-#define LOCK_MAX_AGE apr_time_from_sec(30 * 60)
 
 typedef struct capture_ctx {
     request_rec *r;
@@ -48,10 +46,45 @@ typedef struct capture_ctx {
     hgs3_spool *spool;
     hgs3_bundle2 det; /* error-part detector */
     const char *content_type;
-    apr_off_t expected; /* Content-Length, or -1 */
-    int checked;        /* headers were examined */
-    int off;            /* stepped out of the way */
+    apr_off_t expected;       /* Content-Length, or -1 */
+    apr_bucket_brigade *rest; /* what is left of a brigade while a part is passed */
+    apr_uint64_t reserved;    /* of the host's spool budget (HgS3CacheSpoolMax) */
+    apr_uint64_t spool_max;
+    int checked; /* headers were examined */
+    int off;     /* stepped out of the way */
 } capture_ctx;
+
+/* HgS3CacheSpoolMax is reserved ahead of the body in steps of this size, so
+ * the shared counter is not touched for every bucket. */
+#define SPOOL_RESERVE_STEP (1024 * 1024)
+
+/* Reserve the host-wide spool budget for len more bytes: 0 when the
+ * captures in flight on the host would exceed HgS3CacheSpoolMax. */
+static int spool_reserve(capture_ctx *ctx, apr_size_t len)
+{
+    apr_uint64_t need = (apr_uint64_t)hgs3_spool_length(ctx->spool) + len, step;
+
+    if (need <= ctx->reserved) {
+        return 1;
+    }
+    step =
+        (need - ctx->reserved + SPOOL_RESERVE_STEP - 1) / SPOOL_RESERVE_STEP * SPOOL_RESERVE_STEP;
+    if (!hgs3_status_spool_reserve(step, ctx->spool_max)) {
+        /* near the cap (or a cap below one step): just what is needed */
+        step = need - ctx->reserved;
+        if (!hgs3_status_spool_reserve(step, ctx->spool_max)) {
+            return 0;
+        }
+    }
+    ctx->reserved += step;
+    return 1;
+}
+
+static void spool_unreserve(capture_ctx *ctx)
+{
+    hgs3_status_spool_release(ctx->reserved);
+    ctx->reserved = 0;
+}
 
 /* Give up on storing this response: drop the spool and the lock, note why,
  * and from now on only pass data through. */
@@ -65,6 +98,7 @@ static void step_out(capture_ctx *ctx, const char *reason)
         hgs3_spool_destroy(ctx->spool);
         ctx->spool = NULL;
     }
+    spool_unreserve(ctx);
     hgs3_lock_release(ctx->lock);
     ctx->lock = NULL;
     hgs3_set_note(ctx->r, ctx->conf,
@@ -78,6 +112,7 @@ static apr_status_t capture_cleanup(void *data)
 {
     capture_ctx *ctx = data;
     ctx->spool = NULL;
+    spool_unreserve(ctx);
     hgs3_lock_release(ctx->lock);
     ctx->lock = NULL;
     return APR_SUCCESS;
@@ -167,6 +202,9 @@ static const char *tee_data(capture_ctx *ctx, const char *data, apr_size_t len)
             break;
         }
     }
+    if (!spool_reserve(ctx, len)) {
+        return "spool-full";
+    }
     rv = hgs3_spool_write(ctx->spool, data, len);
     if (rv == HGS3_ETOOBIG) {
         return "too-large";
@@ -212,44 +250,47 @@ static void finish(capture_ctx *ctx)
         step_out(ctx, "too-small");
         return;
     }
-    why = hgs3_store_submit(r, ctx->conf, ctx->object, ctx->content_type, ctx->spool, ctx->lock);
+    why = hgs3_store_submit(r, ctx->conf, ctx->object, ctx->content_type, ctx->spool, ctx->lock,
+                            ctx->reserved);
     if (why) {
         /* the store code did not take the spool or the lock */
         step_out(ctx, why);
         return;
     }
     /* now owned by the upload job */
+    ctx->reserved = 0;
     ctx->spool = NULL;
     ctx->lock = NULL;
     ctx->off = 1;
 }
 
-static apr_status_t capture_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
-{
-    capture_ctx *ctx = f->ctx;
-    request_rec *r = f->r;
-    apr_bucket *b;
-    int eos = 0;
-    apr_status_t rv;
+/* At most this many bytes are read (and copied) before what was read is
+ * passed on: reading a pipe or socket bucket (CGI, mod_cgid) morphs it into
+ * a heap bucket and puts a new pipe bucket after it, so reading a whole
+ * brigade before passing it would drain the script into memory first.
+ * Like mod_cache's cache_save_store with a read size. */
+#define CAPTURE_READ_MAX (64 * 1024)
 
-    if (!ctx->checked) {
-        const char *why = check_headers(ctx, r);
-        ctx->checked = 1;
-        if (why) {
-            step_out(ctx, why);
-        }
-    }
-    if (ctx->off) {
-        ap_remove_output_filter(f);
-        return ap_pass_brigade(f->next, bb);
-    }
+/* Read and copy data buckets from the start of bb, up to CAPTURE_READ_MAX
+ * bytes or the first EOS; *split is the first bucket not handled (the
+ * sentinel when all were). */
+static void tee_some(capture_ctx *ctx, apr_bucket_brigade *bb, apr_bucket **split, int *eos)
+{
+    apr_size_t total = 0;
+    apr_bucket *b;
+
     for (b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb) && !ctx->off;
          b = APR_BUCKET_NEXT(b)) {
         const char *data, *why;
         apr_size_t len;
+        apr_status_t rv;
 
+        if (total >= CAPTURE_READ_MAX) {
+            break;
+        }
         if (APR_BUCKET_IS_EOS(b)) {
-            eos = 1;
+            *eos = 1;
+            b = APR_BUCKET_NEXT(b);
             break;
         }
         if (AP_BUCKET_IS_ERROR(b)) {
@@ -266,16 +307,63 @@ static apr_status_t capture_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
             step_out(ctx, "read-error");
             break;
         }
+        total += len;
         why = tee_data(ctx, data, len);
         if (why) {
             step_out(ctx, why);
         }
     }
-    rv = ap_pass_brigade(f->next, bb);
-    if (rv != APR_SUCCESS) {
-        step_out(ctx, r->connection->aborted ? "aborted" : "downstream-error");
-    } else if (eos && !ctx->off) {
+    *split = b;
+}
+
+static apr_status_t capture_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    capture_ctx *ctx = f->ctx;
+    request_rec *r = f->r;
+    apr_status_t rv = APR_SUCCESS;
+    int eos = 0;
+
+    if (!ctx->checked) {
+        const char *why = check_headers(ctx, r);
+        ctx->checked = 1;
+        if (why) {
+            step_out(ctx, why);
+        }
+    }
+    if (!ctx->off && APR_BRIGADE_EMPTY(bb)) {
+        return ap_pass_brigade(f->next, bb);
+    }
+    while (!ctx->off && !eos && !APR_BRIGADE_EMPTY(bb)) {
+        apr_bucket *split;
+
+        tee_some(ctx, bb, &split, &eos);
+        if (ctx->off) {
+            break; /* the rest goes on unread, below */
+        }
+        if (split != APR_BRIGADE_SENTINEL(bb)) {
+            ctx->rest = apr_brigade_split_ex(bb, split, ctx->rest);
+        }
+        rv = ap_pass_brigade(f->next, bb);
+        apr_brigade_cleanup(bb);
+        if (ctx->rest) {
+            APR_BRIGADE_CONCAT(bb, ctx->rest);
+        }
+        if (rv != APR_SUCCESS) {
+            /* Stop reading: the script (CGI) or the daemon (mod_wsgi)
+             * must see the failure rather than generate to the end. */
+            step_out(ctx, r->connection->aborted ? "aborted" : "downstream-error");
+            apr_brigade_cleanup(bb);
+            return rv;
+        }
+    }
+    if (eos && !ctx->off) {
         finish(ctx);
+    }
+    if (ctx->off) {
+        ap_remove_output_filter(f);
+        if (!APR_BRIGADE_EMPTY(bb)) {
+            rv = ap_pass_brigade(f->next, bb);
+        }
     }
     return rv;
 }
@@ -292,7 +380,8 @@ int hgs3_capture_start(request_rec *r, const hgs3_dir_conf *conf, const char *he
     ctx->conf = conf;
     ctx->object = object;
     ctx->expected = -1;
-    rv = hgs3_lock_try(&ctx->lock, r->pool, spool_dir, hex, LOCK_MAX_AGE);
+    ctx->spool_max = (apr_uint64_t)hgs3_srv_spool_max(hgs3_get_srv_conf(r->server));
+    rv = hgs3_lock_try(&ctx->lock, r->pool, spool_dir, hex);
     if (rv == APR_EEXIST) {
         hgs3_set_note(r, conf, "miss-store-skipped:in-progress");
         return DECLINED;
@@ -314,6 +403,7 @@ int hgs3_capture_start(request_rec *r, const hgs3_dir_conf *conf, const char *he
         hgs3_set_note(r, conf, "miss-store-skipped:in-progress");
         return DECLINED;
     }
+    hgs3_store_sweep_later(spool_dir);
     rv = hgs3_spool_create(&ctx->spool, r->pool, (apr_size_t)hgs3_conf_memory(conf), spool_dir,
                            hgs3_conf_max_size(conf));
     if (rv != APR_SUCCESS) {
@@ -327,6 +417,49 @@ int hgs3_capture_start(request_rec *r, const hgs3_dir_conf *conf, const char *he
     hgs3_set_note(r, conf, "miss");
     ap_add_output_filter(CAPTURE_FILTER, ctx, r, r->connection);
     return DECLINED;
+}
+
+/* Sweep dir once per startup (see hgs3_lock.h): remove the lock and spool
+ * files of processes that are gone. */
+static void sweep_dir(server_rec *s, apr_pool_t *p, apr_hash_t *seen, const hgs3_dir_conf *c)
+{
+    const char *dir;
+    int removed = 0;
+    apr_status_t rv;
+
+    if (!c || !(dir = hgs3_conf_spool_dir(p, c)) || apr_hash_get(seen, dir, APR_HASH_KEY_STRING)) {
+        return;
+    }
+    apr_hash_set(seen, dir, APR_HASH_KEY_STRING, dir);
+    rv = hgs3_lock_sweep(p, dir, 0, HGS3_SWEEP_GRACE, &removed);
+    if (removed) {
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s,
+                     "hgs3cache: removed %d lock and spool files of exited processes from %s",
+                     removed, dir);
+    } else if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, rv, s, "hgs3cache: cannot sweep %s", dir);
+    }
+}
+
+static void sweep_sections(server_rec *s, apr_pool_t *p, apr_hash_t *seen,
+                           apr_array_header_t *sections)
+{
+    int i;
+    for (i = 0; sections && i < sections->nelts; ++i) {
+        ap_conf_vector_t *v = APR_ARRAY_IDX(sections, i, ap_conf_vector_t *);
+        sweep_dir(s, p, seen, ap_get_module_config(v, &hgs3cache_module));
+    }
+}
+
+void hgs3_capture_post_config(apr_pool_t *ptemp, server_rec *s)
+{
+    apr_hash_t *seen = apr_hash_make(ptemp);
+    for (; s; s = s->next) {
+        core_server_config *core = ap_get_core_module_config(s->module_config);
+        sweep_dir(s, ptemp, seen, ap_get_module_config(s->lookup_defaults, &hgs3cache_module));
+        sweep_sections(s, ptemp, seen, core->sec_url);
+        sweep_sections(s, ptemp, seen, core->sec_dir);
+    }
 }
 
 void hgs3_capture_register(apr_pool_t *p)

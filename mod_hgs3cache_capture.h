@@ -7,6 +7,10 @@
 
 void hgs3_capture_register(apr_pool_t *p);
 
+/* At startup: remove the lock and spool files that processes of an earlier
+ * run left in the configuration's spool directories. */
+void hgs3_capture_post_config(apr_pool_t *ptemp, server_rec *s);
+
 /* Called once the per-key upload lock is held: 1 when the object turned out
  * to be stored meanwhile (by the request that held the lock before us). */
 typedef int hgs3_capture_stored_fn(request_rec *r, void *baton);

@@ -157,6 +157,7 @@ void *hgs3_config_create_srv(apr_pool_t *p, server_rec *s)
     sc->presence_ttl = HGS3_UNSET;
     sc->breaker_fails = HGS3_UNSET;
     sc->breaker_secs = HGS3_UNSET;
+    sc->spool_max = HGS3_UNSET;
     return sc;
 }
 
@@ -167,6 +168,7 @@ void *hgs3_config_merge_srv(apr_pool_t *p, void *basev, void *addv)
 
     MERGE_INT(upload_workers);
     MERGE_INT(upload_queue);
+    MERGE_INT(spool_max);
     if (add->presence_provider) {
         m->presence_provider = add->presence_provider;
         m->presence_args = add->presence_args;
@@ -324,6 +326,11 @@ int hgs3_srv_upload_workers(const hgs3_srv_conf *sc)
 int hgs3_srv_upload_queue(const hgs3_srv_conf *sc)
 {
     return DEF(sc->upload_queue, HGS3_DEF_UPLOAD_QUEUE);
+}
+
+apr_off_t hgs3_srv_spool_max(const hgs3_srv_conf *sc)
+{
+    return DEF(sc->spool_max, HGS3_DEF_SPOOL_MAX);
 }
 
 int hgs3_srv_presence_ttl(const hgs3_srv_conf *sc)
@@ -913,6 +920,17 @@ static const char *set_upload_queue(cmd_parms *cmd, void *mc, const char *arg)
                      &SRVCONF(cmd)->upload_queue);
 }
 
+static const char *set_spool_max(cmd_parms *cmd, void *mc, const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY | NOT_IN_VIRTUALHOST);
+    (void)mc;
+    if (err) {
+        return err;
+    }
+    return parse_size(cmd->pool, cmd->cmd->name, arg, 1, (apr_off_t)1 << 50,
+                      &SRVCONF(cmd)->spool_max);
+}
+
 static const char *set_presence(cmd_parms *cmd, void *mc, const char *spec, const char *ttl)
 {
     hgs3_srv_conf *sc = SRVCONF(cmd);
@@ -1038,6 +1056,9 @@ const command_rec hgs3_config_cmds[] = {
     AP_INIT_TAKE1("HgS3CacheUploadQueue", set_upload_queue, NULL, RSRC_CONF,
                   "N: queued uploads per child before new ones are dropped (server config; "
                   "default 16)"),
+    AP_INIT_TAKE1("HgS3CacheSpoolMax", set_spool_max, NULL, RSRC_CONF,
+                  "BYTES: all captures in flight on the host together; beyond it a response "
+                  "is not stored (server config; default 8G)"),
     AP_INIT_TAKE12("HgS3CachePresence", set_presence, NULL, RSRC_CONF,
                    "PROVIDER[:ARGS] [TTL]: mod_socache provider remembering stored keys, or "
                    "'none' (server config; default shmcb 60)"),

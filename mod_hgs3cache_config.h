@@ -39,6 +39,7 @@
 #ifndef HGS3_DEF_SPOOL_DIR
 #define HGS3_DEF_SPOOL_DIR "/var/cache/apache2/mod_hgs3cache"
 #endif
+#define HGS3_DEF_SPOOL_MAX      ((apr_off_t)8 * 1024 * 1024 * 1024)
 
 typedef enum {
     HGS3_HIT_AUTO = 0,
@@ -97,6 +98,7 @@ typedef struct hgs3_srv_conf {
     int presence_ttl;              /*   TTL: default 60 s */
     int breaker_fails;             /* HgS3CacheBreaker FAILURES: default 3 */
     int breaker_secs;              /*                  SECONDS: default 30 */
+    apr_off_t spool_max;           /* HgS3CacheSpoolMax: default 8G (main server only) */
 } hgs3_srv_conf;
 
 extern const command_rec hgs3_config_cmds[];
@@ -142,5 +144,6 @@ int hgs3_srv_presence_ttl(const hgs3_srv_conf *sc);
 const char *hgs3_srv_presence_provider(const hgs3_srv_conf *sc);
 int hgs3_srv_breaker_fails(const hgs3_srv_conf *sc);
 int hgs3_srv_breaker_secs(const hgs3_srv_conf *sc);
+apr_off_t hgs3_srv_spool_max(const hgs3_srv_conf *sc);
 
 #endif

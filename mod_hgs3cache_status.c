@@ -65,6 +65,16 @@ void hgs3_status_bypass(const char *reason)
     hgs3_stats_bypass(stats, reason);
 }
 
+int hgs3_status_spool_reserve(apr_uint64_t n, apr_uint64_t max)
+{
+    return hgs3_stats_spool_reserve(stats, n, max);
+}
+
+void hgs3_status_spool_release(apr_uint64_t n)
+{
+    hgs3_stats_spool_release(stats, n);
+}
+
 void hgs3_status_lookup(apr_interval_time_t took)
 {
     hgs3_stats_lookup(stats, took);

@@ -36,4 +36,9 @@ void hgs3_status_bypass(const char *reason);
 /* One lookup (presence cache and/or HEAD) that took `took`. */
 void hgs3_status_lookup(apr_interval_time_t took);
 
+/* HgS3CacheSpoolMax: reserve n more bytes for a capture (1: granted, 0: the
+ * host's captures in flight would exceed max), and give them back. */
+int hgs3_status_spool_reserve(apr_uint64_t n, apr_uint64_t max);
+void hgs3_status_spool_release(apr_uint64_t n);
+
 #endif

@@ -44,6 +44,7 @@ typedef struct store_job {
     const char *content_type;
     hgs3_spool *spool;
     hgs3_lock *lock;
+    apr_uint64_t reserved; /* of the host's spool budget (HgS3CacheSpoolMax) */
     const char *presence_id;
 } store_job;
 
@@ -62,35 +63,41 @@ static void job_free(store_job *job)
         hgs3_spool_destroy(job->spool);
         job->spool = NULL;
     }
+    hgs3_status_spool_release(job->reserved);
     hgs3_lock_release(job->lock);
     job->lock = NULL;
     apr_pool_destroy(job->pool);
 }
 
+/* Each byte is hashed once: a multipart upload hashes every part for its
+ * own x-amz-content-sha256 as it sends it, so the whole body's SHA-256
+ * (which a multipart upload does not use) is computed only for a single
+ * PutObject. */
 static apr_status_t job_put(store_job *job, hgs3_s3_client *c, const char **etag)
 {
     const void *data = NULL;
     apr_size_t len = 0;
     apr_off_t size = hgs3_spool_length(job->spool);
-    const char *sha;
     apr_status_t rv;
 
     /* the capture handed the spool over unfinished (see capture.c) */
-    if ((rv = hgs3_spool_finish(job->spool)) != APR_SUCCESS ||
-        (rv = hgs3_spool_hash(job->spool)) != APR_SUCCESS) {
+    if ((rv = hgs3_spool_finish(job->spool)) != APR_SUCCESS) {
         return rv;
     }
-    sha = hgs3_spool_sha256_hex(job->spool);
-
-    if (hgs3_spool_memory(job->spool, &data, &len) == APR_SUCCESS) {
-        return hgs3_s3_put_mem(c, job->pool, job->object, data, len, job->content_type, sha, etag);
-    }
-    if (size > job->s3.multipart_threshold) {
+    if (hgs3_spool_memory(job->spool, &data, &len) != APR_SUCCESS &&
+        size > job->s3.multipart_threshold) {
         return hgs3_s3_put_file_multipart(c, job->pool, job->object, hgs3_spool_path(job->spool),
                                           job->content_type, etag);
     }
+    if ((rv = hgs3_spool_hash(job->spool)) != APR_SUCCESS) {
+        return rv;
+    }
+    if (data) {
+        return hgs3_s3_put_mem(c, job->pool, job->object, data, len, job->content_type,
+                               hgs3_spool_sha256_hex(job->spool), etag);
+    }
     return hgs3_s3_put_file(c, job->pool, job->object, hgs3_spool_path(job->spool),
-                            job->content_type, sha, etag);
+                            job->content_type, hgs3_spool_sha256_hex(job->spool), etag);
 }
 
 /* Set when this child is exiting: running uploads stop at once (the S3
@@ -420,7 +427,8 @@ static apr_status_t job_config(store_job *job, const hgs3_dir_conf *conf, apr_of
 }
 
 const char *hgs3_store_submit(request_rec *r, const hgs3_dir_conf *conf, const char *object,
-                              const char *content_type, hgs3_spool *spool, hgs3_lock *lock)
+                              const char *content_type, hgs3_spool *spool, hgs3_lock *lock,
+                              apr_uint64_t reserved)
 {
     store_job *job;
     apr_pool_t *p = NULL;
@@ -453,6 +461,7 @@ const char *hgs3_store_submit(request_rec *r, const hgs3_dir_conf *conf, const c
     }
     job->spool = spool;
     job->lock = lock;
+    job->reserved = reserved;
     /* hand-off: from now on the spool is the job's, not the request's */
     hgs3_spool_set_owner(spool, NULL);
     rv = hgs3_uploader_submit(uploader, job_run, job_drop, job);
@@ -531,4 +540,61 @@ void hgs3_store_child_init(apr_pool_t *pchild, server_rec *s)
 hgs3_breaker *hgs3_store_breaker(void)
 {
     return breaker_ready ? &breaker : NULL;
+}
+
+/* ---- sweeping the spool directory ------------------------------------------
+ *
+ * A child killed outright (SIGKILL, crash) leaves its lock and spool files
+ * behind. Nobody holds their flock any more, so hgs3_lock_sweep can tell
+ * them from live ones. The first capture of a child, and then one every
+ * SWEEP_INTERVAL, has an upload thread sweep its spool directory, looking
+ * at no more than SWEEP_MAX entries. */
+#define SWEEP_INTERVAL_SEC 60
+#define SWEEP_MAX          1000
+
+typedef struct sweep_job {
+    apr_pool_t *pool;
+    const char *dir;
+} sweep_job;
+
+static volatile apr_uint32_t last_sweep_sec;
+
+static void sweep_free(void *data)
+{
+    sweep_job *job = data;
+    apr_pool_destroy(job->pool);
+}
+
+static void sweep_run(void *data)
+{
+    sweep_job *job = data;
+    int removed = 0;
+
+    hgs3_lock_sweep(job->pool, job->dir, SWEEP_MAX, HGS3_SWEEP_GRACE, &removed);
+    if (removed) {
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, main_server,
+                     "hgs3cache: removed %d lock and spool files of exited processes from %s",
+                     removed, job->dir);
+    }
+    sweep_free(job);
+}
+
+void hgs3_store_sweep_later(const char *dir)
+{
+    apr_uint32_t now = (apr_uint32_t)apr_time_sec(apr_time_now());
+    apr_uint32_t last = apr_atomic_read32(&last_sweep_sec);
+    apr_pool_t *p = NULL;
+    sweep_job *job;
+
+    if (!uploader || (last && now - last < SWEEP_INTERVAL_SEC) ||
+        apr_atomic_cas32(&last_sweep_sec, now, last) != last ||
+        apr_pool_create_unmanaged_ex(&p, NULL, NULL) != APR_SUCCESS) {
+        return;
+    }
+    job = apr_pcalloc(p, sizeof(*job));
+    job->pool = p;
+    job->dir = apr_pstrdup(p, dir);
+    if (hgs3_uploader_submit(uploader, sweep_run, sweep_free, job) != APR_SUCCESS) {
+        apr_pool_destroy(p); /* queue full: the next interval will do */
+    }
 }

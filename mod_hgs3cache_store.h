@@ -17,10 +17,12 @@ int hgs3_store_post_config(apr_pool_t *pconf, server_rec *s);
 void hgs3_store_child_init(apr_pool_t *pchild, server_rec *s);
 
 /* Queue the upload of a finished spool as `object`. On success the job owns
- * spool and lock and NULL is returned; otherwise the reason it was not
- * queued ("queue-full", "credentials", ...) and the caller keeps both. */
+ * spool, lock and the `reserved` bytes of the host's spool budget (it gives
+ * them back when it ends) and NULL is returned; otherwise the reason it was
+ * not queued ("queue-full", "credentials", ...) and the caller keeps all. */
 const char *hgs3_store_submit(request_rec *r, const hgs3_dir_conf *conf, const char *object,
-                              const char *content_type, hgs3_spool *spool, hgs3_lock *lock);
+                              const char *content_type, hgs3_spool *spool, hgs3_lock *lock,
+                              apr_uint64_t reserved);
 
 /* The S3 client configuration of a scope: credentials resolved now, the
  * endpoint httpd uses, and the request-path timeouts (HgS3CacheTimeout). */
@@ -35,5 +37,13 @@ const char *hgs3_store_presence_id(apr_pool_t *p, const hgs3_dir_conf *conf, con
 
 /* This child's breaker (NULL before child_init). */
 hgs3_breaker *hgs3_store_breaker(void);
+
+/* Lock and spool files untouched this long are candidates for a sweep (a
+ * spool file is created a moment before it is locked). */
+#define HGS3_SWEEP_GRACE apr_time_from_sec(5)
+
+/* Have an upload thread remove dead processes' lock and spool files from
+ * dir, unless this child did so less than a minute ago. Never waits. */
+void hgs3_store_sweep_later(const char *dir);
 
 #endif

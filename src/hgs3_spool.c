@@ -2,6 +2,7 @@
  * See hgs3_spool.h for the ownership and threading rules. */
 #include <string.h>
 #include <apr_allocator.h>
+#include <apr_portable.h>
 #include <apr_strings.h>
 #include <apr_thread_cond.h>
 #include <apr_thread_mutex.h>
@@ -9,6 +10,7 @@
 
 #include "hgs3_err.h"
 #include "hgs3_crypto.h"
+#include "hgs3_lock.h"
 #include "hgs3_spool.h"
 
 #define SPOOL_TEMPLATE "hgs3spool.XXXXXX"
@@ -432,6 +434,13 @@ apr_status_t hgs3_spool_write_behind(hgs3_spool *spool, apr_size_t window)
 
 #define SPOOL_FILE_BUFFER (256 * 1024)
 
+static apr_status_t lock_file(apr_file_t *f)
+{
+    apr_os_file_t fd;
+    apr_status_t rv = apr_os_file_get(&fd, f);
+    return rv == APR_SUCCESS ? hgs3_lock_fd(fd) : rv;
+}
+
 static apr_status_t open_file(hgs3_spool *spool)
 {
     char *templ = NULL;
@@ -454,6 +463,10 @@ static apr_status_t open_file(hgs3_spool *spool)
     }
     spool->path = templ;
     apr_pool_cleanup_register(spool->pool, spool, file_cleanup, apr_pool_cleanup_null);
+    /* Held while the file exists: hgs3_lock_sweep removes only the files
+     * of spools whose process is gone. Where flock is not supported the
+     * sweep cannot take it either, and leaves the file alone. */
+    (void)lock_file(spool->file);
     if (!spool->window) {
         /* APR's default 4 KiB buffer would mean a write(2) per 4 KiB */
         apr_file_buffer_set(spool->file, apr_palloc(spool->pool, SPOOL_FILE_BUFFER),

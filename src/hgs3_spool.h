@@ -42,7 +42,9 @@
  * hgs3_spool_read at any offset, for multipart). Removal is done by the
  * spool itself: on discard, on destroy, and by a cleanup of the spool's
  * pool. Only a process killed outright (SIGKILL, crash) can leave a
- * hgs3spool.* file behind.
+ * hgs3spool.* file behind: the spool holds an flock(2) on its file while
+ * it exists, so hgs3_lock_sweep (hgs3_lock.h) can tell such a leftover,
+ * whose flock died with its process, from a live spool's file.
  *
  * Errors (mktemp failed, disk full, body over max_size) are returned as
  * apr_status_t and are sticky: the spool releases its memory and file at

@@ -18,12 +18,11 @@ typedef char hgs3_stats_align_check
     [(offsetof(hgs3_stats, counter) % 8 == 0 && sizeof(hgs3_stats) % 8 == 0) ? 1 : -1];
 
 const char *const hgs3_stats_skip_names[HGS3_STATS_SKIPS] = {
-    "status",         "hg-error",          "content-type",     "content-encoding",
-    "content-length", "set-cookie",        "too-large",        "too-small",
-    "error-part",     "unrecognized-body", "aborted",          "length-mismatch",
-    "spool-error",    "in-progress",       "queue-full",       "credentials",
-    "read-error",     "downstream-error",  "error-bucket",     "lock-error",
-    "no-uploader",    "no-memory",         "uploader-stopped", "other",
+    "status",      "hg-error",        "content-type",     "content-encoding", "content-length",
+    "set-cookie",  "too-large",       "too-small",        "error-part",       "unrecognized-body",
+    "aborted",     "length-mismatch", "spool-error",      "in-progress",      "queue-full",
+    "credentials", "read-error",      "downstream-error", "error-bucket",     "lock-error",
+    "no-uploader", "no-memory",       "uploader-stopped", "spool-full",       "other",
 };
 
 const char *const hgs3_stats_bypass_names[HGS3_STATS_BYPASS] = {
@@ -182,6 +181,37 @@ void hgs3_stats_note(hgs3_stats *st, const char *note)
     }
 }
 
+int hgs3_stats_spool_reserve(hgs3_stats *st, apr_uint64_t n, apr_uint64_t max)
+{
+    apr_uint64_t cur;
+
+    if (!st) {
+        return 1;
+    }
+    cur = __atomic_load_n(&st->spool_bytes, __ATOMIC_RELAXED);
+    do {
+        if (n > max || cur > max - n) {
+            return 0;
+        }
+    } while (!__atomic_compare_exchange_n(&st->spool_bytes, &cur, cur + n, 1, __ATOMIC_RELAXED,
+                                          __ATOMIC_RELAXED));
+    return 1;
+}
+
+void hgs3_stats_spool_release(hgs3_stats *st, apr_uint64_t n)
+{
+    apr_uint64_t cur;
+
+    if (!st) {
+        return;
+    }
+    cur = __atomic_load_n(&st->spool_bytes, __ATOMIC_RELAXED);
+    while (!__atomic_compare_exchange_n(&st->spool_bytes, &cur, cur > n ? cur - n : 0, 1,
+                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+        /* cur now holds the value another thread wrote; try again */
+    }
+}
+
 void hgs3_stats_snapshot(hgs3_stats *out, const hgs3_stats *st)
 {
     apr_size_t i;
@@ -198,6 +228,7 @@ void hgs3_stats_snapshot(hgs3_stats *out, const hgs3_stats *st)
     for (i = 0; i < HGS3_STATS_BYPASS; ++i) {
         out->bypass[i] = __atomic_load_n(&st->bypass[i], __ATOMIC_RELAXED);
     }
+    out->spool_bytes = __atomic_load_n(&st->spool_bytes, __ATOMIC_RELAXED);
 }
 
 /* "too-large" -> "TooLarge" */
@@ -235,6 +266,7 @@ void hgs3_stats_each(const hgs3_stats *snap, apr_pool_t *p, hgs3_stats_field_fn 
                c[HGS3_C_LOOKUPS] ? c[HGS3_C_LOOKUP_US_SUM] / c[HGS3_C_LOOKUPS] : 0);
         }
     }
+    fn(baton, "HgS3CacheSpoolBytes", "captures in flight (bytes)", snap->spool_bytes);
     for (total = 0, i = 0; i < HGS3_STATS_SKIPS; ++i) {
         total += snap->skip[i];
     }

@@ -44,7 +44,7 @@ typedef enum {
 } hgs3_counter_e;
 
 /* Sizes of the reason tables (each ends with "other"). */
-#define HGS3_STATS_SKIPS  24
+#define HGS3_STATS_SKIPS  25
 #define HGS3_STATS_BYPASS 13
 
 #define HGS3_STATS_MAGIC 0x48335354u /* "H3ST" */
@@ -57,6 +57,7 @@ typedef struct hgs3_stats {
     apr_uint64_t counter[HGS3_C_COUNT];
     apr_uint64_t skip[HGS3_STATS_SKIPS];
     apr_uint64_t bypass[HGS3_STATS_BYPASS];
+    apr_uint64_t spool_bytes; /* gauge: captures in flight (HgS3CacheSpoolMax) */
 } hgs3_stats;
 
 /* Reason names, index = slot in hgs3_stats.skip / .bypass. */
@@ -94,6 +95,13 @@ void hgs3_stats_lookup(hgs3_stats *st, apr_interval_time_t took);
  * NULL or anything else counts nothing. */
 void hgs3_stats_note(hgs3_stats *st, const char *note);
 
+/* The host-wide spool budget (HgS3CacheSpoolMax): add n to spool_bytes and
+ * return 1 if that keeps it at most max, else change nothing and return 0.
+ * Without a block (st NULL) every reservation succeeds. */
+int hgs3_stats_spool_reserve(hgs3_stats *st, apr_uint64_t n, apr_uint64_t max);
+/* Give back n reserved bytes. */
+void hgs3_stats_spool_release(hgs3_stats *st, apr_uint64_t n);
+
 /* Copy every counter (atomic loads) into out. */
 void hgs3_stats_snapshot(hgs3_stats *out, const hgs3_stats *st);
 
@@ -101,7 +109,8 @@ void hgs3_stats_snapshot(hgs3_stats *out, const hgs3_stats *st);
  * machine-readable name (HgS3Cache<Name>, e.g. HgS3CacheSkipTooSmall),
  * label a short human one (e.g. "skipped: too-small"). Besides the raw
  * counters there are derived fields: HgS3CacheHits, HgS3CacheSkips,
- * HgS3CacheBypasses (totals) and HgS3CacheLookupUsMean. */
+ * HgS3CacheBypasses (totals) and HgS3CacheLookupUsMean, and the gauge
+ * HgS3CacheSpoolBytes. */
 typedef void hgs3_stats_field_fn(void *baton, const char *name, const char *label,
                                  apr_uint64_t value);
 void hgs3_stats_each(const hgs3_stats *snap, apr_pool_t *p, hgs3_stats_field_fn *fn, void *baton);

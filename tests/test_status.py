@@ -49,12 +49,12 @@ MaxConnectionsPerChild 0
 COUNTERS = ("Hits", "HitsRedirect", "HitsStream", "Misses", "Stored", "StoredBytes",
             "UploadsDropped", "UploadErrors", "StoreErrors", "BreakerTrips", "Lookups",
             "LookupUsSum", "LookupUsMax", "LookupUsMean", "PresenceHits", "Heads", "Skips",
-            "Bypasses")
+            "Bypasses", "SpoolBytes")
 SKIP_REASONS = ("status", "hg-error", "content-type", "content-encoding", "content-length",
                 "set-cookie", "too-large", "too-small", "error-part", "unrecognized-body",
                 "aborted", "length-mismatch", "spool-error", "in-progress", "queue-full",
                 "credentials", "read-error", "downstream-error", "error-bucket", "lock-error",
-                "no-uploader", "no-memory", "uploader-stopped", "other")
+                "no-uploader", "no-memory", "uploader-stopped", "spool-full", "other")
 BYPASS_REASONS = ("command", "method", "malformed", "too-large", "post-body", "location",
                   "repository", "key", "credentials", "store-error", "store-auth", "breaker-open",
                   "other")

@@ -153,12 +153,12 @@ static void test_reason_tables(void **state)
     /* every reason the glue emits today has a slot of its own */
     {
         static const char *const skips[] = {
-            "status",         "hg-error",          "content-type",    "content-encoding",
-            "content-length", "set-cookie",        "too-large",       "too-small",
-            "error-part",     "unrecognized-body", "aborted",         "length-mismatch",
-            "spool-error",    "in-progress",       "queue-full",      "credentials",
-            "read-error",     "downstream-error",  "error-bucket",    "lock-error",
-            "no-uploader",    "no-memory",         "uploader-stopped"};
+            "status",         "hg-error",          "content-type",     "content-encoding",
+            "content-length", "set-cookie",        "too-large",        "too-small",
+            "error-part",     "unrecognized-body", "aborted",          "length-mismatch",
+            "spool-error",    "in-progress",       "queue-full",       "credentials",
+            "read-error",     "downstream-error",  "error-bucket",     "lock-error",
+            "no-uploader",    "no-memory",         "uploader-stopped", "spool-full"};
         static const char *const bypasses[] = {
             "command",    "method", "malformed",   "too-large",   "post-body",   "location",
             "repository", "key",    "credentials", "store-error", "breaker-open"};
@@ -314,17 +314,44 @@ static void test_auto_text(void **state)
         apr_hash_set(seen, name, APR_HASH_KEY_STRING, name);
         ++lines;
     }
-    /* 14 counters + 4 derived (hits, mean, skips, bypasses) + the reasons */
-    assert_int_equal(lines, HGS3_C_COUNT + 4 + HGS3_STATS_SKIPS + HGS3_STATS_BYPASS);
+    /* 14 counters + 4 derived (hits, mean, skips, bypasses) + the spool
+     * gauge + the reasons */
+    assert_int_equal(lines, HGS3_C_COUNT + 5 + HGS3_STATS_SKIPS + HGS3_STATS_BYPASS);
     apr_pool_destroy(p);
+}
+
+/* HgS3CacheSpoolMax's budget: reservations up to the maximum are granted,
+ * one beyond it changes nothing, releases give it back (never below 0). */
+static void test_spool_budget(void **state)
+{
+    hgs3_stats st;
+    (void)state;
+
+    hgs3_stats_init(&st, 0);
+    assert_true(hgs3_stats_spool_reserve(&st, 600, 1000));
+    assert_true(hgs3_stats_spool_reserve(&st, 400, 1000));
+    assert_false(hgs3_stats_spool_reserve(&st, 1, 1000));
+    assert_int_equal(st.spool_bytes, 1000);
+    hgs3_stats_spool_release(&st, 600);
+    assert_false(hgs3_stats_spool_reserve(&st, 601, 1000));
+    assert_true(hgs3_stats_spool_reserve(&st, 600, 1000));
+    assert_false(hgs3_stats_spool_reserve(&st, UINT64_MAX, UINT64_MAX - 1));
+    hgs3_stats_spool_release(&st, 5000);
+    assert_int_equal(st.spool_bytes, 0);
+    assert_true(hgs3_stats_spool_reserve(NULL, 1, 0));
+    hgs3_stats_spool_release(NULL, 1);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_threads_add_up), cmocka_unit_test(test_processes_add_up),
-        cmocka_unit_test(test_reason_tables),  cmocka_unit_test(test_notes),
-        cmocka_unit_test(test_null_is_noop),   cmocka_unit_test(test_max_and_bounds),
+        cmocka_unit_test(test_spool_budget),
+        cmocka_unit_test(test_threads_add_up),
+        cmocka_unit_test(test_processes_add_up),
+        cmocka_unit_test(test_reason_tables),
+        cmocka_unit_test(test_notes),
+        cmocka_unit_test(test_null_is_noop),
+        cmocka_unit_test(test_max_and_bounds),
         cmocka_unit_test(test_auto_text),
     };
     int rc;
