@@ -12,11 +12,13 @@
 #include <apr_uri.h>
 #include <apr_lib.h>
 #include <apr_file_info.h>
+#include <apr_fnmatch.h>
 
 #include <httpd.h>
 #include <http_config.h>
 #include <http_core.h>
 #include <http_log.h>
+#include <util_cfgtree.h>
 #include <ap_provider.h>
 #include <ap_socache.h>
 
@@ -66,36 +68,39 @@ void *hgs3_config_merge_dir(apr_pool_t *p, void *basev, void *addv)
     MERGE_PTR(endpoint);
     MERGE_INT(addressing);
     MERGE_PTR(public_endpoint);
-    /* Credentials merge as one unit: a scope that names its own key id
-     * must not inherit an outer secret or token that belongs to another. */
-    if (add->access_key || add->secret_key || add->session_token) {
+    /* Credentials merge as one unit: the innermost scope that sets any
+     * source (static keys, session token, credentials file) wins whole, so
+     * neither an outer secret nor outer static keys ever pair with or
+     * override an inner scope's own credentials. */
+    if (add->access_key || add->secret_key || add->session_token || add->creds_file) {
         m->access_key = add->access_key;
         m->secret_key = add->secret_key;
         m->session_token = add->session_token;
+        m->creds_file = add->creds_file;
+        m->creds_profile = add->creds_profile;
     } else {
         m->access_key = base->access_key;
         m->secret_key = base->secret_key;
         m->session_token = base->session_token;
-    }
-    if (add->creds_file) {
-        m->creds_file = add->creds_file;
-        m->creds_profile = add->creds_profile;
-    } else {
         m->creds_file = base->creds_file;
         m->creds_profile = base->creds_profile;
     }
     MERGE_PTR(key_prefix);
     MERGE_PTR(key_salt);
     MERGE_PTR(commands);
-    /* Repository mapping merges as one unit: an inner HgS3CacheRepository
-     * replaces an outer HgS3CacheRepositoryRoot and the other way round. */
+    /* The repository mapping merges as one unit with the URL base of the
+     * section that set it: an inner HgS3CacheRepository replaces an outer
+     * HgS3CacheRepositoryRoot and the other way round, and a nested section
+     * that only changes other directives keeps the outer section's base. */
     if (add->repo_set) {
         m->repository = add->repository;
         m->repository_root = add->repository_root;
+        m->repo_base = add->repo_base;
         m->repo_set = 1;
     } else {
         m->repository = base->repository;
         m->repository_root = base->repository_root;
+        m->repo_base = base->repo_base;
         m->repo_set = base->repo_set;
     }
     MERGE_INT(min_size);
@@ -671,10 +676,89 @@ static const char *set_commands(cmd_parms *cmd, void *mc, int argc, char *const 
     return NULL;
 }
 
+/* Sections that apply their contents at the URL base of the section around
+ * them: conditions, method limits and the configuration-time ones. */
+static int section_is_transparent(const char *name)
+{
+    static const char *const names[] = {"<If",          "<ElseIf",      "<Else",      "<Limit",
+                                        "<LimitExcept", "<IfModule",    "<IfDefine",  "<IfVersion",
+                                        "<IfFile",      "<IfDirective", "<IfSection", NULL};
+    int i;
+    for (i = 0; names[i]; ++i) {
+        if (!strcasecmp(name, names[i])) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* A section's arguments without the closing '>'. */
+static const char *section_args(apr_pool_t *p, const ap_directive_t *d)
+{
+    const char *args = d->args ? d->args : "";
+    const char *end = ap_strrchr_c(args, '>');
+    return end ? apr_pstrndup(p, args, (apr_size_t)(end - args)) : args;
+}
+
+static const char *no_base(cmd_parms *cmd, const ap_directive_t *d)
+{
+    return apr_psprintf(cmd->pool,
+                        "%s is not allowed in %s %s>: a repository mapping belongs to the URL "
+                        "path of the <Location> that sets it, and this section has none (use "
+                        "<Location /path>, or the server level for \"/\")",
+                        cmd->cmd->name, d->directive, section_args(cmd->temp_pool, d));
+}
+
+/* The URL base a repository mapping set by cmd belongs to: the path of the
+ * innermost <Location> around it, without trailing '/', or "/" at server
+ * and virtual host level. A section whose base cannot be known
+ * (<LocationMatch>, <Location ~>, a wildcard <Location>, <Directory>,
+ * <Files>, <Proxy>, their *Match forms, anything unknown, and whatever is
+ * nested in them) is refused: every URL it matches would otherwise be keyed
+ * as the one configured repository. */
+static const char *mapping_base(cmd_parms *cmd, const char **pbase)
+{
+    const ap_directive_t *d;
+    const char *args;
+    char *path;
+    apr_size_t n;
+
+    *pbase = NULL;
+    for (d = cmd->directive ? cmd->directive->parent : NULL; d; d = d->parent) {
+        if (!section_is_transparent(d->directive)) {
+            break;
+        }
+    }
+    if (!d || !strcasecmp(d->directive, "<VirtualHost")) {
+        *pbase = "/";
+        return NULL;
+    }
+    if (strcasecmp(d->directive, "<Location")) {
+        return no_base(cmd, d);
+    }
+    /* parsed as core's <Location> does */
+    args = section_args(cmd->temp_pool, d);
+    path = ap_getword_conf(cmd->pool, &args);
+    if (path[0] != '/' || apr_fnmatch_test(path)) {
+        return no_base(cmd, d);
+    }
+    n = strlen(path);
+    while (n > 1 && path[n - 1] == '/') {
+        path[--n] = '\0';
+    }
+    *pbase = path;
+    return NULL;
+}
+
 static const char *set_repository(cmd_parms *cmd, void *mc, const char *arg)
 {
     apr_finfo_t fi;
-    const char *err = check_abs_dir(cmd->pool, cmd->cmd->name, arg);
+    const char *base = NULL;
+    const char *err = mapping_base(cmd, &base);
+
+    if (!err) {
+        err = check_abs_dir(cmd->pool, cmd->cmd->name, arg);
+    }
     if (err) {
         return err;
     }
@@ -687,18 +771,25 @@ static const char *set_repository(cmd_parms *cmd, void *mc, const char *arg)
     }
     DIRCONF(mc)->repository = arg;
     DIRCONF(mc)->repository_root = NULL;
+    DIRCONF(mc)->repo_base = base;
     DIRCONF(mc)->repo_set = 1;
     return NULL;
 }
 
 static const char *set_repository_root(cmd_parms *cmd, void *mc, const char *arg)
 {
-    const char *err = check_abs_dir(cmd->pool, cmd->cmd->name, arg);
+    const char *base = NULL;
+    const char *err = mapping_base(cmd, &base);
+
+    if (!err) {
+        err = check_abs_dir(cmd->pool, cmd->cmd->name, arg);
+    }
     if (err) {
         return err;
     }
     DIRCONF(mc)->repository_root = arg;
     DIRCONF(mc)->repository = NULL;
+    DIRCONF(mc)->repo_base = base;
     DIRCONF(mc)->repo_set = 1;
     return NULL;
 }

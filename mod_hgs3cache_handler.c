@@ -36,25 +36,25 @@ void hgs3_set_note(request_rec *r, const hgs3_dir_conf *conf, const char *note)
     }
 }
 
-/* The raw (still percent-encoded) URL path below the <Location> this
- * configuration came from, or NULL when it cannot be known (LocationMatch,
- * <Directory>). */
-static const char *path_below_location(request_rec *r, const hgs3_dir_conf *conf)
+/* The raw (still percent-encoded) URL path below base, the URL base of the
+ * section that set the repository mapping (hgs3_dir_conf.repo_base: no
+ * trailing '/', "/" at server level), or NULL when the path is not below it.
+ * httpd matched the <Location> on the decoded, normalized r->uri; a raw path
+ * that differs (%-escapes, merged slashes) cannot be placed and is left to
+ * hgweb. */
+static const char *path_below_location(request_rec *r, const char *base)
 {
     const char *path = r->parsed_uri.path;
     apr_size_t n;
 
-    if (!path || !conf->scope || conf->scope[0] != '/') {
+    if (!path || !base || base[0] != '/') {
         return NULL;
     }
-    n = strlen(conf->scope);
-    while (n > 1 && conf->scope[n - 1] == '/') {
-        --n;
-    }
+    n = strlen(base);
     if (n == 1) {
         return path;
     }
-    if (strncmp(path, conf->scope, n) || (path[n] != '\0' && path[n] != '/')) {
+    if (strncmp(path, base, n) || (path[n] != '\0' && path[n] != '/')) {
         return NULL;
     }
     return path + n;
@@ -92,7 +92,7 @@ static int hgs3_handler(request_rec *r)
     hgs3_req_limits lim;
     hgs3_req *hreq = NULL;
     hgs3_repo *repo = NULL;
-    const char *cmd = NULL, *body = NULL, *below, *key;
+    const char *body = NULL, *below, *key;
     char hex[HGS3_KEY_HEX_LEN + 1];
     apr_size_t body_len = 0;
     apr_status_t rv;
@@ -101,7 +101,7 @@ static int hgs3_handler(request_rec *r)
         return DECLINED;
     }
     hgs3_req_limits_init(&lim);
-    rv = hgs3_req_command(&cmd, r->pool, r->args, &lim);
+    rv = hgs3_req_start(&hreq, r->pool, r->args, &lim);
     if (rv == APR_ENOENT) {
         return DECLINED; /* not a wire command: not ours to note */
     }
@@ -109,7 +109,7 @@ static int hgs3_handler(request_rec *r)
         hgs3_set_note(r, conf, "bypass:malformed");
         return DECLINED;
     }
-    if (!hgs3_conf_command_allowed(conf, cmd)) {
+    if (!hgs3_conf_command_allowed(conf, hreq->cmd)) {
         hgs3_set_note(r, conf, "bypass:command");
         return DECLINED;
     }
@@ -124,13 +124,13 @@ static int hgs3_handler(request_rec *r)
             return DECLINED;
         }
     }
-    rv = hgs3_req_parse(&hreq, r->pool, r->method, r->args, r->headers_in, body, body_len, &lim);
+    rv = hgs3_req_finish(hreq, r->pool, r->method, r->headers_in, body, body_len, &lim);
     if (rv != APR_SUCCESS) {
         hgs3_set_note(r, conf, rv == HGS3_ETOOBIG ? "bypass:too-large" : "bypass:malformed");
         return DECLINED;
     }
-    below = path_below_location(r, conf);
-    if (!below && conf->repository_root) {
+    below = path_below_location(r, conf->repo_base);
+    if (!below) {
         hgs3_set_note(r, conf, "bypass:location");
         return DECLINED;
     }
@@ -145,15 +145,15 @@ static int hgs3_handler(request_rec *r)
         hgs3_set_note(r, conf, "bypass:repository");
         return DECLINED;
     }
-    rv = hgs3_key_compute(hex, r->pool, hgs3_conf_key_salt(conf), repo, hreq, r->user,
-                          hgs3_conf_share_users(conf));
+    rv = hgs3_key_compute(hex, r->pool, hgs3_conf_key_salt(conf), conf->repo_base, repo, hreq,
+                          r->user, hgs3_conf_share_users(conf));
     if (rv != APR_SUCCESS) {
         hgs3_set_note(r, conf, "bypass:key");
         return DECLINED;
     }
     key = hgs3_key_object_name(r->pool, hgs3_conf_key_prefix(conf), hex);
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "hgs3cache: key %s for %s cmd=%s", hex, repo->dir,
-                  cmd);
+                  hreq->cmd);
     return hgs3_hit_handle(r, conf, hex, key);
 }
 
