@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include <apr_strings.h>
-#include <apr_uri.h>
 #include <apr_lib.h>
 #include <apr_file_info.h>
 #include <apr_fnmatch.h>
@@ -21,6 +20,8 @@
 #include <util_cfgtree.h>
 #include <ap_provider.h>
 #include <ap_socache.h>
+
+#include "hgs3_s3.h"
 
 #include "mod_hgs3cache.h"
 #include "mod_hgs3cache_config.h"
@@ -422,57 +423,12 @@ static const char *parse_onoff(apr_pool_t *p, const char *name, const char *arg,
     return NULL;
 }
 
-/* An http(s) URL naming a host and optional port and base path, without
- * query, fragment or user info (credentials belong in their directives). */
-static const char *check_endpoint(apr_pool_t *p, const char *name, const char *arg)
+/* The S3 client's own rules for one setting (hgs3_s3_check_*), so a value
+ * configtest passes is one the client takes. The message names the
+ * directive and quotes no value (an endpoint may hold a password). */
+static const char *s3_rule(apr_pool_t *p, const char *name, apr_status_t rv, const char *msg)
 {
-    apr_uri_t uri;
-
-    if (apr_uri_parse(p, arg, &uri) != APR_SUCCESS || !uri.scheme || !uri.hostname ||
-        !*uri.hostname) {
-        return apr_psprintf(p, "%s: '%s' is not a URL like https://s3.example.com[:port]", name,
-                            arg);
-    }
-    if (strcasecmp(uri.scheme, "http") && strcasecmp(uri.scheme, "https")) {
-        return apr_psprintf(p, "%s: scheme must be http or https, not '%s'", name, uri.scheme);
-    }
-    if (uri.user || uri.password) {
-        return apr_psprintf(p,
-                            "%s: the URL must not contain user info; use "
-                            "HgS3CacheAccessKeyId/HgS3CacheSecretAccessKey",
-                            name);
-    }
-    if (uri.query || uri.fragment) {
-        return apr_psprintf(p, "%s: the URL must not have a query or fragment", name);
-    }
-    if (uri.port_str && (!uri.port || !*uri.port_str)) {
-        return apr_psprintf(p, "%s: invalid port in '%s'", name, arg);
-    }
-    return NULL;
-}
-
-/* S3 bucket naming rules: 3-63 chars of lowercase letters, digits, dots and
- * hyphens, starting and ending with a letter or digit. */
-static const char *check_bucket(apr_pool_t *p, const char *arg)
-{
-    apr_size_t i, n = strlen(arg);
-    if (n < 3 || n > 63) {
-        return apr_psprintf(p, "HgS3CacheBucket: '%s' must be 3 to 63 characters long", arg);
-    }
-    for (i = 0; i < n; ++i) {
-        char ch = arg[i];
-        if (!(apr_islower(ch) || apr_isdigit(ch) || ch == '.' || ch == '-')) {
-            return apr_psprintf(p,
-                                "HgS3CacheBucket: '%s' may only contain lowercase letters, "
-                                "digits, '.' and '-'",
-                                arg);
-        }
-    }
-    if (!apr_isalnum(arg[0]) || !apr_isalnum(arg[n - 1])) {
-        return apr_psprintf(p, "HgS3CacheBucket: '%s' must begin and end with a letter or digit",
-                            arg);
-    }
-    return NULL;
+    return rv == APR_SUCCESS ? NULL : apr_psprintf(p, "%s: %s", name, msg ? msg : "invalid value");
 }
 
 /* A token of visible ASCII without spaces: key ids, regions, commands. */
@@ -527,7 +483,8 @@ static const char *set_enabled(cmd_parms *cmd, void *mc, const char *arg)
 
 static const char *set_bucket(cmd_parms *cmd, void *mc, const char *arg)
 {
-    const char *err = check_bucket(cmd->pool, arg);
+    const char *msg = NULL;
+    const char *err = s3_rule(cmd->pool, cmd->cmd->name, hgs3_s3_check_bucket(arg, &msg), msg);
     if (!err) {
         DIRCONF(mc)->bucket = arg;
     }
@@ -546,7 +503,9 @@ static const char *set_region(cmd_parms *cmd, void *mc, const char *arg)
 
 static const char *set_endpoint(cmd_parms *cmd, void *mc, const char *arg)
 {
-    const char *err = check_endpoint(cmd->pool, cmd->cmd->name, arg);
+    const char *msg = NULL;
+    const char *err =
+        s3_rule(cmd->pool, cmd->cmd->name, hgs3_s3_check_endpoint(cmd->pool, arg, &msg), msg);
     if (!err) {
         DIRCONF(mc)->endpoint = arg;
     }
@@ -555,7 +514,9 @@ static const char *set_endpoint(cmd_parms *cmd, void *mc, const char *arg)
 
 static const char *set_public_endpoint(cmd_parms *cmd, void *mc, const char *arg)
 {
-    const char *err = check_endpoint(cmd->pool, cmd->cmd->name, arg);
+    const char *msg = NULL;
+    const char *err =
+        s3_rule(cmd->pool, cmd->cmd->name, hgs3_s3_check_endpoint(cmd->pool, arg, &msg), msg);
     if (!err) {
         DIRCONF(mc)->public_endpoint = arg;
     }
@@ -1040,6 +1001,37 @@ const command_rec hgs3_config_cmds[] = {
 
 /* ---- whole-configuration checks ------------------------------------------ */
 
+/* The endpoint, the public endpoint, region, bucket and addressing
+ * together, by the check every request of the S3 client runs
+ * (hgs3_s3_config_check): virtual-hosted addressing on an IP address, or
+ * with a dotted bucket over https, would otherwise fail every lookup. */
+static const char *check_store(apr_pool_t *p, const hgs3_dir_conf *c)
+{
+    hgs3_s3_config s3;
+    const char *msg = NULL, *which = "HgS3CacheEndpoint";
+    int path = hgs3_conf_addressing(c) == HGS3_ADDR_PATH;
+    apr_status_t rv;
+
+    memset(&s3, 0, sizeof(s3));
+    s3.region = hgs3_conf_region(c);
+    s3.bucket = c->bucket;
+    s3.addressing = path ? HGS3_S3_PATH : HGS3_S3_VIRTUAL;
+    s3.endpoint = hgs3_conf_endpoint(p, c);
+    rv = hgs3_s3_config_check(&s3, p, &msg);
+    if (rv == APR_SUCCESS && c->public_endpoint) {
+        which = "HgS3CachePublicEndpoint";
+        s3.endpoint = c->public_endpoint;
+        rv = hgs3_s3_config_check(&s3, p, &msg);
+    }
+    if (rv == APR_SUCCESS) {
+        return NULL;
+    }
+    return apr_psprintf(p, "HgS3CacheAddressing %s%s with %s %s and HgS3CacheBucket %s: %s",
+                        path ? "path" : "virtual",
+                        c->addressing == HGS3_UNSET ? " (the default)" : "", which, s3.endpoint,
+                        c->bucket, msg);
+}
+
 static const char *check_enabled_scope(apr_pool_t *p, const hgs3_dir_conf *c)
 {
     if (!hgs3_conf_enabled(c)) {
@@ -1066,12 +1058,7 @@ static const char *check_enabled_scope(apr_pool_t *p, const hgs3_dir_conf *c)
     if (hgs3_conf_min_size(c) > hgs3_conf_max_size(c)) {
         return "HgS3CacheMinSize is larger than HgS3CacheMaxSize";
     }
-    if (hgs3_conf_addressing(c) == HGS3_ADDR_VIRTUAL && strchr(c->bucket, '.') &&
-        !strncasecmp(hgs3_conf_endpoint(p, c), "https:", 6)) {
-        return "HgS3CacheBucket: a bucket name with '.' cannot be used with virtual-hosted "
-               "addressing over https (TLS names do not match); use HgS3CacheAddressing path";
-    }
-    return NULL;
+    return check_store(p, c);
 }
 
 /* Check each <Location>/<Directory> of server s as it would apply, merged
