@@ -36,12 +36,12 @@ void hgs3_set_note(request_rec *r, const hgs3_dir_conf *conf, const char *note)
     }
 }
 
-/* The raw (still percent-encoded) URL path below base, the URL base of the
- * section that set the repository mapping (hgs3_dir_conf.repo_base: no
- * trailing '/', "/" at server level), or NULL when the path is not below it.
- * httpd matched the <Location> on the decoded, normalized r->uri; a raw path
- * that differs (%-escapes, merged slashes) cannot be placed and is left to
- * hgweb. */
+/* The URL path (r->parsed_uri.path, as httpd normalized it) below base,
+ * the URL base of the section that set the repository mapping
+ * (hgs3_dir_conf.repo_base: no trailing '/', "/" at server level), or NULL
+ * when the path is not below it. httpd matches a <Location> ignoring doubled
+ * slashes; a path that keeps them (MergeSlashes Off) and so does not start
+ * with the base cannot be placed, and is left to hgweb. */
 static const char *path_below_location(request_rec *r, const char *base)
 {
     const char *path = r->parsed_uri.path;

@@ -21,6 +21,7 @@ import os
 from pyhgs3.checks import (PREFIX, clone_verified, getbundles, key_lines, wait_getbundles,
                            wait_objects)
 from pyhgs3.hg import copy_repo
+from pyhgs3.hgwire import clone_headers
 from pyhgs3.httpd import hgs3cache_location
 
 LOG_LEVEL = "info hgs3cache:debug"
@@ -79,6 +80,26 @@ def test_nested_location_keeps_mapping(hg, httpd_factory, store, small_repo_temp
     assert sorted(objs) == sorted([team_obj, lib_obj])
     assert store.get(team_obj)[0] != store.get(lib_obj)[0]
     assert store.keys() == sorted(objs)
+
+
+
+def test_path_outside_location(hg, httpd_factory, store, small_repo):
+    """httpd matches a <Location> ignoring doubled slashes, which
+    MergeSlashes Off keeps in the path: /a//repo does not start with /a/repo
+    and cannot be placed below it. It is left to hgweb; nothing is looked up
+    or stored."""
+    conf = "MergeSlashes Off\n" + store.location_conf(small_repo, location="/a/repo",
+                                                      Header=True)
+    httpd = httpd_factory(repos={"a/repo": small_repo}, module=True, extra_conf=conf,
+                          log_level=LOG_LEVEL)
+    headers = clone_headers(hg.heads(small_repo))
+    status, hdrs, body = httpd.get("/a/repo?cmd=getbundle", headers=headers)
+    assert status == 200 and hdrs.get("x-hgs3cache") == "miss", (status, hdrs)
+    (obj,) = wait_objects(store)
+    status, hdrs, _ = httpd.get("/a//repo?cmd=getbundle", headers=headers)
+    assert hdrs.get("x-hgs3cache") == "bypass:location", (status, hdrs)
+    assert status in (200, 404), status
+    assert len(key_lines(httpd)) == 1 and store.keys() == [obj]
 
 
 # --- item: a server-level mapping belongs to "/" ----------------------------------------
