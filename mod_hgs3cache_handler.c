@@ -86,13 +86,51 @@ leave:
     return rv;
 }
 
+/* The repository the URL names below the mapping's Location, opened and
+ * fingerprinted. On failure *prepo is NULL and *pnote the bypass note. */
+static apr_status_t request_repo(hgs3_repo **prepo, const char **pnote, request_rec *r,
+                                 const hgs3_dir_conf *conf)
+{
+    const char *below = path_below_location(r, conf->repo_base);
+    hgs3_repo *repo = NULL;
+    apr_status_t rv;
+
+    *prepo = NULL;
+    *pnote = "bypass:repository";
+    if (!below) {
+        *pnote = "bypass:location";
+        rv = APR_ENOENT;
+        goto leave;
+    }
+    if (strchr(below, '%')) {
+        /* httpd decoded the path once, as hgweb sees it: a '%' left is a
+         * literal one (or a slash kept encoded), which the repository
+         * lookup would decode a second time into another name. */
+        rv = HGS3_EMALFORMED;
+        goto leave;
+    }
+    rv = hgs3_repo_resolve(&repo, r->pool, conf->repository, conf->repository_root, below);
+    if (rv == APR_SUCCESS && repo->rest[0]) {
+        rv = APR_ENOENT; /* hgweb answers 404 for a path below a repository */
+    }
+    if (rv == APR_SUCCESS) {
+        rv = hgs3_repo_fingerprint(repo, r->pool);
+    }
+    if (rv == APR_SUCCESS) {
+        *prepo = repo;
+        *pnote = NULL;
+    }
+leave:
+    return rv;
+}
+
 static int hgs3_handler(request_rec *r)
 {
     hgs3_dir_conf *conf = hgs3_get_dir_conf(r);
     hgs3_req_limits lim;
     hgs3_req *hreq = NULL;
     hgs3_repo *repo = NULL;
-    const char *body = NULL, *below, *key;
+    const char *body = NULL, *note = NULL, *key;
     char hex[HGS3_KEY_HEX_LEN + 1];
     apr_size_t body_len = 0;
     apr_status_t rv;
@@ -129,20 +167,9 @@ static int hgs3_handler(request_rec *r)
         hgs3_set_note(r, conf, rv == HGS3_ETOOBIG ? "bypass:too-large" : "bypass:malformed");
         return DECLINED;
     }
-    below = path_below_location(r, conf->repo_base);
-    if (!below) {
-        hgs3_set_note(r, conf, "bypass:location");
-        return DECLINED;
-    }
-    rv = hgs3_repo_resolve(&repo, r->pool, conf->repository, conf->repository_root, below);
-    if (rv == APR_SUCCESS && repo->rest[0]) {
-        rv = APR_ENOENT; /* hgweb answers 404 for a path below a repository */
-    }
-    if (rv == APR_SUCCESS) {
-        rv = hgs3_repo_fingerprint(repo, r->pool);
-    }
+    rv = request_repo(&repo, &note, r, conf);
     if (rv != APR_SUCCESS) {
-        hgs3_set_note(r, conf, "bypass:repository");
+        hgs3_set_note(r, conf, note);
         return DECLINED;
     }
     rv = hgs3_key_compute(hex, r->pool, hgs3_conf_key_salt(conf), conf->repo_base, repo, hreq,

@@ -172,3 +172,29 @@ def test_inner_credentials_file_replaces_outer_keys(hg, httpd_factory, store, sm
     (obj,) = wait_objects(store)
     assert obj == PREFIX + key_lines(httpd)[0]["key"]
     _clone(hg, httpd, "/repo", tmp_dir / "c2", small_repo, "hit-redirect")
+
+
+# --- a literal '%' in the path ------------------------------------------------------------
+def test_percent_in_path_not_decoded_twice(hg, httpd_factory, store, small_repo_template,
+                                           tmp_dir):
+    """httpd decodes the path once, as hgweb sees it: /hg/a%2541 is the
+    repository "a%41". Decoding it again would key it as "aA", and a later
+    request for /hg/aA would get a%41's bundle."""
+    root = tmp_dir / "root"
+    plain = copy_repo(small_repo_template, root / "aA")
+    percent = _bookmarked_copy(hg, small_repo_template, root / "a%41", "percent-only")
+    conf = store.location_conf(None, location="/hg", RepositoryRoot=root, Header=True)
+    httpd = httpd_factory(repos={"hg/aA": plain, "hg/a%41": percent}, module=True,
+                          extra_conf=conf, log_level=LOG_LEVEL)
+    headers = clone_headers(hg.heads(plain))
+    assert hg.heads(plain) == hg.heads(percent)
+
+    status, hdrs, pbody = httpd.get("/hg/a%2541?cmd=getbundle", headers=headers)
+    assert status == 200 and hdrs.get("x-hgs3cache", "").startswith("bypass:"), (status, hdrs)
+    assert b"percent-only" in pbody
+    status, hdrs, body = httpd.get("/hg/aA?cmd=getbundle", headers=headers)
+    assert status == 200 and hdrs.get("x-hgs3cache") == "miss", (status, hdrs)
+    assert b"percent-only" not in body
+    (obj,) = wait_objects(store)
+    assert [k["repo"] for k in key_lines(httpd)] == [os.path.realpath(plain)]
+    assert store.get(obj)[0] == body
