@@ -9,18 +9,20 @@
 #include <string.h>
 
 #include <apr_strings.h>
-#include <apr_uri.h>
 #include <apr_lib.h>
 #include <apr_file_info.h>
+#include <apr_fnmatch.h>
 
 #include <httpd.h>
 #include <http_config.h>
 #include <http_core.h>
 #include <http_log.h>
+#include <util_cfgtree.h>
 #include <ap_provider.h>
 #include <ap_socache.h>
 
 #include "hgs3_tls.h"
+#include "hgs3_s3.h"
 
 #include "mod_hgs3cache.h"
 #include "mod_hgs3cache_config.h"
@@ -77,36 +79,39 @@ void *hgs3_config_merge_dir(apr_pool_t *p, void *basev, void *addv)
         m->ca_file = base->ca_file;
         m->ca_path = base->ca_path;
     }
-    /* Credentials merge as one unit: a scope that names its own key id
-     * must not inherit an outer secret or token that belongs to another. */
-    if (add->access_key || add->secret_key || add->session_token) {
+    /* Credentials merge as one unit: the innermost scope that sets any
+     * source (static keys, session token, credentials file) wins whole, so
+     * neither an outer secret nor outer static keys ever pair with or
+     * override an inner scope's own credentials. */
+    if (add->access_key || add->secret_key || add->session_token || add->creds_file) {
         m->access_key = add->access_key;
         m->secret_key = add->secret_key;
         m->session_token = add->session_token;
+        m->creds_file = add->creds_file;
+        m->creds_profile = add->creds_profile;
     } else {
         m->access_key = base->access_key;
         m->secret_key = base->secret_key;
         m->session_token = base->session_token;
-    }
-    if (add->creds_file) {
-        m->creds_file = add->creds_file;
-        m->creds_profile = add->creds_profile;
-    } else {
         m->creds_file = base->creds_file;
         m->creds_profile = base->creds_profile;
     }
     MERGE_PTR(key_prefix);
     MERGE_PTR(key_salt);
     MERGE_PTR(commands);
-    /* Repository mapping merges as one unit: an inner HgS3CacheRepository
-     * replaces an outer HgS3CacheRepositoryRoot and the other way round. */
+    /* The repository mapping merges as one unit with the URL base of the
+     * section that set it: an inner HgS3CacheRepository replaces an outer
+     * HgS3CacheRepositoryRoot and the other way round, and a nested section
+     * that only changes other directives keeps the outer section's base. */
     if (add->repo_set) {
         m->repository = add->repository;
         m->repository_root = add->repository_root;
+        m->repo_base = add->repo_base;
         m->repo_set = 1;
     } else {
         m->repository = base->repository;
         m->repository_root = base->repository_root;
+        m->repo_base = base->repo_base;
         m->repo_set = base->repo_set;
     }
     MERGE_INT(min_size);
@@ -459,57 +464,12 @@ static const char *parse_onoff(apr_pool_t *p, const char *name, const char *arg,
     return NULL;
 }
 
-/* An http(s) URL naming a host and optional port and base path, without
- * query, fragment or user info (credentials belong in their directives). */
-static const char *check_endpoint(apr_pool_t *p, const char *name, const char *arg)
+/* The S3 client's own rules for one setting (hgs3_s3_check_*), so a value
+ * configtest passes is one the client takes. The message names the
+ * directive and quotes no value (an endpoint may hold a password). */
+static const char *s3_rule(apr_pool_t *p, const char *name, apr_status_t rv, const char *msg)
 {
-    apr_uri_t uri;
-
-    if (apr_uri_parse(p, arg, &uri) != APR_SUCCESS || !uri.scheme || !uri.hostname ||
-        !*uri.hostname) {
-        return apr_psprintf(p, "%s: '%s' is not a URL like https://s3.example.com[:port]", name,
-                            arg);
-    }
-    if (strcasecmp(uri.scheme, "http") && strcasecmp(uri.scheme, "https")) {
-        return apr_psprintf(p, "%s: scheme must be http or https, not '%s'", name, uri.scheme);
-    }
-    if (uri.user || uri.password) {
-        return apr_psprintf(p,
-                            "%s: the URL must not contain user info; use "
-                            "HgS3CacheAccessKeyId/HgS3CacheSecretAccessKey",
-                            name);
-    }
-    if (uri.query || uri.fragment) {
-        return apr_psprintf(p, "%s: the URL must not have a query or fragment", name);
-    }
-    if (uri.port_str && (!uri.port || !*uri.port_str)) {
-        return apr_psprintf(p, "%s: invalid port in '%s'", name, arg);
-    }
-    return NULL;
-}
-
-/* S3 bucket naming rules: 3-63 chars of lowercase letters, digits, dots and
- * hyphens, starting and ending with a letter or digit. */
-static const char *check_bucket(apr_pool_t *p, const char *arg)
-{
-    apr_size_t i, n = strlen(arg);
-    if (n < 3 || n > 63) {
-        return apr_psprintf(p, "HgS3CacheBucket: '%s' must be 3 to 63 characters long", arg);
-    }
-    for (i = 0; i < n; ++i) {
-        char ch = arg[i];
-        if (!(apr_islower(ch) || apr_isdigit(ch) || ch == '.' || ch == '-')) {
-            return apr_psprintf(p,
-                                "HgS3CacheBucket: '%s' may only contain lowercase letters, "
-                                "digits, '.' and '-'",
-                                arg);
-        }
-    }
-    if (!apr_isalnum(arg[0]) || !apr_isalnum(arg[n - 1])) {
-        return apr_psprintf(p, "HgS3CacheBucket: '%s' must begin and end with a letter or digit",
-                            arg);
-    }
-    return NULL;
+    return rv == APR_SUCCESS ? NULL : apr_psprintf(p, "%s: %s", name, msg ? msg : "invalid value");
 }
 
 /* A token of visible ASCII without spaces: key ids, regions, commands. */
@@ -564,7 +524,8 @@ static const char *set_enabled(cmd_parms *cmd, void *mc, const char *arg)
 
 static const char *set_bucket(cmd_parms *cmd, void *mc, const char *arg)
 {
-    const char *err = check_bucket(cmd->pool, arg);
+    const char *msg = NULL;
+    const char *err = s3_rule(cmd->pool, cmd->cmd->name, hgs3_s3_check_bucket(arg, &msg), msg);
     if (!err) {
         DIRCONF(mc)->bucket = arg;
     }
@@ -583,7 +544,9 @@ static const char *set_region(cmd_parms *cmd, void *mc, const char *arg)
 
 static const char *set_endpoint(cmd_parms *cmd, void *mc, const char *arg)
 {
-    const char *err = check_endpoint(cmd->pool, cmd->cmd->name, arg);
+    const char *msg = NULL;
+    const char *err =
+        s3_rule(cmd->pool, cmd->cmd->name, hgs3_s3_check_endpoint(cmd->pool, arg, &msg), msg);
     if (!err) {
         DIRCONF(mc)->endpoint = arg;
     }
@@ -592,7 +555,9 @@ static const char *set_endpoint(cmd_parms *cmd, void *mc, const char *arg)
 
 static const char *set_public_endpoint(cmd_parms *cmd, void *mc, const char *arg)
 {
-    const char *err = check_endpoint(cmd->pool, cmd->cmd->name, arg);
+    const char *msg = NULL;
+    const char *err =
+        s3_rule(cmd->pool, cmd->cmd->name, hgs3_s3_check_endpoint(cmd->pool, arg, &msg), msg);
     if (!err) {
         DIRCONF(mc)->public_endpoint = arg;
     }
@@ -744,10 +709,89 @@ static const char *set_commands(cmd_parms *cmd, void *mc, int argc, char *const 
     return NULL;
 }
 
+/* Sections that apply their contents at the URL base of the section around
+ * them: conditions, method limits and the configuration-time ones. */
+static int section_is_transparent(const char *name)
+{
+    static const char *const names[] = {"<If",          "<ElseIf",      "<Else",      "<Limit",
+                                        "<LimitExcept", "<IfModule",    "<IfDefine",  "<IfVersion",
+                                        "<IfFile",      "<IfDirective", "<IfSection", NULL};
+    int i;
+    for (i = 0; names[i]; ++i) {
+        if (!strcasecmp(name, names[i])) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* A section's arguments without the closing '>'. */
+static const char *section_args(apr_pool_t *p, const ap_directive_t *d)
+{
+    const char *args = d->args ? d->args : "";
+    const char *end = ap_strrchr_c(args, '>');
+    return end ? apr_pstrndup(p, args, (apr_size_t)(end - args)) : args;
+}
+
+static const char *no_base(cmd_parms *cmd, const ap_directive_t *d)
+{
+    return apr_psprintf(cmd->pool,
+                        "%s is not allowed in %s %s>: a repository mapping belongs to the URL "
+                        "path of the <Location> that sets it, and this section has none (use "
+                        "<Location /path>, or the server level for \"/\")",
+                        cmd->cmd->name, d->directive, section_args(cmd->temp_pool, d));
+}
+
+/* The URL base a repository mapping set by cmd belongs to: the path of the
+ * innermost <Location> around it, without trailing '/', or "/" at server
+ * and virtual host level. A section whose base cannot be known
+ * (<LocationMatch>, <Location ~>, a wildcard <Location>, <Directory>,
+ * <Files>, <Proxy>, their *Match forms, anything unknown, and whatever is
+ * nested in them) is refused: every URL it matches would otherwise be keyed
+ * as the one configured repository. */
+static const char *mapping_base(cmd_parms *cmd, const char **pbase)
+{
+    const ap_directive_t *d;
+    const char *args;
+    char *path;
+    apr_size_t n;
+
+    *pbase = NULL;
+    for (d = cmd->directive ? cmd->directive->parent : NULL; d; d = d->parent) {
+        if (!section_is_transparent(d->directive)) {
+            break;
+        }
+    }
+    if (!d || !strcasecmp(d->directive, "<VirtualHost")) {
+        *pbase = "/";
+        return NULL;
+    }
+    if (strcasecmp(d->directive, "<Location")) {
+        return no_base(cmd, d);
+    }
+    /* parsed as core's <Location> does */
+    args = section_args(cmd->temp_pool, d);
+    path = ap_getword_conf(cmd->pool, &args);
+    if (path[0] != '/' || apr_fnmatch_test(path)) {
+        return no_base(cmd, d);
+    }
+    n = strlen(path);
+    while (n > 1 && path[n - 1] == '/') {
+        path[--n] = '\0';
+    }
+    *pbase = path;
+    return NULL;
+}
+
 static const char *set_repository(cmd_parms *cmd, void *mc, const char *arg)
 {
     apr_finfo_t fi;
-    const char *err = check_abs_dir(cmd->pool, cmd->cmd->name, arg);
+    const char *base = NULL;
+    const char *err = mapping_base(cmd, &base);
+
+    if (!err) {
+        err = check_abs_dir(cmd->pool, cmd->cmd->name, arg);
+    }
     if (err) {
         return err;
     }
@@ -760,18 +804,25 @@ static const char *set_repository(cmd_parms *cmd, void *mc, const char *arg)
     }
     DIRCONF(mc)->repository = arg;
     DIRCONF(mc)->repository_root = NULL;
+    DIRCONF(mc)->repo_base = base;
     DIRCONF(mc)->repo_set = 1;
     return NULL;
 }
 
 static const char *set_repository_root(cmd_parms *cmd, void *mc, const char *arg)
 {
-    const char *err = check_abs_dir(cmd->pool, cmd->cmd->name, arg);
+    const char *base = NULL;
+    const char *err = mapping_base(cmd, &base);
+
+    if (!err) {
+        err = check_abs_dir(cmd->pool, cmd->cmd->name, arg);
+    }
     if (err) {
         return err;
     }
     DIRCONF(mc)->repository_root = arg;
     DIRCONF(mc)->repository = NULL;
+    DIRCONF(mc)->repo_base = base;
     DIRCONF(mc)->repo_set = 1;
     return NULL;
 }
@@ -1069,6 +1120,37 @@ const command_rec hgs3_config_cmds[] = {
 
 /* ---- whole-configuration checks ------------------------------------------ */
 
+/* The endpoint, the public endpoint, region, bucket and addressing
+ * together, by the check every request of the S3 client runs
+ * (hgs3_s3_config_check): virtual-hosted addressing on an IP address, or
+ * with a dotted bucket over https, would otherwise fail every lookup. */
+static const char *check_store(apr_pool_t *p, const hgs3_dir_conf *c)
+{
+    hgs3_s3_config s3;
+    const char *msg = NULL, *which = "HgS3CacheEndpoint";
+    int path = hgs3_conf_addressing(c) == HGS3_ADDR_PATH;
+    apr_status_t rv;
+
+    memset(&s3, 0, sizeof(s3));
+    s3.region = hgs3_conf_region(c);
+    s3.bucket = c->bucket;
+    s3.addressing = path ? HGS3_S3_PATH : HGS3_S3_VIRTUAL;
+    s3.endpoint = hgs3_conf_endpoint(p, c);
+    rv = hgs3_s3_config_check(&s3, p, &msg);
+    if (rv == APR_SUCCESS && c->public_endpoint) {
+        which = "HgS3CachePublicEndpoint";
+        s3.endpoint = c->public_endpoint;
+        rv = hgs3_s3_config_check(&s3, p, &msg);
+    }
+    if (rv == APR_SUCCESS) {
+        return NULL;
+    }
+    return apr_psprintf(p, "HgS3CacheAddressing %s%s with %s %s and HgS3CacheBucket %s: %s",
+                        path ? "path" : "virtual",
+                        c->addressing == HGS3_UNSET ? " (the default)" : "", which, s3.endpoint,
+                        c->bucket, msg);
+}
+
 static const char *check_enabled_scope(apr_pool_t *p, const hgs3_dir_conf *c)
 {
     if (!hgs3_conf_enabled(c)) {
@@ -1095,12 +1177,7 @@ static const char *check_enabled_scope(apr_pool_t *p, const hgs3_dir_conf *c)
     if (hgs3_conf_min_size(c) > hgs3_conf_max_size(c)) {
         return "HgS3CacheMinSize is larger than HgS3CacheMaxSize";
     }
-    if (hgs3_conf_addressing(c) == HGS3_ADDR_VIRTUAL && strchr(c->bucket, '.') &&
-        !strncasecmp(hgs3_conf_endpoint(p, c), "https:", 6)) {
-        return "HgS3CacheBucket: a bucket name with '.' cannot be used with virtual-hosted "
-               "addressing over https (TLS names do not match); use HgS3CacheAddressing path";
-    }
-    return NULL;
+    return check_store(p, c);
 }
 
 /* Check each <Location>/<Directory> of server s as it would apply, merged

@@ -73,6 +73,8 @@ typedef struct hgs3_dir_conf {
     apr_array_header_t *commands;  /* HgS3CacheCommands: default getbundle */
     const char *repository;        /* HgS3CacheRepository DIR */
     const char *repository_root;   /* HgS3CacheRepositoryRoot DIR */
+    const char *repo_base;         /* URL path of the <Location> that set the mapping, without
+                                    * trailing '/' ("/" at server level); merged with it */
     int repo_set;                  /* either of the two was given in this scope */
     apr_off_t min_size;            /* HgS3CacheMinSize: default 64K */
     apr_off_t max_size;            /* HgS3CacheMaxSize: default 4G */

@@ -36,25 +36,25 @@ void hgs3_set_note(request_rec *r, const hgs3_dir_conf *conf, const char *note)
     }
 }
 
-/* The raw (still percent-encoded) URL path below the <Location> this
- * configuration came from, or NULL when it cannot be known (LocationMatch,
- * <Directory>). */
-static const char *path_below_location(request_rec *r, const hgs3_dir_conf *conf)
+/* The URL path (r->parsed_uri.path, as httpd normalized it) below base,
+ * the URL base of the section that set the repository mapping
+ * (hgs3_dir_conf.repo_base: no trailing '/', "/" at server level), or NULL
+ * when the path is not below it. httpd matches a <Location> ignoring doubled
+ * slashes; a path that keeps them (MergeSlashes Off) and so does not start
+ * with the base cannot be placed, and is left to hgweb. */
+static const char *path_below_location(request_rec *r, const char *base)
 {
     const char *path = r->parsed_uri.path;
     apr_size_t n;
 
-    if (!path || !conf->scope || conf->scope[0] != '/') {
+    if (!path || !base || base[0] != '/') {
         return NULL;
     }
-    n = strlen(conf->scope);
-    while (n > 1 && conf->scope[n - 1] == '/') {
-        --n;
-    }
+    n = strlen(base);
     if (n == 1) {
         return path;
     }
-    if (strncmp(path, conf->scope, n) || (path[n] != '\0' && path[n] != '/')) {
+    if (strncmp(path, base, n) || (path[n] != '\0' && path[n] != '/')) {
         return NULL;
     }
     return path + n;
@@ -86,13 +86,51 @@ leave:
     return rv;
 }
 
+/* The repository the URL names below the mapping's Location, opened and
+ * fingerprinted. On failure *prepo is NULL and *pnote the bypass note. */
+static apr_status_t request_repo(hgs3_repo **prepo, const char **pnote, request_rec *r,
+                                 const hgs3_dir_conf *conf)
+{
+    const char *below = path_below_location(r, conf->repo_base);
+    hgs3_repo *repo = NULL;
+    apr_status_t rv;
+
+    *prepo = NULL;
+    *pnote = "bypass:repository";
+    if (!below) {
+        *pnote = "bypass:location";
+        rv = APR_ENOENT;
+        goto leave;
+    }
+    if (strchr(below, '%')) {
+        /* httpd decoded the path once, as hgweb sees it: a '%' left is a
+         * literal one (or a slash kept encoded), which the repository
+         * lookup would decode a second time into another name. */
+        rv = HGS3_EMALFORMED;
+        goto leave;
+    }
+    rv = hgs3_repo_resolve(&repo, r->pool, conf->repository, conf->repository_root, below);
+    if (rv == APR_SUCCESS && repo->rest[0]) {
+        rv = APR_ENOENT; /* hgweb answers 404 for a path below a repository */
+    }
+    if (rv == APR_SUCCESS) {
+        rv = hgs3_repo_fingerprint_ex(repo, r->pool, hgs3_conf_config_files(conf));
+    }
+    if (rv == APR_SUCCESS) {
+        *prepo = repo;
+        *pnote = NULL;
+    }
+leave:
+    return rv;
+}
+
 static int hgs3_handler(request_rec *r)
 {
     hgs3_dir_conf *conf = hgs3_get_dir_conf(r);
     hgs3_req_limits lim;
     hgs3_req *hreq = NULL;
     hgs3_repo *repo = NULL;
-    const char *cmd = NULL, *body = NULL, *below, *key;
+    const char *body = NULL, *note = NULL, *key;
     char hex[HGS3_KEY_HEX_LEN + 1];
     apr_size_t body_len = 0;
     apr_status_t rv;
@@ -101,7 +139,7 @@ static int hgs3_handler(request_rec *r)
         return DECLINED;
     }
     hgs3_req_limits_init(&lim);
-    rv = hgs3_req_command(&cmd, r->pool, r->args, &lim);
+    rv = hgs3_req_start(&hreq, r->pool, r->args, &lim);
     if (rv == APR_ENOENT) {
         return DECLINED; /* not a wire command: not ours to note */
     }
@@ -109,7 +147,7 @@ static int hgs3_handler(request_rec *r)
         hgs3_set_note(r, conf, "bypass:malformed");
         return DECLINED;
     }
-    if (!hgs3_conf_command_allowed(conf, cmd)) {
+    if (!hgs3_conf_command_allowed(conf, hreq->cmd)) {
         hgs3_set_note(r, conf, "bypass:command");
         return DECLINED;
     }
@@ -124,36 +162,25 @@ static int hgs3_handler(request_rec *r)
             return DECLINED;
         }
     }
-    rv = hgs3_req_parse(&hreq, r->pool, r->method, r->args, r->headers_in, body, body_len, &lim);
+    rv = hgs3_req_finish(hreq, r->pool, r->method, r->headers_in, body, body_len, &lim);
     if (rv != APR_SUCCESS) {
         hgs3_set_note(r, conf, rv == HGS3_ETOOBIG ? "bypass:too-large" : "bypass:malformed");
         return DECLINED;
     }
-    below = path_below_location(r, conf);
-    if (!below && conf->repository_root) {
-        hgs3_set_note(r, conf, "bypass:location");
-        return DECLINED;
-    }
-    rv = hgs3_repo_resolve(&repo, r->pool, conf->repository, conf->repository_root, below);
-    if (rv == APR_SUCCESS && repo->rest[0]) {
-        rv = APR_ENOENT; /* hgweb answers 404 for a path below a repository */
-    }
-    if (rv == APR_SUCCESS) {
-        rv = hgs3_repo_fingerprint_ex(repo, r->pool, hgs3_conf_config_files(conf));
-    }
+    rv = request_repo(&repo, &note, r, conf);
     if (rv != APR_SUCCESS) {
-        hgs3_set_note(r, conf, "bypass:repository");
+        hgs3_set_note(r, conf, note);
         return DECLINED;
     }
-    rv = hgs3_key_compute(hex, r->pool, hgs3_conf_key_salt(conf), repo, hreq, r->user,
-                          hgs3_conf_share_users(conf));
+    rv = hgs3_key_compute(hex, r->pool, hgs3_conf_key_salt(conf), conf->repo_base, repo, hreq,
+                          r->user, hgs3_conf_share_users(conf));
     if (rv != APR_SUCCESS) {
         hgs3_set_note(r, conf, "bypass:key");
         return DECLINED;
     }
     key = hgs3_key_object_name(r->pool, hgs3_conf_key_prefix(conf), hex);
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "hgs3cache: key %s for %s cmd=%s", hex, repo->dir,
-                  cmd);
+                  hreq->cmd);
     return hgs3_hit_handle(r, conf, hex, key);
 }
 

@@ -35,8 +35,8 @@ static apr_status_t put_str(hgs3_sha256_ctx *ctx, const char *s)
 }
 
 /* Everything but the user, in the documented order. */
-static apr_status_t put_request(hgs3_sha256_ctx *ctx, const char *salt, const hgs3_repo *repo,
-                                const hgs3_req *req)
+static apr_status_t put_request(hgs3_sha256_ctx *ctx, const char *salt, const char *location,
+                                const hgs3_repo *repo, const hgs3_req *req)
 {
     apr_status_t rv;
     int i;
@@ -49,6 +49,7 @@ static apr_status_t put_request(hgs3_sha256_ctx *ctx, const char *salt, const hg
     PUT(put_field(ctx, KEY_MAGIC, sizeof(KEY_MAGIC) - 1));
     PUT(put_u(ctx, HGS3_KEY_VERSION, 4));
     PUT(put_str(ctx, salt));
+    PUT(put_str(ctx, location));
     PUT(put_str(ctx, repo->dir));
     PUT(put_field(ctx, repo->fp, repo->fp_len));
     PUT(put_str(ctx, req->method));
@@ -72,22 +73,22 @@ static apr_status_t put_request(hgs3_sha256_ctx *ctx, const char *salt, const hg
 }
 
 apr_status_t hgs3_key_compute(char out[HGS3_KEY_HEX_LEN + 1], apr_pool_t *p, const char *salt,
-                              const hgs3_repo *repo, const hgs3_req *req, const char *user,
-                              int share_users)
+                              const char *location, const hgs3_repo *repo, const hgs3_req *req,
+                              const char *user, int share_users)
 {
     hgs3_sha256_ctx *ctx = NULL;
     unsigned char md[HGS3_SHA256_LEN];
     apr_status_t rv;
 
     out[0] = '\0';
-    if (!repo || !req || !repo->dir || !repo->fp || !req->method || !req->cmd) {
+    if (!location || !repo || !req || !repo->dir || !repo->fp || !req->method || !req->cmd) {
         rv = APR_EINVAL;
         goto leave;
     }
     if ((rv = hgs3_sha256_create(&ctx, p)) != APR_SUCCESS) {
         goto leave;
     }
-    if ((rv = put_request(ctx, salt, repo, req)) != APR_SUCCESS) {
+    if ((rv = put_request(ctx, salt, location, repo, req)) != APR_SUCCESS) {
         goto leave;
     }
     if (share_users) {

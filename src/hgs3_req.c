@@ -238,10 +238,33 @@ leave:
     return rv;
 }
 
+apr_status_t hgs3_req_start(hgs3_req **preq, apr_pool_t *p, const char *query,
+                            const hgs3_req_limits *lim)
+{
+    hgs3_req *req = apr_pcalloc(p, sizeof(*req));
+    apr_status_t rv;
+
+    *preq = NULL;
+    if (!lim) {
+        rv = APR_EINVAL;
+        goto leave;
+    }
+    if ((rv = parse_query(&req->cmd, &req->args, p, query, lim)) != APR_SUCCESS) {
+        goto leave;
+    }
+    *preq = req;
+leave:
+    return rv;
+}
+
 apr_status_t hgs3_req_command(const char **pcmd, apr_pool_t *p, const char *query,
                               const hgs3_req_limits *lim)
 {
-    return parse_query(pcmd, NULL, p, query, lim);
+    hgs3_req *req = NULL;
+    apr_status_t rv = hgs3_req_start(&req, p, query, lim);
+
+    *pcmd = req ? req->cmd : NULL;
+    return rv;
 }
 
 /* ---- headers ----------------------------------------------------------- */
@@ -598,20 +621,15 @@ static apr_status_t check_post(hgs3_req *req, const hdr_scan *hs, const void *bo
     return APR_SUCCESS;
 }
 
-apr_status_t hgs3_req_parse(hgs3_req **preq, apr_pool_t *p, const char *method, const char *query,
-                            const apr_table_t *headers, const void *body, apr_size_t body_len,
-                            const hgs3_req_limits *lim)
+apr_status_t hgs3_req_finish(hgs3_req *req, apr_pool_t *p, const char *method,
+                             const apr_table_t *headers, const void *body, apr_size_t body_len,
+                             const hgs3_req_limits *lim)
 {
-    hgs3_req *req = apr_pcalloc(p, sizeof(*req));
     hdr_scan hs;
     apr_status_t rv;
 
-    *preq = NULL;
-    if (!method || !headers || !lim) {
+    if (!req || !req->cmd || req->method || !method || !headers || !lim) {
         rv = APR_EINVAL;
-        goto leave;
-    }
-    if ((rv = parse_query(&req->cmd, &req->args, p, query, lim)) != APR_SUCCESS) {
         goto leave;
     }
     if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0) {
@@ -630,7 +648,26 @@ apr_status_t hgs3_req_parse(hgs3_req **preq, apr_pool_t *p, const char *method, 
         goto leave;
     }
     rv = numbered_join(&req->proto, &req->proto_len, p, &hs.proto, lim->max_proto);
-    if (rv != APR_SUCCESS) {
+leave:
+    return rv;
+}
+
+apr_status_t hgs3_req_parse(hgs3_req **preq, apr_pool_t *p, const char *method, const char *query,
+                            const apr_table_t *headers, const void *body, apr_size_t body_len,
+                            const hgs3_req_limits *lim)
+{
+    hgs3_req *req = NULL;
+    apr_status_t rv;
+
+    *preq = NULL;
+    if (!method || !headers || !lim) {
+        rv = APR_EINVAL;
+        goto leave;
+    }
+    if ((rv = hgs3_req_start(&req, p, query, lim)) != APR_SUCCESS) {
+        goto leave;
+    }
+    if ((rv = hgs3_req_finish(req, p, method, headers, body, body_len, lim)) != APR_SUCCESS) {
         goto leave;
     }
     *preq = req;

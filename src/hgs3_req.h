@@ -66,9 +66,22 @@ typedef struct hgs3_req {
     apr_size_t proto_len;
 } hgs3_req;
 
-/* The wire command alone, so the caller can check HgS3CacheCommands before
- * reading any body. query is the raw query string (r->args), may be NULL.
- * The same rules and statuses as hgs3_req_parse() apply to the query. */
+/* The request is parsed in two steps, so the query is read once and the
+ * caller can check HgS3CacheCommands before reading any body:
+ *   hgs3_req_start()   the query: cmd and the other arguments. query is the
+ *                      raw query string (r->args), may be NULL. On failure
+ *                      *preq is NULL.
+ *   hgs3_req_finish()  the rest, on a request from hgs3_req_start() (once):
+ *                      method, headers and POST body, as for
+ *                      hgs3_req_parse(). On failure req must not be used.
+ * The statuses are those of hgs3_req_parse(). */
+apr_status_t hgs3_req_start(hgs3_req **preq, apr_pool_t *p, const char *query,
+                            const hgs3_req_limits *lim);
+apr_status_t hgs3_req_finish(hgs3_req *req, apr_pool_t *p, const char *method,
+                             const apr_table_t *headers, const void *body, apr_size_t body_len,
+                             const hgs3_req_limits *lim);
+
+/* The wire command alone (hgs3_req_start()'s cmd), *pcmd NULL on failure. */
 apr_status_t hgs3_req_command(const char **pcmd, apr_pool_t *p, const char *query,
                               const hgs3_req_limits *lim);
 
@@ -83,7 +96,7 @@ apr_status_t hgs3_req_command(const char **pcmd, apr_pool_t *p, const char *quer
 apr_status_t hgs3_req_post_length(const apr_table_t *headers, const hgs3_req_limits *lim,
                                   apr_size_t *plen);
 
-/* Parse and normalize a request.
+/* Parse and normalize a request: hgs3_req_start() and hgs3_req_finish().
  *   method   r->method
  *   query    r->args, the raw query string (may be NULL)
  *   headers  r->headers_in

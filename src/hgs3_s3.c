@@ -41,19 +41,29 @@ typedef struct s3_endpoint {
     int addressing;
 } s3_endpoint;
 
-static int valid_bucket(const char *b, int virtual_host)
+/* S3's bucket naming rules, the same for both addressings (a name that
+ * breaks them works with neither on AWS): 3 to 63 lowercase letters,
+ * digits, '.' and '-', beginning and ending with a letter or digit. */
+apr_status_t hgs3_s3_check_bucket(const char *bucket, const char **msg)
 {
-    apr_size_t n = b ? strlen(b) : 0;
-    if (n == 0 || n > 255) {
-        return 0;
+    apr_size_t i, n = bucket ? strlen(bucket) : 0;
+
+    *msg = NULL;
+    if (n < 3 || n > 63) {
+        *msg = "bucket name missing, or not 3 to 63 characters long";
+        return HGS3_ECONFIG;
     }
-    for (; *b; ++b) {
-        if (virtual_host ? !(apr_islower(*b) || apr_isdigit(*b) || *b == '-' || *b == '.')
-                         : (*b <= ' ' || *b == '/' || *b == 127)) {
-            return 0;
+    for (i = 0; i < n; ++i) {
+        if (!apr_islower(bucket[i]) && !apr_isdigit(bucket[i]) && !strchr(".-", bucket[i])) {
+            *msg = "a bucket name may only hold lowercase letters, digits, '.' and '-'";
+            return HGS3_ECONFIG;
         }
     }
-    return 1;
+    if (!apr_isalnum(bucket[0]) || !apr_isalnum(bucket[n - 1])) {
+        *msg = "a bucket name must begin and end with a letter or digit";
+        return HGS3_ECONFIG;
+    }
+    return APR_SUCCESS;
 }
 
 static int valid_base(const char *s)
@@ -80,14 +90,74 @@ static int valid_region(const char *r)
     return 1;
 }
 
+typedef struct s3_url {
+    const char *scheme;   /* "http" or "https" */
+    const char *host;     /* IPv6 in brackets */
+    const char *hostport; /* host[:port], the port only when not the scheme's default */
+    const char *base;     /* "" or "/some/base", no trailing slash */
+} s3_url;
+
+/* http[s]://host[:port][/base], without user info, query or fragment. No
+ * message quotes the URL, which may hold a password. */
+static apr_status_t url_parse(s3_url *u, apr_pool_t *p, const char *url, const char **msg)
+{
+    apr_uri_t uri;
+    apr_size_t n;
+    char *base;
+
+    memset(u, 0, sizeof(*u));
+    if (!url || apr_uri_parse(p, url, &uri) != APR_SUCCESS || !uri.scheme || !uri.hostname ||
+        !*uri.hostname) {
+        *msg = "endpoint is not a URL of the form http[s]://host[:port][/path]";
+        return HGS3_ECONFIG;
+    }
+    if (strcasecmp(uri.scheme, "https") && strcasecmp(uri.scheme, "http")) {
+        *msg = "endpoint scheme must be http or https";
+        return HGS3_ECONFIG;
+    }
+    u->scheme = apr_tolower(uri.scheme[4]) == 's' ? "https" : "http";
+    if (uri.user || uri.password || uri.query || uri.fragment) {
+        *msg = "endpoint may not hold user, password, query or fragment";
+        return HGS3_ECONFIG;
+    }
+    if (uri.port_str && (!*uri.port_str || !uri.port)) {
+        *msg = "invalid endpoint port";
+        return HGS3_ECONFIG;
+    }
+    u->host = strchr(uri.hostname, ':') ? apr_pstrcat(p, "[", uri.hostname, "]", NULL)
+                                        : apr_pstrdup(p, uri.hostname);
+    if (strpbrk(u->host, " \t\r\n/@?#")) {
+        *msg = "invalid endpoint host";
+        return HGS3_ECONFIG;
+    }
+    u->hostport = (uri.port_str && uri.port != apr_uri_port_of_scheme(u->scheme))
+                      ? apr_psprintf(p, "%s:%u", u->host, (unsigned)uri.port)
+                      : u->host;
+    base = apr_pstrdup(p, uri.path ? uri.path : "");
+    n = strlen(base);
+    while (n > 0 && base[n - 1] == '/') {
+        base[--n] = '\0';
+    }
+    if (!valid_base(base) || (n && base[0] != '/')) {
+        *msg = "endpoint path may only hold unreserved characters and '/'";
+        return HGS3_ECONFIG;
+    }
+    u->base = base;
+    return APR_SUCCESS;
+}
+
+apr_status_t hgs3_s3_check_endpoint(apr_pool_t *p, const char *url, const char **msg)
+{
+    s3_url u;
+    *msg = NULL;
+    return url_parse(&u, p, url, msg);
+}
+
 static apr_status_t endpoint_parse(s3_endpoint *ep, apr_pool_t *p, const hgs3_s3_config *conf,
                                    const char **msg)
 {
-    apr_uri_t uri;
-    const char *url, *host;
-    apr_port_t defport;
-    apr_size_t n;
-    char *base;
+    s3_url u;
+    apr_status_t rv;
 
     memset(ep, 0, sizeof(*ep));
     *msg = NULL;
@@ -102,72 +172,35 @@ static apr_status_t endpoint_parse(s3_endpoint *ep, apr_pool_t *p, const hgs3_s3
         return HGS3_ECONFIG;
     }
     ep->bucket = conf->bucket;
-    if (!valid_bucket(ep->bucket, ep->addressing == HGS3_S3_VIRTUAL)) {
-        *msg = ep->addressing == HGS3_S3_VIRTUAL
-                   ? "missing or invalid bucket name (virtual-hosted addressing needs a DNS-style "
-                     "name: lowercase letters, digits, '-' and '.')"
-                   : "missing or invalid bucket name";
-        return HGS3_ECONFIG;
+    if ((rv = hgs3_s3_check_bucket(ep->bucket, msg)) != APR_SUCCESS) {
+        return rv;
     }
-    url = conf->endpoint && *conf->endpoint
-              ? conf->endpoint
-              : apr_pstrcat(p, "https://s3.", ep->region, ".amazonaws.com", NULL);
-    if (apr_uri_parse(p, url, &uri) != APR_SUCCESS || !uri.scheme || !uri.hostname ||
-        !*uri.hostname) {
-        *msg = "endpoint is not a URL of the form http[s]://host[:port][/path]";
-        return HGS3_ECONFIG;
+    rv = url_parse(&u, p,
+                   conf->endpoint && *conf->endpoint
+                       ? conf->endpoint
+                       : apr_pstrcat(p, "https://s3.", ep->region, ".amazonaws.com", NULL),
+                   msg);
+    if (rv != APR_SUCCESS) {
+        return rv;
     }
-    if (!strcasecmp(uri.scheme, "https")) {
-        ep->scheme = "https";
-    } else if (!strcasecmp(uri.scheme, "http")) {
-        ep->scheme = "http";
-    } else {
-        *msg = "endpoint scheme must be http or https";
-        return HGS3_ECONFIG;
-    }
-    if (uri.user || uri.password || uri.query || uri.fragment) {
-        *msg = "endpoint may not hold user, password, query or fragment";
-        return HGS3_ECONFIG;
-    }
-    if (uri.port_str && (!*uri.port_str || !uri.port)) {
-        *msg = "invalid endpoint port";
-        return HGS3_ECONFIG;
-    }
-    host = strchr(uri.hostname, ':') ? apr_pstrcat(p, "[", uri.hostname, "]", NULL)
-                                     : apr_pstrdup(p, uri.hostname);
-    if (strpbrk(host, " \t\r\n/@?#")) {
-        *msg = "invalid endpoint host";
-        return HGS3_ECONFIG;
-    }
-    defport = apr_uri_port_of_scheme(ep->scheme);
-    ep->hostport = (uri.port_str && uri.port != defport)
-                       ? apr_psprintf(p, "%s:%u", host, (unsigned)uri.port)
-                       : host;
+    ep->scheme = u.scheme;
+    ep->hostport = u.hostport;
+    ep->base = u.base;
     if (ep->addressing == HGS3_S3_VIRTUAL) {
         /* botocore falls back to path style in both cases; we say so
          * instead of silently changing the addressing. */
-        if (host[0] == '[' || strspn(host, "0123456789.") == strlen(host)) {
+        if (u.host[0] == '[' || strspn(u.host, "0123456789.") == strlen(u.host)) {
             *msg = "virtual-hosted addressing needs a host name, not an IP address "
                    "(use path addressing)";
             return HGS3_ECONFIG;
         }
-        if (strchr(ep->bucket, '.')) {
-            *msg = "virtual-hosted addressing needs a bucket name without dots, which TLS "
-                   "certificates cannot match (use path addressing)";
+        if (strchr(ep->bucket, '.') && !strcmp(u.scheme, "https")) {
+            *msg = "virtual-hosted addressing over https needs a bucket name without dots, "
+                   "which TLS certificates cannot match (use path addressing)";
             return HGS3_ECONFIG;
         }
         ep->hostport = apr_pstrcat(p, ep->bucket, ".", ep->hostport, NULL);
     }
-    base = apr_pstrdup(p, uri.path ? uri.path : "");
-    n = strlen(base);
-    while (n > 0 && base[n - 1] == '/') {
-        base[--n] = '\0';
-    }
-    if (!valid_base(base) || (n && base[0] != '/')) {
-        *msg = "endpoint path may only hold unreserved characters and '/'";
-        return HGS3_ECONFIG;
-    }
-    ep->base = base;
     return APR_SUCCESS;
 }
 

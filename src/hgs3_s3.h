@@ -101,6 +101,16 @@ typedef struct hgs3_s3_config {
                                       certificate and name are always verified. */
 } hgs3_s3_config;
 
+/* The rules every request applies, one setting at a time, for callers that
+ * check a setting on its own (a configuration directive): a bucket name
+ * (S3's naming rules, whatever the addressing), and an endpoint URL
+ * http[s]://host[:port][/path] (no user info, query or fragment). The
+ * combinations (virtual-hosted addressing needs a host name and, over
+ * https, a bucket without dots) are checked by hgs3_s3_config_check().
+ * HGS3_ECONFIG with a message that quotes neither value. */
+apr_status_t hgs3_s3_check_bucket(const char *bucket, const char **msg);
+apr_status_t hgs3_s3_check_endpoint(apr_pool_t *p, const char *url, const char **msg);
+
 /* Check a configuration without creating anything. On failure returns
  * HGS3_ECONFIG and a message (no secrets in it) in *msg. */
 apr_status_t hgs3_s3_config_check(const hgs3_s3_config *conf, apr_pool_t *p, const char **msg);

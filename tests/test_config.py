@@ -350,8 +350,8 @@ def test_on_at_server_level_without_bucket(configtest, small_repo_template):
 
 
 def test_on_in_directory_section_checked(configtest, small_repo_template):
-    conf = (f"<Directory {small_repo_template}>\n    HgS3Cache on\n"
-            f"    HgS3CacheRepository {small_repo_template}\n</Directory>\n")
+    conf = (f"HgS3CacheRepository {small_repo_template}\n"
+            f"<Directory {small_repo_template}>\n    HgS3Cache on\n</Directory>\n")
     _refused(configtest(conf), "HgS3CacheBucket", str(small_repo_template))
 
 
@@ -428,6 +428,68 @@ def test_inner_repository_replaces_outer_root(configtest, small_repo_template):
     server = f"HgS3CacheRepositoryRoot {small_repo_template.parent}\n"
     _ok(configtest(server + _location(small_repo_template)))
     _ok(configtest(server + _location(None)))
+
+
+# --- where a repository mapping may be set (SPEC "Scope") ---------------------------
+# A mapping belongs to the URL path of the <Location> that sets it. Sections
+# without a known URL base are refused, with what is nested in them.
+NO_BASE = [
+    ('<LocationMatch "^/r">', "</LocationMatch>", "<LocationMatch"),
+    ('<Location ~ "^/r">', "</Location>", "<Location"),
+    ("<Location /r*>", "</Location>", "<Location"),
+    ("<Directory {dir}>", "</Directory>", "<Directory"),
+    ('<DirectoryMatch "^/srv">', "</DirectoryMatch>", "<DirectoryMatch"),
+    ("<Files hgweb.wsgi>", "</Files>", "<Files"),
+    ('<FilesMatch "\\.wsgi$">', "</FilesMatch>", "<FilesMatch"),
+    ('<Directory {dir}>\n<If "true">', "</If>\n</Directory>", "<Directory"),
+    ('<LocationMatch "^/r">\n<If "true">', "</If>\n</LocationMatch>", "<LocationMatch"),
+]
+
+
+@pytest.mark.parametrize("directive", ["HgS3CacheRepository", "HgS3CacheRepositoryRoot"])
+@pytest.mark.parametrize("section", NO_BASE, ids=lambda c: c[0].replace("\n", " "))
+def test_mapping_needs_a_location(configtest, small_repo_template, tmp_dir, directive, section):
+    open_, close, name = (x.format(dir=tmp_dir) for x in section)
+    value = small_repo_template if directive == "HgS3CacheRepository" else \
+        small_repo_template.parent
+    out = _refused(configtest(f"{open_}\n    {directive} {value}\n{close}\n"), directive, name)
+    assert "AH00526" in out, out          # a syntax error, at the directive's line
+    # The same section may still turn the cache on for a mapping set elsewhere.
+    _ok(configtest(f"{directive} {value}\n" + _location(None, location="/r").replace(
+        "<Location /r>", open_.split("\n")[0]).replace("</Location>", close.split("\n")[-1])))
+
+
+@pytest.mark.parametrize("conf", [
+    "HgS3CacheRepositoryRoot {root}\n" + _location(None),                       # server
+    "<Location /hg>\n<If \"true\">\nHgS3CacheRepository {repo}\n</If>\n</Location>\n",
+    f"<VirtualHost 127.0.0.1:{E.free_port()}>\n    ServerName vh.invalid\n"
+    "    HgS3CacheRepository {repo}\n</VirtualHost>\n",
+    "<Location /hg/>\n    HgS3CacheRepositoryRoot {root}\n</Location>\n",
+], ids=["server", "if-in-location", "virtual-host", "location-slash"])
+def test_mapping_places_allowed(configtest, small_repo_template, conf):
+    _ok(configtest(conf.format(repo=small_repo_template, root=small_repo_template.parent)))
+
+
+# --- endpoint and addressing, by the S3 client's own rules ---------------------------
+@pytest.mark.parametrize("endpoint,public,refused", [
+    ("http://127.0.0.1:9000", None, "HgS3CacheEndpoint"),
+    ("http://[::1]:9000", None, "HgS3CacheEndpoint"),
+    ("https://s3.example.com", "http://127.0.0.1:9000", "HgS3CachePublicEndpoint"),
+    ("http://127.0.0.1:9000", "https://cdn.example.com", "HgS3CacheEndpoint"),
+])
+def test_virtual_addressing_needs_host_names(configtest, small_repo_template, endpoint, public,
+                                            refused):
+    """Virtual-hosted addressing puts the bucket in the host name: an IP
+    address endpoint (or public endpoint) cannot take it, and every lookup
+    would fail. Path addressing takes the same endpoints."""
+    extra = f"HgS3CacheEndpoint {endpoint}\n" + (
+        f"HgS3CachePublicEndpoint {public}\n" if public else "")
+    out = _refused(configtest(_location(small_repo_template,
+                                        extra=extra + "HgS3CacheAddressing virtual")),
+                   "HgS3CacheAddressing virtual", refused, "IP address")
+    assert "/repo" in out, out
+    _ok(configtest(_location(small_repo_template, extra=extra + "HgS3CacheAddressing path")))
+    _ok(configtest(_location(small_repo_template, extra=extra)))     # custom endpoint: path
 
 
 # --- no secret in the output -------------------------------------------------------

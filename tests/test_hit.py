@@ -90,13 +90,17 @@ class HgwebLog:
 
 
 def start(httpd_factory, store, repo, *, endpoint=None, server_conf="", extra_conf="",
-          hgweb_conf="", log_level="info", **directives):
+          hgweb_conf="", log_level="info", conf_for=None, **directives):
     """An httpd with mod_hgs3cache on /repo (HgS3CacheHeader on) and an
-    instrumented hgweb; httpd.hgweb_log lists what reached hgweb."""
+    instrumented hgweb; httpd.hgweb_log lists what reached hgweb.
+    conf_for(httpd) returns more configuration that names the instance's
+    own files."""
     directives.setdefault("Header", True)
     conf = server_conf + extra_conf + store.location_conf(repo, endpoint=endpoint, **directives)
     httpd = httpd_factory(start=False, repos={"repo": repo}, module=True, extra_conf=conf,
                           hgweb_conf=hgweb_conf, log_level=log_level)
+    if conf_for:
+        httpd.extra_conf += conf_for(httpd)
     log_path = httpd.dir / "hgweb-requests.jsonl"
     log_path.write_text("")
     log_path.chmod(0o666)
@@ -548,40 +552,48 @@ def test_redirect_public_endpoint(hg, httpd_factory, store, proxy, small_repo, t
 
 
 def test_redirects_of_two_locations(hg, httpd_factory, store, proxy, small_repo, tmp_dir):
-    """Two Locations map to the same object but sign for different public
-    endpoints and expiries. Redirects alternating between them, many within
-    the same second (the module reuses a URL signed in the same second for
-    the same inputs), always carry their own Location's endpoint and
-    expiry, and every URL fetches the object; two redirects of one Location
-    in the same second carry the same URL."""
-    other = store.location_conf(small_repo, location="/other", endpoint=proxy.endpoint,
+    """The same Location on two virtual hosts maps to the same object (the
+    Location's path is in the key, the host is not) but signs for different
+    public endpoints and expiries. Redirects alternating between them, many
+    within the same second (the module reuses a URL signed in the same
+    second for the same inputs), always carry their own host's endpoint and
+    expiry, and every URL fetches the object; two redirects of one host in
+    the same second carry the same URL."""
+    other = store.location_conf(small_repo, location="/repo", endpoint=proxy.endpoint,
                                 PublicEndpoint=proxy.endpoint, URLExpiry=60, Header=True)
+
+    def vhosts(httpd):
+        # mod_wsgi's aliases are not inherited by virtual hosts
+        wsgi = f'    WSGIScriptAlias / "{httpd.dir / "hgweb.wsgi"}"\n'
+        return (f"<VirtualHost *>\n    ServerName {E.LOOPBACK}\n{wsgi}</VirtualHost>\n"
+                f"<VirtualHost *>\n    ServerName other.invalid\n{wsgi}{other}</VirtualHost>\n")
     httpd = start(httpd_factory, store, small_repo, endpoint=proxy.endpoint,
-                  PublicEndpoint=store.endpoint, URLExpiry=120, extra_conf=other)
+                  PublicEndpoint=store.endpoint, URLExpiry=120, conf_for=vhosts)
     clone(hg, httpd.repo_url(), tmp_dir / "c1", small_repo)
     (key,) = wait_objects(store)
     wait_puts(proxy, store, key, 1)
     headers = replay_headers(getbundles(httpd, 1)[0])
-    want = {"/repo": ((store.host, store.port), ["120"]),
-            "/other": ((E.LOOPBACK, proxy.port), ["60"])}
+    want = {E.LOOPBACK: ((store.host, store.port), ["120"]),
+            "other.invalid": ((E.LOOPBACK, proxy.port), ["60"])}
 
     seen = {}
     for i in range(10):
-        for path, ((host, port), expires) in want.items():
-            status, hdrs, _ = httpd.get(f"{path}?cmd=getbundle", headers=headers)
+        for vhost, ((host, port), expires) in want.items():
+            status, hdrs, _ = httpd.get("/repo?cmd=getbundle",
+                                        headers={**headers, "Host": f"{vhost}:{httpd.port}"})
             assert status == 302 and hdrs.get("x-hgs3cache") == "hit-redirect", (status, hdrs)
             loc = urllib.parse.urlsplit(hdrs["location"])
-            assert (loc.hostname, loc.port) == (host, port), (path, hdrs["location"])
+            assert (loc.hostname, loc.port) == (host, port), (vhost, hdrs["location"])
             assert loc.path == f"/{store.bucket}/{key}"
             q = urllib.parse.parse_qs(loc.query)
-            assert q["X-Amz-Expires"] == expires, (path, q)
+            assert q["X-Amz-Expires"] == expires, (vhost, q)
             date = q["X-Amz-Date"][0]
-            if (path, date) in seen:
-                assert seen[(path, date)] == hdrs["location"], path
-            seen[(path, date)] = hdrs["location"]
-    assert len(seen) < 20, "no two redirects of a Location fell in the same second"
-    for n, ((path, _), url) in enumerate(sorted(seen.items())):
+            if (vhost, date) in seen:
+                assert seen[(vhost, date)] == hdrs["location"], vhost
+            seen[(vhost, date)] = hdrs["location"]
+    assert len(seen) < 20, "no two redirects of a host fell in the same second"
+    for n, ((vhost, _), url) in enumerate(sorted(seen.items())):
         status, ctype, body = curl(url, tmp_dir / f"fetched{n}")
-        assert status == 200 and ctype == MERCURIAL_02, (path, status, ctype)
+        assert status == 200 and ctype == MERCURIAL_02, (vhost, status, ctype)
         assert body == store.get(key)[0]
     assert len(httpd.hgweb_log.commands("getbundle")) == 1

@@ -45,7 +45,7 @@ static const char *compute(apr_pool_t *p, const hgs3_req *req, int share)
     repo.dir = "/srv/hg/repo";
     repo.fp = fp;
     repo.fp_len = sizeof(fp);
-    if (hgs3_key_compute(out, p, "salt", &repo, req, "user", share) != APR_SUCCESS ||
+    if (hgs3_key_compute(out, p, "salt", "/repo", &repo, req, "user", share) != APR_SUCCESS ||
         strlen(out) != HGS3_KEY_HEX_LEN) {
         abort();
     }
@@ -159,8 +159,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (hgs3_req_command(&cmd, p, query, &lim) != APR_SUCCESS || strcmp(cmd, req->cmd)) {
             abort();
         }
-        if (hgs3_req_parse(&again, p, methods[flags & 3], query, h, s, (apr_size_t)(end - s),
-                           &lim) != APR_SUCCESS ||
+        /* the handler's two steps agree with the whole parse */
+        if (hgs3_req_start(&again, p, query, &lim) != APR_SUCCESS ||
+            hgs3_req_finish(again, p, methods[flags & 3], h, s, (apr_size_t)(end - s), &lim) !=
+                APR_SUCCESS ||
             strcmp(compute(p, req, flags & 8), compute(p, again, flags & 8))) {
             abort();
         }

@@ -27,6 +27,7 @@ typedef struct fx {
     hgs3_req_limits lim;
     hgs3_repo *repo;
     hgs3_req *req;
+    const char *loc; /* the mapping's Location, "/hg" unless a test changes it */
 } fx;
 
 static void write_file(const char *path, const char *content)
@@ -76,6 +77,7 @@ static int setup(void **state)
     fx *f = calloc(1, sizeof(*f));
     apr_pool_create(&f->p, NULL);
     hgs3_req_limits_init(&f->lim);
+    f->loc = "/hg";
     strcpy(f->base, "/tmp/hgs3-test-key-XXXXXX");
     if (!mkdtemp(f->base)) {
         return -1;
@@ -108,7 +110,8 @@ static const char *key(fx *f, const char *salt, const hgs3_repo *repo, const hgs
                        const char *user, int share)
 {
     char *out = apr_palloc(f->p, HGS3_KEY_HEX_LEN + 1);
-    assert_int_equal(hgs3_key_compute(out, f->p, salt, repo, req, user, share), APR_SUCCESS);
+    assert_int_equal(hgs3_key_compute(out, f->p, salt, f->loc, repo, req, user, share),
+                     APR_SUCCESS);
     assert_int_equal(strlen(out), HGS3_KEY_HEX_LEN);
     return out;
 }
@@ -234,6 +237,27 @@ static void test_field_salt(void **state)
     /* NULL is the empty salt */
     assert_string_equal(key(f, NULL, f->repo, f->req, "alice", 0),
                         key(f, "", f->repo, f->req, "alice", 0));
+}
+
+/* The Location that maps the repository: one repository at two Locations
+ * never shares a key; the same Location (on another host) does. */
+static void test_field_location(void **state)
+{
+    fx *f = *state;
+    const char *k = base_key(f), *a, *b;
+
+    f->loc = "/hg2";
+    assert_string_not_equal(k, base_key(f));
+    f->loc = "/";
+    assert_string_not_equal(k, base_key(f));
+    f->loc = apr_pstrdup(f->p, "/hg");
+    assert_string_equal(k, base_key(f));
+    /* length-prefixed: salt and location cannot trade bytes */
+    f->loc = "/b";
+    a = key(f, "a", f->repo, f->req, NULL, 0);
+    f->loc = "b";
+    b = key(f, "a/", f->repo, f->req, NULL, 0);
+    assert_string_not_equal(a, b);
 }
 
 static void test_field_repo_dir(void **state)
@@ -495,8 +519,9 @@ static void test_known_layout(void **state)
     req.proto_len = 3;
 
     b_field(b, "hgs3cache-key", 13);
-    b_int(b, 1, 4);
+    b_int(b, 2, 4);
     b_field(b, "salt", 4);
+    b_field(b, "/hg", 3);
     b_field(b, "/srv/hg/r", 9);
     b_field(b, "\x01\x00", 2);
     b_field(b, "POST", 4);
@@ -531,9 +556,12 @@ static void test_object_name_and_errors(void **state)
     nofp.fp = NULL;
     nofp.fp_len = 0;
     memcpy(out, "x", 2);
-    assert_int_equal(hgs3_key_compute(out, f->p, "s1", &nofp, f->req, NULL, 0), APR_EINVAL);
+    assert_int_equal(hgs3_key_compute(out, f->p, "s1", "/hg", &nofp, f->req, NULL, 0), APR_EINVAL);
     assert_string_equal(out, "");
-    assert_int_equal(hgs3_key_compute(out, f->p, "s1", f->repo, NULL, NULL, 0), APR_EINVAL);
+    assert_int_equal(hgs3_key_compute(out, f->p, "s1", "/hg", f->repo, NULL, NULL, 0), APR_EINVAL);
+    memcpy(out, "x", 2);
+    assert_int_equal(hgs3_key_compute(out, f->p, "s1", NULL, f->repo, f->req, NULL, 0), APR_EINVAL);
+    assert_string_equal(out, "");
 }
 
 int main(void)
@@ -543,6 +571,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hgarg_split, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_normalized, setup, teardown),
         cmocka_unit_test_setup_teardown(test_field_salt, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_field_location, setup, teardown),
         cmocka_unit_test_setup_teardown(test_field_repo_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_field_fingerprint_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_field_method, setup, teardown),

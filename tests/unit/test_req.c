@@ -118,6 +118,33 @@ static void test_query_cmd(void **state)
     assert_int_equal(hgs3_req_command(&cmd, f->p, NULL, &f->lim), APR_ENOENT);
 }
 
+/* The handler's two steps: the query once (start), the rest once (finish),
+ * the same request as hgs3_req_parse() gives. */
+static void test_start_finish(void **state)
+{
+    fx *f = *state;
+    hgs3_req *req = NULL, *whole = NULL;
+
+    apr_table_set(f->h, "X-HgArg-1", "heads=ab");
+    assert_int_equal(hgs3_req_start(&req, f->p, "x=1&cmd=getbundle&a=2", &f->lim), APR_SUCCESS);
+    assert_string_equal(req->cmd, "getbundle");
+    assert_int_equal(req->args->nelts, 2);
+    assert_null(req->method);
+    assert_int_equal(hgs3_req_finish(req, f->p, "GET", f->h, NULL, 0, &f->lim), APR_SUCCESS);
+    assert_int_equal(get(f, "x=1&cmd=getbundle&a=2", &whole), APR_SUCCESS);
+    assert_string_equal(req->method, whole->method);
+    assert_string_equal(req->hgargs, whole->hgargs);
+    assert_string_equal(APR_ARRAY_IDX(req->args, 0, hgs3_req_arg).name, "a");
+    /* finished once only */
+    assert_int_equal(hgs3_req_finish(req, f->p, "GET", f->h, NULL, 0, &f->lim), APR_EINVAL);
+    /* a failed start leaves nothing; finish refuses what parse refuses */
+    assert_int_equal(hgs3_req_start(&req, f->p, "cmd=a&cmd=b", &f->lim), HGS3_EMALFORMED);
+    assert_null(req);
+    assert_int_equal(hgs3_req_start(&req, f->p, "cmd=getbundle", &f->lim), APR_SUCCESS);
+    assert_int_equal(hgs3_req_finish(req, f->p, "HEAD", f->h, NULL, 0, &f->lim), APR_ENOTIMPL);
+    assert_int_equal(hgs3_req_finish(NULL, f->p, "GET", f->h, NULL, 0, &f->lim), APR_EINVAL);
+}
+
 static void test_query_chars(void **state)
 {
     fx *f = *state;
@@ -515,6 +542,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_basic_get, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_headers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_cmd, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_start_finish, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_chars, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_args_sorted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_bounds, setup, teardown),

@@ -160,7 +160,9 @@ static void test_addressing(void **state)
                         "http://[::1]:9000/bkt/k");
     assert_string_equal(url_of(NULL, HGS3_S3_VIRTUAL, "bkt", "k"),
                         "https://bkt.s3.us-east-1.amazonaws.com/k");
-    assert_string_equal(url_of("http://h", HGS3_S3_PATH, "b", ""), "EINVAL");
+    assert_string_equal(url_of("http://h", HGS3_S3_PATH, "bkt", ""), "EINVAL");
+    /* dots are refused for virtual-hosted addressing over https only */
+    assert_string_equal(url_of("http://h", HGS3_S3_VIRTUAL, "my.bkt", "k"), "http://my.bkt.h/k");
 }
 
 static void check_bad(const char *endpoint, int addressing, const char *bucket)
@@ -192,6 +194,25 @@ static void test_config_check(void **state)
     check_bad("https://s3.amazonaws.com", HGS3_S3_VIRTUAL, "my.bucket");
     check_bad("https://s3.amazonaws.com", HGS3_S3_VIRTUAL, "Upper");
     check_bad("https://s3.amazonaws.com", 7, "bkt");
+    /* S3's naming rules, whatever the addressing */
+    check_bad("http://h", HGS3_S3_PATH, "ab");
+    check_bad("http://h", HGS3_S3_PATH, "Bad_Name");
+    check_bad("http://h", HGS3_S3_PATH, "-bkt");
+    check_bad("http://h", HGS3_S3_PATH, "bkt.");
+
+    /* the single-setting checks are the same rules */
+    assert_int_equal(hgs3_s3_check_bucket("hg-cache.1", &msg), APR_SUCCESS);
+    assert_null(msg);
+    assert_int_equal(hgs3_s3_check_bucket("Bad_Name", &msg), HGS3_ECONFIG);
+    assert_non_null(msg);
+    assert_int_equal(hgs3_s3_check_bucket(NULL, &msg), HGS3_ECONFIG);
+    assert_int_equal(hgs3_s3_check_endpoint(pool, "https://h:8443/base/", &msg), APR_SUCCESS);
+    assert_int_equal(hgs3_s3_check_endpoint(pool, "http://127.0.0.1:9", &msg), APR_SUCCESS);
+    assert_int_equal(hgs3_s3_check_endpoint(pool, "http://u:Pw5@h", &msg), HGS3_ECONFIG);
+    assert_null(strstr(msg, "Pw5"));
+    assert_int_equal(hgs3_s3_check_endpoint(pool, "ftp://h", &msg), HGS3_ECONFIG);
+    assert_int_equal(hgs3_s3_check_endpoint(pool, "", &msg), HGS3_ECONFIG);
+    assert_int_equal(hgs3_s3_check_endpoint(pool, NULL, &msg), HGS3_ECONFIG);
 
     c.part_size = 5 * 1024 * 1024 - 1;
     assert_int_equal(hgs3_s3_config_check(&c, pool, &msg), HGS3_ECONFIG);
