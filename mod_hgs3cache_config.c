@@ -22,6 +22,7 @@
 
 #include "mod_hgs3cache.h"
 #include "mod_hgs3cache_config.h"
+#include "hgs3_inline.h"
 
 APLOG_USE_MODULE(hgs3cache);
 
@@ -47,6 +48,7 @@ void *hgs3_config_create_dir(apr_pool_t *p, char *dir)
     c->lookup_ms = HGS3_UNSET;
     c->header = HGS3_UNSET;
     c->multipart_threshold = HGS3_UNSET;
+    c->inline_max = HGS3_UNSET;
     /* pointers are NULL = unset */
     return c;
 }
@@ -116,6 +118,7 @@ void *hgs3_config_merge_dir(apr_pool_t *p, void *basev, void *addv)
     }
     MERGE_INT(header);
     MERGE_INT(multipart_threshold);
+    MERGE_INT(inline_max);
     return m;
 }
 
@@ -204,6 +207,12 @@ const char *hgs3_conf_key_salt(const hgs3_dir_conf *c)
     return c->key_salt ? c->key_salt : "";
 }
 
+/* The HgS3CacheCommands default: getbundle goes to the store, the small
+ * read-only replies are kept inline in the presence cache. */
+static const char *const default_commands[] = {
+    "getbundle", "capabilities", "batch", "heads", "known", "listkeys", "branchmap", "lookup", NULL,
+};
+
 int hgs3_conf_command_allowed(const hgs3_dir_conf *c, const char *cmd)
 {
     int i;
@@ -211,7 +220,12 @@ int hgs3_conf_command_allowed(const hgs3_dir_conf *c, const char *cmd)
         return 0;
     }
     if (!c->commands) {
-        return strcmp(cmd, "getbundle") == 0;
+        for (i = 0; default_commands[i]; ++i) {
+            if (strcmp(default_commands[i], cmd) == 0) {
+                return 1;
+            }
+        }
+        return 0;
     }
     for (i = 0; i < c->commands->nelts; ++i) {
         if (strcmp(APR_ARRAY_IDX(c->commands, i, const char *), cmd) == 0) {
@@ -219,6 +233,11 @@ int hgs3_conf_command_allowed(const hgs3_dir_conf *c, const char *cmd)
         }
     }
     return 0;
+}
+
+apr_off_t hgs3_conf_inline_max(const hgs3_dir_conf *c)
+{
+    return DEF(c->inline_max, HGS3_DEF_INLINE_MAX);
 }
 
 apr_off_t hgs3_conf_min_size(const hgs3_dir_conf *c)
@@ -726,6 +745,12 @@ static const char *set_multipart(cmd_parms *cmd, void *mc, const char *arg)
                       &DIRCONF(mc)->multipart_threshold);
 }
 
+static const char *set_inline_max(cmd_parms *cmd, void *mc, const char *arg)
+{
+    return parse_size(cmd->pool, cmd->cmd->name, arg, 0, (apr_off_t)HGS3_INLINE_MAX,
+                      &DIRCONF(mc)->inline_max);
+}
+
 static const char *set_spool_dir(cmd_parms *cmd, void *mc, const char *arg)
 {
     const char *err = check_abs_dir(cmd->pool, cmd->cmd->name, arg);
@@ -904,7 +929,8 @@ const command_rec hgs3_config_cmds[] = {
     AP_INIT_TAKE1("HgS3CacheKeySalt", set_key_salt, NULL, DIR_CMD,
                   "STRING: mixed into every key; change it to invalidate everything"),
     AP_INIT_TAKE_ARGV("HgS3CacheCommands", set_commands, NULL, DIR_CMD,
-                      "CMD...: wire commands that may be cached (default getbundle)"),
+                      "CMD...: wire commands that may be cached (default getbundle "
+                      "capabilities batch heads known listkeys branchmap lookup)"),
     AP_INIT_TAKE1("HgS3CacheRepository", set_repository, NULL, DIR_CMD,
                   "DIR: the Mercurial repository served at this location"),
     AP_INIT_TAKE1("HgS3CacheRepositoryRoot", set_repository_root, NULL, DIR_CMD,
@@ -920,6 +946,9 @@ const command_rec hgs3_config_cmds[] = {
     AP_INIT_TAKE1("HgS3CacheMultipartThreshold", set_multipart, NULL, DIR_CMD,
                   "BYTES: bodies above this are uploaded as multipart, in parts of this size "
                   "(default 64M, at least 5M)"),
+    AP_INIT_TAKE1("HgS3CacheInlineMax", set_inline_max, NULL, DIR_CMD,
+                  "BYTES: small replies up to this size are kept in the presence cache "
+                  "(default 64K, 0 = off, at most 1M)"),
     AP_INIT_TAKE1("HgS3CacheURLExpiry", set_url_expiry, NULL, DIR_CMD,
                   "SECONDS: presigned URL lifetime, 1 to 604800 (default 300)"),
     AP_INIT_TAKE1("HgS3CacheMaxAge", set_max_age, NULL, DIR_CMD,

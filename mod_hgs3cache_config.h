@@ -29,6 +29,7 @@
 #define HGS3_DEF_PRESENCE_TTL   60
 #define HGS3_DEF_BREAKER_FAILS  3
 #define HGS3_DEF_BREAKER_SECS   30
+#define HGS3_DEF_INLINE_MAX     ((apr_off_t)64 * 1024)
 
 typedef enum {
     HGS3_HIT_AUTO = 0,
@@ -57,7 +58,7 @@ typedef struct hgs3_dir_conf {
     const char *creds_profile;     /*   [PROFILE], default "default" */
     const char *key_prefix;        /* HgS3CacheKeyPrefix: default hgcache/ */
     const char *key_salt;          /* HgS3CacheKeySalt: default empty */
-    apr_array_header_t *commands;  /* HgS3CacheCommands: default getbundle */
+    apr_array_header_t *commands;  /* HgS3CacheCommands: default HGS3_DEF_COMMANDS */
     const char *repository;        /* HgS3CacheRepository DIR */
     const char *repository_root;   /* HgS3CacheRepositoryRoot DIR */
     int repo_set;                  /* either of the two was given in this scope */
@@ -73,6 +74,7 @@ typedef struct hgs3_dir_conf {
     int lookup_ms;                 /*                  LOOKUP_MS: default 2000 */
     int header;                    /* HgS3CacheHeader: default off */
     apr_off_t multipart_threshold; /* HgS3CacheMultipartThreshold: default 64M */
+    apr_off_t inline_max;          /* HgS3CacheInlineMax: default 64K, 0 = off */
 } hgs3_dir_conf;
 
 /* Per-server configuration: directives marked (server) in the README. */
@@ -122,6 +124,7 @@ int hgs3_conf_connect_ms(const hgs3_dir_conf *c);
 int hgs3_conf_lookup_ms(const hgs3_dir_conf *c);
 int hgs3_conf_header(const hgs3_dir_conf *c);
 apr_off_t hgs3_conf_multipart_threshold(const hgs3_dir_conf *c);
+apr_off_t hgs3_conf_inline_max(const hgs3_dir_conf *c);
 int hgs3_srv_upload_workers(const hgs3_srv_conf *sc);
 int hgs3_srv_upload_queue(const hgs3_srv_conf *sc);
 int hgs3_srv_presence_ttl(const hgs3_srv_conf *sc);

@@ -31,6 +31,8 @@ const char *const HGS3_REPO_STATE_FILES[] = {
     ".hg/store/requires",
     ".hg/hgrc",
     ".hg/store/narrowspec",
+    ".hg/localtags",
+    ".hg/clonebundles.manifest",
     NULL,
 };
 
