@@ -176,3 +176,177 @@ def test_hgweb_stays_asleep(hg, httpd_factory, store, small_repo, tmp_dir, mode)
     got = counters(httpd)
     assert got["HitsInline"] == 6 and got["InlineStored"] == 4, got
     assert got["Hits"] == got["HitsInline"] + got["HitsRedirect"] + got["HitsStream"], got
+
+
+# --- never stale ---------------------------------------------------------------------
+def warmed(hg, httpd_factory, store, repo, tmp_dir, *pull_args, **kw):
+    """httpd, its URL and a clone whose small replies were warmed by several
+    no-op pulls (the last one answered without hgweb)."""
+    httpd = start(httpd_factory, store, repo, **kw)
+    url = httpd.repo_url()
+    dest = tmp_dir / "client"
+    r = hg.run(*pull_args, "clone", "-U", url, dest)
+    assert r.ok, r
+    warm_pulls(hg, httpd, dest, url, 3, *pull_args)
+    return httpd, url, dest
+
+
+def warm_command(hg, httpd, *args, n=3):
+    """Run an hg command against httpd n times; the last must not reach
+    hgweb. Returns the last result."""
+    for _ in range(n):
+        m = mark(httpd)
+        r = hg.run(*args)
+    notes, ran = since(httpd, m)
+    assert all_hits(notes) and not ran, (notes, ran)
+    return r
+
+
+def as_server(hg, *args):
+    return hg.run(*args, check=True, as_server=True)
+
+
+def node_of(hg, repo, rev):
+    return hg.run("log", "-R", repo, "-r", rev, "-T", "{node}", check=True).stdout
+
+
+def test_stale_push(hg, httpd_factory, store, small_repo, tmp_dir):
+    httpd, url, dest = warmed(hg, httpd_factory, store, small_repo, tmp_dir)
+    work = tmp_dir / "work"
+    hg.clone(url, work, check=True)
+    hg.run("update", "-R", work, "-r", "stable", check=True)
+    node = hg.commit(work, {"pushed.txt": "over http\n"}, "pushed", hgdate(20))
+    r = hg.push(work, url)
+    assert r.ok, r
+    r = hg.run("incoming", "-R", dest, url, "-T", "{node}\n")
+    assert r.ok and node in r.stdout, r
+    pull(hg, dest, url)
+    hg.assert_same_history(small_repo, dest)
+
+
+def test_stale_server_commit(hg, httpd_factory, store, small_repo, tmp_dir):
+    httpd, url, dest = warmed(hg, httpd_factory, store, small_repo, tmp_dir)
+    as_server(hg, "update", "-R", small_repo, "-r", "stable")
+    node = hg.commit(small_repo, {"server.txt": "on the server\n"}, "server commit", hgdate(21),
+                     as_server=True)
+    r = hg.run("incoming", "-R", dest, url, "-T", "{node}\n")
+    assert r.ok and node in r.stdout, r
+    pull(hg, dest, url)
+    hg.assert_same_history(small_repo, dest)
+
+
+def test_stale_bookmark_move(hg, httpd_factory, store, small_repo, tmp_dir):
+    httpd, url, dest = warmed(hg, httpd_factory, store, small_repo, tmp_dir)
+    child = node_of(hg, small_repo, "children(stable)")
+    as_server(hg, "bookmark", "-R", small_repo, "-f", "-r", child, "stable")
+    pull(hg, dest, url)
+    assert hg.bookmarks(dest)["stable"] == child
+    assert hg.bookmarks(dest) == hg.bookmarks(small_repo)
+
+
+def test_stale_phase_change(hg, httpd_factory, store, small_repo, tmp_dir):
+    httpd, url, dest = warmed(hg, httpd_factory, store, small_repo, tmp_dir)
+    as_server(hg, "phase", "-R", small_repo, "--public", "-r", "feature")
+    pull(hg, dest, url)
+    r = hg.run("log", "-R", dest, "-r", "feature", "-T", "{phase}", check=True)
+    assert r.stdout == "public", r
+    hg.assert_same_history(small_repo, dest)
+
+
+EVOLUTION = ("--config", "experimental.evolution=all")
+
+
+def obs_history(hg, repo):
+    r = hg.run(*EVOLUTION, "log", "-R", repo, "--hidden", "-T", "{node} {obsolete}\n",
+               check=True)
+    return sorted(r.stdout.splitlines())
+
+
+def test_stale_obsmarker(hg, httpd_factory, store, small_repo, tmp_dir):
+    with open(small_repo / ".hg" / "hgrc", "a") as f:
+        f.write("[experimental]\nevolution = all\n")
+    httpd, url, dest = warmed(hg, httpd_factory, store, small_repo, tmp_dir, *EVOLUTION)
+    node = node_of(hg, small_repo, "feature")
+    as_server(hg, *EVOLUTION, "debugobsolete", "-R", small_repo, node)
+    pull(hg, dest, url, *EVOLUTION)
+    assert f"{node} obsolete" in obs_history(hg, dest)
+    assert obs_history(hg, dest) == obs_history(hg, small_repo)
+
+
+def test_stale_strip(hg, httpd_factory, store, small_repo, tmp_dir):
+    httpd, url, dest = warmed(hg, httpd_factory, store, small_repo, tmp_dir)
+    # fresh clones send the same small requests: warm those too
+    clone_verified(hg, url, tmp_dir / "c1", small_repo)
+    m = mark(httpd)
+    clone_verified(hg, url, tmp_dir / "c2", small_repo)
+    notes, ran = since(httpd, m)
+    assert all_hits(notes) and not ran, (notes, ran)
+    node = node_of(hg, small_repo, "feature")
+    as_server(hg, "--config", "extensions.strip=", "strip", "--no-backup", "-R", small_repo,
+              "-r", node)
+    c3 = clone_verified(hg, url, tmp_dir / "c3", small_repo)
+    assert node not in {ln.split()[0] for ln in hg.history(c3)}
+    r = hg.run("outgoing", "-R", dest, url, "-T", "{node}\n")
+    assert r.ok and node in r.stdout, r
+
+
+def test_stale_local_tag(hg, httpd_factory, store, small_repo, tmp_dir):
+    httpd = start(httpd_factory, store, small_repo)
+    url = httpd.repo_url()
+    r = warm_command(hg, httpd, "identify", "-r", "ltag", url)
+    assert not r.ok and "unknown revision" in r.stderr, r
+    node = node_of(hg, small_repo, "stable")
+    as_server(hg, "tag", "-R", small_repo, "--local", "-r", node, "ltag")
+    r = hg.run("identify", "-r", "ltag", url)
+    assert r.ok and r.stdout.split()[0] == node[:12], r
+
+
+def capabilities(hg, url):
+    r = hg.run("debugcapabilities", url, check=True)
+    return [ln.strip() for ln in r.stdout.splitlines()]
+
+
+def test_stale_clonebundles_manifest(hg, httpd_factory, store, small_repo, tmp_dir):
+    with open(small_repo / ".hg" / "hgrc", "a") as f:
+        f.write("[extensions]\nclonebundles =\n")
+    httpd = start(httpd_factory, store, small_repo)
+    url = httpd.repo_url()
+    r = warm_command(hg, httpd, "debugcapabilities", url)
+    assert "clonebundles" not in r.stdout.split(), r
+    manifest = small_repo / ".hg" / "clonebundles.manifest"
+    manifest.write_text("http://127.0.0.1:1/full.hg BUNDLESPEC=zstd-v2\n")
+    manifest.chmod(0o644)
+    assert "clonebundles" in capabilities(hg, url)
+
+
+def has_stream(caps):
+    return any("stream" in c for c in caps)
+
+
+def test_stale_repository_hgrc(hg, httpd_factory, store, small_repo, tmp_dir):
+    httpd = start(httpd_factory, store, small_repo)
+    url = httpd.repo_url()
+    r = warm_command(hg, httpd, "debugcapabilities", url)
+    assert has_stream(r.stdout.split()), r
+    with open(small_repo / ".hg" / "hgrc", "a") as f:
+        f.write("[server]\nuncompressed = false\n")
+    assert not has_stream(capabilities(hg, url))
+
+
+def test_stale_hgweb_config(hg, httpd_factory, store, small_repo, tmp_dir):
+    """Needs HgS3CacheConfigFiles (the fingerprint of the configuration
+    files): expected to fail where that directive does not exist yet."""
+    httpd = start(httpd_factory, store, small_repo, hgweb_conf="[web]\nrefreshinterval = 0\n",
+                  start=False)
+    config = httpd.dir / "hgweb.config"
+    httpd.extra_conf = store.location_conf(small_repo, Header=True, ConfigFiles=str(config))
+    rc, out = httpd.configtest()
+    if "Invalid command 'HgS3CacheConfigFiles'" in out:
+        pytest.xfail("HgS3CacheConfigFiles is not implemented in this tree")
+    httpd.start()
+    url = httpd.repo_url()
+    r = warm_command(hg, httpd, "debugcapabilities", url)
+    assert has_stream(r.stdout.split()), r
+    with open(config, "a") as f:
+        f.write("\n[server]\nuncompressed = false\n")
+    assert not has_stream(capabilities(hg, url))
