@@ -47,6 +47,7 @@ typedef struct inline_ctx {
     apr_size_t len;
     apr_off_t expected; /* Content-Length, or -1 */
     int checked;
+    int stored; /* the entry was kept */
     int off;
 } inline_ctx;
 
@@ -122,6 +123,14 @@ static int answer(request_rec *r, const hgs3_dir_conf *conf, const hgs3_inline_e
 
 static void step_out(request_rec *r, inline_ctx *ctx, const char *reason)
 {
+    if (ctx->stored) {
+        if (strcmp(reason, "length-mismatch")) {
+            return; /* what was kept is complete */
+        }
+        /* more than Content-Length after all: what was kept is not the reply */
+        hgs3_presence_remove(r->server, r->pool, ctx->pid);
+        ctx->stored = 0;
+    }
     if (!ctx->off) {
         ctx->off = 1;
         hgs3_set_note(r, ctx->conf, apr_pstrcat(r->pool, "miss-store-skipped:", reason, NULL));
@@ -187,6 +196,9 @@ static const char *tee_body(inline_ctx *ctx, request_rec *r, apr_bucket_brigade 
         if (len > ctx->max - ctx->len) {
             return "too-large";
         }
+        if (ctx->expected >= 0 && (apr_off_t)(ctx->len + len) > ctx->expected) {
+            return "length-mismatch";
+        }
         if (!ctx->buf) {
             ctx->buf = apr_palloc(r->pool, ctx->max);
         }
@@ -194,6 +206,26 @@ static const char *tee_body(inline_ctx *ctx, request_rec *r, apr_bucket_brigade 
         ctx->len += len;
     }
     return NULL;
+}
+
+static void finish(request_rec *r, inline_ctx *ctx)
+{
+    if (r->status != HTTP_OK) {
+        step_out(r, ctx, "status");
+    } else if (ctx->expected >= 0 && (apr_off_t)ctx->len != ctx->expected) {
+        step_out(r, ctx, "length-mismatch");
+    } else {
+        ctx->stored = put_entry(r, ctx->pid, r->content_type, ctx->buf, ctx->len);
+        ctx->off = !ctx->stored; /* not kept (logged): just pass on */
+    }
+}
+
+/* The reply is complete at EOS, or once Content-Length bytes went by:
+ * hgweb (mod_wsgi) passes EOS in a brigade of its own, after the client
+ * may already have read the whole body and sent its next request. */
+static int complete(const inline_ctx *ctx, int eos)
+{
+    return eos || (ctx->expected >= 0 && (apr_off_t)ctx->len == ctx->expected);
 }
 
 static apr_status_t inline_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
@@ -216,19 +248,18 @@ static apr_status_t inline_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     }
     if ((why = tee_body(ctx, r, bb, &eos)) != NULL) {
         step_out(r, ctx, why);
+    } else if (!ctx->stored && complete(ctx, eos) && !r->connection->aborted) {
+        /* Every earlier brigade went out and hgweb reached its end: the
+         * copy is complete. It is kept before the last data goes out, so
+         * the client's next request already finds it. */
+        finish(r, ctx);
     }
     rv = ap_pass_brigade(f->next, bb);
     if (rv != APR_SUCCESS || r->connection->aborted) {
         step_out(r, ctx, r->connection->aborted ? "aborted" : "downstream-error");
-    } else if (eos && !ctx->off) {
-        ctx->off = 1;
-        if (r->status != HTTP_OK) {
-            step_out(r, ctx, "status");
-        } else if (ctx->expected >= 0 && (apr_off_t)ctx->len != ctx->expected) {
-            step_out(r, ctx, "length-mismatch");
-        } else {
-            put_entry(r, ctx->pid, r->content_type, ctx->buf, ctx->len);
-        }
+    }
+    if (eos || ctx->off) {
+        ap_remove_output_filter(f);
     }
     return rv;
 }

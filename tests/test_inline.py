@@ -27,11 +27,12 @@ import time
 import pytest
 
 from pyhgs3 import env as E
-from pyhgs3.auth import auth_location, basic_auth, user_url, write_htpasswd
+from pyhgs3.auth import basic_auth, user_url
 from pyhgs3.checks import clone_verified, wait_objects
 from pyhgs3.hg import hgdate
+from pyhgs3.hgwire import HG_PROTO
 from pyhgs3.memcached import MemcachedServer
-from test_hit import WSGI_WRAPPER, HgwebLog
+from test_hit import USERS, WSGI_WRAPPER, HgwebLog, auth_conf
 
 MODES = ["wsgi", "cgi"]
 OBJECT_RE = re.compile(r"^hgcache/[0-9a-f]{64}$")
@@ -89,7 +90,9 @@ def wire(httpd, since=0, settle=0.4):
             break
         time.sleep(0.05)
     out = []
-    for e in entries[since:]:
+    # in the order the requests came: a miss is logged after hgweb's end, by
+    # when the client may have had its answer and sent the next request
+    for e in sorted(entries[since:], key=lambda e: e["time"]):
         m = WIRE.match(e["target"])
         if m:
             out.append((m.group("cmd"), e["note"]))
@@ -350,3 +353,183 @@ def test_stale_hgweb_config(hg, httpd_factory, store, small_repo, tmp_dir):
     with open(config, "a") as f:
         f.write("\n[server]\nuncompressed = false\n")
     assert not has_stream(capabilities(hg, url))
+
+
+# --- many hosts ----------------------------------------------------------------------
+@pytest.fixture
+def memcached(tmp_dir):
+    server = MemcachedServer(tmp_dir).start()
+    yield server
+    server.stop()
+
+
+def test_two_hosts_share_memcache(hg, httpd_factory, store, small_repo, tmp_dir, memcached):
+    server_conf = f"HgS3CachePresence memcache:{memcached.address} 60\n"
+    a, b = (start(httpd_factory, store, small_repo, server_conf=server_conf,
+                  modules=("socache_memcache",)) for _ in range(2))
+    clone_verified(hg, a.repo_url(), tmp_dir / "a", small_repo)
+    wait_objects(store, 1, name_re=OBJECT_RE)
+    assert [n for _, n in since(a, (0, 0))[0]] == ["miss"] * 3
+    m = mark(b)
+    clone_verified(hg, b.repo_url(), tmp_dir / "b", small_repo)
+    notes, ran = since(b, m)
+    assert notes[:2] == [("capabilities", "hit-inline"), ("batch", "hit-inline")], notes
+    assert notes[2] == ("getbundle", "hit-redirect"), notes
+    assert ran == [], ran
+    # and the other way round, for a reply first seen by b
+    status, _, body = b.get("/repo?cmd=heads")
+    m = mark(a)
+    assert a.get("/repo?cmd=heads")[::2] == (status, body)
+    assert since(a, m) == ([("heads", "hit-inline")], [])
+
+
+# --- boundaries ----------------------------------------------------------------------
+def batch_headers(cmds):
+    return {"X-HgArg-1": "cmds=" + cmds, "X-HgProto-1": HG_PROTO,
+            "Accept": "application/mercurial-0.1"}
+
+
+def test_batch_outside_list_never_cached(hg, httpd_factory, store, small_repo, tmp_dir):
+    httpd = start(httpd_factory, store, small_repo)
+    readonly = batch_headers("heads+%3Blistkeys+namespace%3Dbookmarks")
+    other = batch_headers("heads+%3Bdebugwireargs+one%3Da%2Ctwo%3Db")
+    m = mark(httpd)
+    answers = [httpd.get("/repo?cmd=batch", headers=h) for h in (other, other, readonly,
+                                                                 readonly)]
+    assert [a[0] for a in answers] == [200] * 4, answers
+    assert answers[0][2] == answers[1][2] and b"a b" in answers[0][2], answers
+    assert answers[2][1:] == answers[3][1:] or answers[2][2] == answers[3][2], answers
+    notes, ran = since(httpd, m)
+    assert [n for _, n in notes] == ["bypass:command", "bypass:command", "miss", "hit-inline"]
+    assert len(ran) == 3, ran
+
+
+def test_above_inline_max_not_inline(hg, httpd_factory, store, small_repo, tmp_dir):
+    """heads answers 82 bytes (two heads): inline at HgS3CacheInlineMax 82,
+    not at 81; capabilities (far larger) is never inline there."""
+    conf = store.location_conf(small_repo, location="/tight", Header=True, InlineMax=81,
+                               KeySalt="tight")
+    httpd = start(httpd_factory, store, small_repo, InlineMax=82, extra_conf=conf, start=False)
+    httpd.repos["tight"] = small_repo
+    httpd.start()
+    m = mark(httpd)
+    got = [httpd.get(f"/{loc}?cmd={cmd}") for loc in ("repo", "tight") for cmd in
+           ("heads", "heads", "capabilities", "capabilities")]
+    assert len(got[0][2]) == 82 and len(got[2][2]) > 82, got
+    for first, second in zip(got[::2], got[1::2]):
+        assert first[0] == second[0] == 200
+        assert first[2] == second[2]
+        assert first[1]["content-type"] == second[1]["content-type"]
+    # the inline answer carries the right length
+    assert got[1][1]["content-length"] == "82" and got[1][1]["x-hgs3cache"] == "hit-inline"
+    ran = since(httpd, m)[1]
+    entries = sorted((e for e in httpd.access_log.entries()[m[0]:] if "cmd=" in e["target"]),
+                     key=lambda e: e["time"])
+    assert [e["note"] for e in entries] == [
+        "miss", "hit-inline", "miss-store-skipped:too-large", "miss-store-skipped:too-large",
+        "miss-store-skipped:too-large", "miss-store-skipped:too-large",
+        "miss-store-skipped:too-large", "miss-store-skipped:too-large"], entries
+    assert len(ran) == 7, ran
+
+
+def server_commit(hg, repo, n):
+    as_server(hg, "update", "-R", repo, "-r", "stable")
+    node = hg.commit(repo, {f"small{n}.txt": f"a few bytes {n}\n"}, f"small {n}", hgdate(30 + n),
+                     as_server=True)
+    as_server(hg, "update", "-R", repo, "null")
+    return node
+
+
+@pytest.mark.parametrize("min_size", [None, 0], ids=["default", "minsize0"])
+def test_small_pull_of_second_client(hg, httpd_factory, store, small_repo, tmp_dir, min_size):
+    """A few new changesets pulled by a second client in the same state: by
+    default the small bundle is inline; with HgS3CacheMinSize 0 every
+    getbundle goes to the store and only the other commands are inline."""
+    httpd = start(httpd_factory, store, small_repo, MinSize=min_size)
+    url = httpd.repo_url()
+    for name in ("c1", "c2"):
+        clone_verified(hg, url, tmp_dir / name, small_repo)
+    wait_objects(store, 1, name_re=OBJECT_RE)
+    server_commit(hg, small_repo, 1)
+    m = mark(httpd)
+    pull(hg, tmp_dir / "c1", url)
+    first, _ = since(httpd, m)
+    assert ("getbundle", "miss") in first, first
+    m = mark(httpd)
+    pull(hg, tmp_dir / "c2", url)
+    notes, ran = since(httpd, m)
+    for name in ("c1", "c2"):
+        hg.assert_same_history(small_repo, tmp_dir / name)
+        hg.assert_verify_clean(tmp_dir / name)
+    assert ran == [] and all_hits(notes), (notes, ran)
+    assert ("capabilities", "hit-inline") in notes
+    if min_size is None:
+        assert ("getbundle", "hit-inline") in notes, notes
+        time.sleep(1)
+        assert len(store.keys("hgcache/")) == 1
+    else:
+        assert ("getbundle", "hit-redirect") in notes, notes
+        wait_objects(store, 2, name_re=OBJECT_RE)
+
+
+@pytest.mark.parametrize("share", [False, True], ids=["separate", "shared"])
+def test_auth_and_users(hg, httpd_factory, store, small_repo, tmp_dir, share):
+    httpd = start(httpd_factory, store, small_repo, extra_conf=auth_conf(tmp_dir),
+                  ShareAcrossUsers=share)
+    alice = {"Authorization": basic_auth("alice", USERS["alice"])}
+    bob = {"Authorization": basic_auth("bob", USERS["bob"])}
+    m = mark(httpd)
+    a1 = httpd.get("/repo?cmd=capabilities", headers=alice)
+    a2 = httpd.get("/repo?cmd=capabilities", headers=alice)
+    anon = httpd.get("/repo?cmd=capabilities")
+    b1 = httpd.get("/repo?cmd=capabilities", headers=bob)
+    assert a1[0] == a2[0] == b1[0] == 200 and a1[2] == a2[2] == b1[2]
+    assert anon[0] == 401 and anon[2] != a1[2], anon
+    ran = since(httpd, m)[1]
+    entries = sorted((e for e in httpd.access_log.entries()[m[0]:] if "cmd=" in e["target"]),
+                     key=lambda e: e["time"])
+    assert [(e["user"], e["note"]) for e in entries] == [
+        ("alice", "miss"), ("alice", "hit-inline"), (None, None),
+        ("bob", "hit-inline" if share else "miss")], entries
+    assert len(ran) == (1 if share else 2), ran
+    # a whole clone by bob after alice's
+    clone_verified(hg, user_url(httpd, USERS, "alice"), tmp_dir / "alice", small_repo)
+    m = mark(httpd)
+    clone_verified(hg, user_url(httpd, USERS, "bob"), tmp_dir / "bob", small_repo)
+    notes = [n for n in since(httpd, m)[0] if n[1]]     # hg tries without credentials first
+    assert (("batch", "hit-inline") in notes) == share, notes
+    assert (("batch", "miss") in notes) != share, notes
+
+
+def test_presence_none(hg, httpd_factory, store, small_repo, tmp_dir):
+    httpd = start(httpd_factory, store, small_repo, server_conf="HgS3CachePresence none\n")
+    url = httpd.repo_url()
+    clone_verified(hg, url, tmp_dir / "c1", small_repo)
+    wait_objects(store, 1, name_re=OBJECT_RE)
+    m = mark(httpd)
+    clone_verified(hg, url, tmp_dir / "c2", small_repo)
+    notes, ran = since(httpd, m)
+    assert notes == [("capabilities", "bypass:command"), ("batch", "bypass:command"),
+                     ("getbundle", "hit-redirect")], notes
+    assert [e[1] for e in ran] == ["cmd=capabilities", "cmd=batch"], ran
+    assert len(store.keys("hgcache/")) == 1
+
+
+# --- graceful restart ----------------------------------------------------------------
+def test_graceful_restart_empties_shmcb(hg, httpd_factory, store, small_repo, tmp_dir):
+    httpd = start(httpd_factory, store, small_repo)
+    m = mark(httpd)
+    first = httpd.get("/repo?cmd=capabilities")
+    assert httpd.get("/repo?cmd=capabilities")[2] == first[2]
+    assert since(httpd, m)[0] == [("capabilities", "miss"), ("capabilities", "hit-inline")]
+    resumed = len(httpd.error_log.grep("resuming normal operations", since_mark=False))
+    httpd.proc.send_signal(signal.SIGUSR1)
+    E.wait_until(lambda: len(httpd.error_log.grep("resuming normal operations",
+                                                  since_mark=False)) > resumed,
+                 30, what="the graceful restart")
+    m = mark(httpd)
+    after = [httpd.get("/repo?cmd=capabilities") for _ in range(2)]
+    assert all(a[0] == 200 and a[2] == first[2] for a in after), after
+    notes, ran = since(httpd, m)
+    assert notes == [("capabilities", "miss"), ("capabilities", "hit-inline")], notes
+    assert len(ran) == 1, ran
