@@ -533,3 +533,23 @@ def test_graceful_restart_empties_shmcb(hg, httpd_factory, store, small_repo, tm
     notes, ran = since(httpd, m)
     assert notes == [("capabilities", "miss"), ("capabilities", "hit-inline")], notes
     assert len(ran) == 1, ran
+
+
+# --- sizes ---------------------------------------------------------------------------
+def test_default_presence_cache_holds_hundreds(hg, httpd_factory, store, small_repo):
+    """The default shmcb presence cache holds a site's small replies without
+    tuning: 600 distinct 2.6 KB replies (1.6 MB, three times shmcb's own
+    default size), all still there on a second pass."""
+    names = [f"bookmark-{i:03d}" for i in range(50)]
+    as_server(hg, "bookmark", "-R", small_repo, "-r", "stable", *names)
+    httpd = start(httpd_factory, store, small_repo)
+    # a query argument the key includes and hgweb ignores: 600 distinct keys
+    targets = [f"/repo?cmd=listkeys&namespace=bookmarks&x={i}" for i in range(600)]
+    first = [httpd.get(t) for t in targets]
+    assert all(s == 200 and len(b) > 2500 for s, _, b in first), first[:2]
+    m = mark(httpd)
+    second = [httpd.get(t) for t in targets]
+    assert [b for _, _, b in second] == [b for _, _, b in first]
+    notes, ran = since(httpd, m)
+    missed = [n for _, n in notes if n != "hit-inline"]
+    assert ran == [] and len(notes) == 600 and not missed, (len(ran), missed[:5])
