@@ -4,9 +4,10 @@
  * that finds nothing new sends little else. Answering those from the
  * presence cache (shmcb on one host, memcache or redis across hosts) keeps
  * hgweb asleep. They are never uploaded: an entry holds status,
- * Content-Type and body (src/hgs3_inline.c), under the object's presence
- * id, so the key (repository state, arguments, protocol, user) is the same
- * as for a stored object, and it lives for the presence TTL.
+ * Content-Type and body (src/hgs3_inline.c), under a name made from the
+ * object's presence id, so the key (repository state, arguments, protocol,
+ * user) is the same as for a stored object, and it lives for the presence
+ * TTL.
  *
  * A miss of a small command is captured by its own filter, which keeps at
  * most HgS3CacheInlineMax bytes in memory and steps out beyond that. A
@@ -55,6 +56,15 @@ static apr_size_t inline_max(const hgs3_dir_conf *conf)
 {
     apr_off_t max = hgs3_conf_inline_max(conf);
     return max > 0 && hgs3_presence_enabled() ? (apr_size_t)max : 0;
+}
+
+/* The entry's name in the presence cache: the object's presence id (so the
+ * same key) with a suffix of its own. A lookup of a stored object reads
+ * 8 bytes; memcache and redis log an error for a value that does not fit,
+ * so an inline entry never sits under a name such a lookup reads. */
+static const char *inline_id(apr_pool_t *p, const hgs3_dir_conf *conf, const char *object)
+{
+    return apr_pstrcat(p, hgs3_store_presence_id(p, conf, object), "\ninline", NULL);
 }
 
 /* Store an entry; counted, and logged (rate-limited) when the presence
@@ -282,7 +292,7 @@ int hgs3_inline_handle(request_rec *r, const hgs3_dir_conf *conf, const char *cm
         hgs3_set_note(r, conf, "bypass:command");
         return 1;
     }
-    pid = hgs3_store_presence_id(r->pool, conf, object);
+    pid = inline_id(r->pool, conf, object);
     if (lookup(r, pid, max, &e)) {
         *status = answer(r, conf, &e);
         return 1;
@@ -311,7 +321,7 @@ int hgs3_inline_keep_spool(request_rec *r, const hgs3_dir_conf *conf, const char
         hgs3_spool_memory(spool, &data, &len) != APR_SUCCESS) {
         return 0;
     }
-    return put_entry(r, hgs3_store_presence_id(r->pool, conf, object), content_type, data, len);
+    return put_entry(r, inline_id(r->pool, conf, object), content_type, data, len);
 }
 
 void hgs3_inline_register(apr_pool_t *p)

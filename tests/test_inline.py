@@ -383,6 +383,29 @@ def test_two_hosts_share_memcache(hg, httpd_factory, store, small_repo, tmp_dir,
     assert since(a, m) == ([("heads", "hit-inline")], [])
 
 
+def test_memcache_store_lookup_never_reads_an_inline_entry(hg, httpd_factory, store,
+                                                           small_repo, tmp_dir, memcached):
+    """A getbundle kept inline, then the same request where inline replies
+    are off (HgS3CacheInlineMax 0: the store path looks the key up): the
+    8-byte lookup of a stored object must not read the inline entry
+    (memcache logs an error for a value larger than asked for)."""
+    conf = store.location_conf(small_repo, location="/noinline", Header=True, InlineMax=0)
+    httpd = start(httpd_factory, store, small_repo, extra_conf=conf, modules=("socache_memcache",),
+                  server_conf=f"HgS3CachePresence memcache:{memcached.address} 60\n",
+                  start=False)
+    httpd.repos["noinline"] = small_repo
+    httpd.start()
+    dest = clone_verified(hg, httpd.repo_url(), tmp_dir / "c", small_repo)
+    for _ in range(2):
+        pull(hg, dest, httpd.repo_url())
+    m = mark(httpd)
+    pull(hg, dest, httpd.repo_url("noinline"))
+    notes = [e["note"] for e in httpd.access_log.entries()[m[0]:]
+             if e["target"].startswith("/noinline?cmd=getbundle")]
+    assert notes and notes[0].startswith("miss"), notes
+    hg.assert_same_history(small_repo, dest)
+
+
 # --- boundaries ----------------------------------------------------------------------
 def batch_headers(cmds):
     return {"X-HgArg-1": "cmds=" + cmds, "X-HgProto-1": HG_PROTO,
