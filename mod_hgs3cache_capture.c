@@ -33,6 +33,7 @@
 #include "mod_hgs3cache_store.h"
 #include "mod_hgs3cache_spooldir.h"
 #include "mod_hgs3cache_status.h"
+#include "mod_hgs3cache_inline.h"
 
 APLOG_USE_MODULE(hgs3cache);
 
@@ -101,8 +102,10 @@ static void step_out(capture_ctx *ctx, const char *reason)
     spool_unreserve(ctx);
     hgs3_lock_release(ctx->lock);
     ctx->lock = NULL;
-    hgs3_set_note(ctx->r, ctx->conf,
-                  apr_pstrcat(ctx->r->pool, "miss-store-skipped:", reason, NULL));
+    if (reason) { /* NULL: the note stays */
+        hgs3_set_note(ctx->r, ctx->conf,
+                      apr_pstrcat(ctx->r->pool, "miss-store-skipped:", reason, NULL));
+    }
 }
 
 /* Pool cleanup: a request that ends without EOS (aborted, error) must not
@@ -247,7 +250,11 @@ static void finish(capture_ctx *ctx)
         return;
     }
     if (len < hgs3_conf_min_size(ctx->conf)) {
-        step_out(ctx, "too-small");
+        /* a small bundle is kept inline in the presence cache instead */
+        step_out(ctx,
+                 hgs3_inline_keep_spool(r, ctx->conf, ctx->object, ctx->content_type, ctx->spool)
+                     ? NULL
+                     : "too-small");
         return;
     }
     why = hgs3_store_submit(r, ctx->conf, ctx->object, ctx->content_type, ctx->spool, ctx->lock,

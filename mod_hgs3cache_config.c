@@ -26,6 +26,7 @@
 
 #include "mod_hgs3cache.h"
 #include "mod_hgs3cache_config.h"
+#include "hgs3_inline.h"
 
 APLOG_USE_MODULE(hgs3cache);
 
@@ -51,6 +52,7 @@ void *hgs3_config_create_dir(apr_pool_t *p, char *dir)
     c->lookup_ms = HGS3_UNSET;
     c->header = HGS3_UNSET;
     c->multipart_threshold = HGS3_UNSET;
+    c->inline_max = HGS3_UNSET;
     /* pointers are NULL = unset */
     return c;
 }
@@ -133,6 +135,7 @@ void *hgs3_config_merge_dir(apr_pool_t *p, void *basev, void *addv)
     MERGE_INT(header);
     MERGE_INT(multipart_threshold);
     MERGE_PTR(config_files);
+    MERGE_INT(inline_max);
     return m;
 }
 
@@ -240,6 +243,12 @@ const char *hgs3_conf_key_salt(const hgs3_dir_conf *c)
     return c->key_salt ? c->key_salt : "";
 }
 
+/* The HgS3CacheCommands default: getbundle goes to the store, the small
+ * read-only replies are kept inline in the presence cache. */
+static const char *const default_commands[] = {
+    "getbundle", "capabilities", "batch", "heads", "known", "listkeys", "branchmap", "lookup", NULL,
+};
+
 int hgs3_conf_command_allowed(const hgs3_dir_conf *c, const char *cmd)
 {
     int i;
@@ -247,7 +256,12 @@ int hgs3_conf_command_allowed(const hgs3_dir_conf *c, const char *cmd)
         return 0;
     }
     if (!c->commands) {
-        return strcmp(cmd, "getbundle") == 0;
+        for (i = 0; default_commands[i]; ++i) {
+            if (strcmp(default_commands[i], cmd) == 0) {
+                return 1;
+            }
+        }
+        return 0;
     }
     for (i = 0; i < c->commands->nelts; ++i) {
         if (strcmp(APR_ARRAY_IDX(c->commands, i, const char *), cmd) == 0) {
@@ -255,6 +269,11 @@ int hgs3_conf_command_allowed(const hgs3_dir_conf *c, const char *cmd)
         }
     }
     return 0;
+}
+
+apr_off_t hgs3_conf_inline_max(const hgs3_dir_conf *c)
+{
+    return DEF(c->inline_max, HGS3_DEF_INLINE_MAX);
 }
 
 apr_off_t hgs3_conf_min_size(const hgs3_dir_conf *c)
@@ -850,6 +869,12 @@ static const char *set_multipart(cmd_parms *cmd, void *mc, const char *arg)
                       &DIRCONF(mc)->multipart_threshold);
 }
 
+static const char *set_inline_max(cmd_parms *cmd, void *mc, const char *arg)
+{
+    return parse_size(cmd->pool, cmd->cmd->name, arg, 0, (apr_off_t)HGS3_INLINE_MAX,
+                      &DIRCONF(mc)->inline_max);
+}
+
 static const char *set_spool_dir(cmd_parms *cmd, void *mc, const char *arg)
 {
     const char *err = check_abs_dir(cmd->pool, cmd->cmd->name, arg);
@@ -1068,7 +1093,8 @@ const command_rec hgs3_config_cmds[] = {
     AP_INIT_TAKE1("HgS3CacheKeySalt", set_key_salt, NULL, DIR_CMD,
                   "STRING: mixed into every key; change it to invalidate everything"),
     AP_INIT_TAKE_ARGV("HgS3CacheCommands", set_commands, NULL, DIR_CMD,
-                      "CMD...: wire commands that may be cached (default getbundle)"),
+                      "CMD...: wire commands that may be cached (default getbundle "
+                      "capabilities batch heads known listkeys branchmap lookup)"),
     AP_INIT_TAKE1("HgS3CacheRepository", set_repository, NULL, DIR_CMD,
                   "DIR: the Mercurial repository served at this location"),
     AP_INIT_TAKE1("HgS3CacheRepositoryRoot", set_repository_root, NULL, DIR_CMD,
@@ -1088,6 +1114,9 @@ const command_rec hgs3_config_cmds[] = {
                       "PATH...: files whose change changes every key here, e.g. hgweb.config "
                       "(default /etc/mercurial/hgrc and the .rc files of /etc/mercurial/hgrc.d); "
                       "'none' for no files"),
+    AP_INIT_TAKE1("HgS3CacheInlineMax", set_inline_max, NULL, DIR_CMD,
+                  "BYTES: small replies up to this size are kept in the presence cache "
+                  "(default 64K, 0 = off, at most 1M)"),
     AP_INIT_TAKE1("HgS3CacheURLExpiry", set_url_expiry, NULL, DIR_CMD,
                   "SECONDS: presigned URL lifetime, 1 to 604800 (default 300)"),
     AP_INIT_TAKE1("HgS3CacheMaxAge", set_max_age, NULL, DIR_CMD,

@@ -40,6 +40,7 @@
 #define HGS3_DEF_SPOOL_DIR "/var/cache/apache2/mod_hgs3cache"
 #endif
 #define HGS3_DEF_SPOOL_MAX      ((apr_off_t)8 * 1024 * 1024 * 1024)
+#define HGS3_DEF_INLINE_MAX     ((apr_off_t)64 * 1024)
 
 typedef enum {
     HGS3_HIT_AUTO = 0,
@@ -70,7 +71,7 @@ typedef struct hgs3_dir_conf {
     const char *creds_profile;     /*   [PROFILE], default "default" */
     const char *key_prefix;        /* HgS3CacheKeyPrefix: default hgcache/ */
     const char *key_salt;          /* HgS3CacheKeySalt: default empty */
-    apr_array_header_t *commands;  /* HgS3CacheCommands: default getbundle */
+    apr_array_header_t *commands;  /* HgS3CacheCommands: default HGS3_DEF_COMMANDS */
     const char *repository;        /* HgS3CacheRepository DIR */
     const char *repository_root;   /* HgS3CacheRepositoryRoot DIR */
     const char *repo_base;         /* URL path of the <Location> that set the mapping, without
@@ -89,6 +90,7 @@ typedef struct hgs3_dir_conf {
     int header;                    /* HgS3CacheHeader: default off */
     apr_off_t multipart_threshold; /* HgS3CacheMultipartThreshold: default 64M */
     hgs3_conffiles *config_files;  /* HgS3CacheConfigFiles: default HGS3_DEF_CONFIG_FILES */
+    apr_off_t inline_max;          /* HgS3CacheInlineMax: default 64K, 0 = off */
 } hgs3_dir_conf;
 
 /* Per-server configuration: directives marked (server) in the README. */
@@ -140,6 +142,7 @@ int hgs3_conf_lookup_ms(const hgs3_dir_conf *c);
 int hgs3_conf_header(const hgs3_dir_conf *c);
 apr_off_t hgs3_conf_multipart_threshold(const hgs3_dir_conf *c);
 hgs3_conffiles *hgs3_conf_config_files(const hgs3_dir_conf *c);
+apr_off_t hgs3_conf_inline_max(const hgs3_dir_conf *c);
 int hgs3_srv_upload_workers(const hgs3_srv_conf *sc);
 int hgs3_srv_upload_queue(const hgs3_srv_conf *sc);
 int hgs3_srv_presence_ttl(const hgs3_srv_conf *sc);

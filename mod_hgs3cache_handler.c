@@ -19,12 +19,14 @@
 #include "hgs3_req.h"
 #include "hgs3_repo.h"
 #include "hgs3_key.h"
+#include "hgs3_inline.h"
 
 #include "mod_hgs3cache.h"
 #include "mod_hgs3cache_config.h"
 #include "mod_hgs3cache_body.h"
 #include "mod_hgs3cache_capture.h"
 #include "mod_hgs3cache_hit.h"
+#include "mod_hgs3cache_inline.h"
 
 APLOG_USE_MODULE(hgs3cache);
 
@@ -134,6 +136,7 @@ static int hgs3_handler(request_rec *r)
     char hex[HGS3_KEY_HEX_LEN + 1];
     apr_size_t body_len = 0;
     apr_status_t rv;
+    int status;
 
     if (!conf || !hgs3_conf_enabled(conf) || r->main || r->prev) {
         return DECLINED;
@@ -167,6 +170,10 @@ static int hgs3_handler(request_rec *r)
         hgs3_set_note(r, conf, rv == HGS3_ETOOBIG ? "bypass:too-large" : "bypass:malformed");
         return DECLINED;
     }
+    if (!strcmp(hreq->cmd, "batch") && !hgs3_inline_batch_ok(hreq, r->pool)) {
+        hgs3_set_note(r, conf, "bypass:command"); /* a batch that may write or is unknown */
+        return DECLINED;
+    }
     rv = request_repo(&repo, &note, r, conf);
     if (rv != APR_SUCCESS) {
         hgs3_set_note(r, conf, note);
@@ -181,6 +188,9 @@ static int hgs3_handler(request_rec *r)
     key = hgs3_key_object_name(r->pool, hgs3_conf_key_prefix(conf), hex);
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "hgs3cache: key %s for %s cmd=%s", hex, repo->dir,
                   hreq->cmd);
+    if (hgs3_inline_handle(r, conf, hreq->cmd, key, &status)) {
+        return status;
+    }
     return hgs3_hit_handle(r, conf, hex, key);
 }
 
@@ -189,4 +199,5 @@ void hgs3_handler_register(apr_pool_t *p)
     (void)p;
     ap_hook_handler(hgs3_handler, NULL, NULL, APR_HOOK_REALLY_FIRST);
     hgs3_body_register(p);
+    hgs3_inline_register(p);
 }

@@ -21,6 +21,9 @@ APLOG_USE_MODULE(hgs3cache);
 
 #define PRESENCE_MUTEX "hgs3cache-presence"
 
+/* The default shmcb size (HgS3CachePresence shmcb without a size). */
+#define HGS3_PRESENCE_SHMCB_SIZE (32 * 1024 * 1024)
+
 static const ap_socache_provider_t *provider;
 static ap_socache_instance_t *instance;
 static apr_global_mutex_t *mutex;
@@ -154,7 +157,11 @@ int hgs3_presence_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *
 {
     hgs3_srv_conf *sc = hgs3_get_srv_conf(s);
     const char *name = hgs3_srv_presence_provider(sc);
-    struct ap_socache_hints hints = {64, 16, apr_time_from_sec(30)};
+    /* Entries are 32-byte ids with either 8 bytes (a stored object) or an
+     * inline reply of up to HgS3CacheInlineMax: sized so that shmcb's
+     * subcaches hold 64K replies next to many small entries. */
+    struct ap_socache_hints hints = {HGS3_SHA256_LEN, 256, apr_time_from_sec(30)};
+    const char *args;
     const char *err;
     apr_status_t rv;
 
@@ -180,7 +187,15 @@ int hgs3_presence_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *
                      "hgs3cache: mod_socache_shmcb not loaded; presence cache off");
         return OK;
     }
-    err = provider->create(&instance, sc->presence_args, ptemp, pconf);
+    args = sc->presence_args;
+    if (!args && !strcasecmp(name, "shmcb")) {
+        /* shmcb's own default (512 KB) holds a handful of inline replies;
+         * ours holds a few hundred repositories' worth (README). The path
+         * is only used where anonymous shared memory is missing. */
+        args = apr_psprintf(pconf, "%s(%d)", ap_runtime_dir_relative(pconf, "hgs3cache-presence"),
+                            HGS3_PRESENCE_SHMCB_SIZE);
+    }
+    err = provider->create(&instance, args, ptemp, pconf);
     if (err) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, HGS3LOGNO(00302) "HgS3CachePresence: %s", err);
         provider = NULL;
@@ -315,4 +330,50 @@ void hgs3_presence_remove(server_rec *s, apr_pool_t *p, const char *id)
     }
     /* after the shared remove: see local_remove() */
     local_remove(id, strlen(id));
+}
+
+apr_status_t hgs3_presence_get_value(server_rec *s, apr_pool_t *p, const char *id,
+                                     unsigned char *buf, unsigned int *len)
+{
+    unsigned char key[HGS3_SHA256_LEN];
+    apr_status_t rv = APR_ENOTIMPL;
+
+    if (!provider) {
+        goto leave;
+    }
+    rv = APR_EGENERAL;
+    if (!make_id(id, key) || (mutex && apr_global_mutex_lock(mutex) != APR_SUCCESS)) {
+        goto leave;
+    }
+    rv = provider->retrieve(instance, s, key, sizeof(key), buf, len, p);
+    if (mutex) {
+        apr_global_mutex_unlock(mutex);
+    }
+leave:
+    if (rv != APR_SUCCESS) {
+        *len = 0;
+    }
+    return rv;
+}
+
+apr_status_t hgs3_presence_put_value(server_rec *s, apr_pool_t *p, const char *id,
+                                     const unsigned char *val, unsigned int len)
+{
+    unsigned char key[HGS3_SHA256_LEN];
+    apr_status_t rv = APR_ENOTIMPL;
+
+    if (!provider) {
+        goto leave;
+    }
+    rv = APR_EGENERAL;
+    if (!make_id(id, key) || (mutex && apr_global_mutex_lock(mutex) != APR_SUCCESS)) {
+        goto leave;
+    }
+    rv = provider->store(instance, s, key, sizeof(key), apr_time_now() + apr_time_from_sec(ttl),
+                         (unsigned char *)val, len, p);
+    if (mutex) {
+        apr_global_mutex_unlock(mutex);
+    }
+leave:
+    return rv;
 }

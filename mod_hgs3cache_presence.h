@@ -24,4 +24,13 @@ int hgs3_presence_get(server_rec *s, apr_pool_t *p, const char *id, apr_time_t *
 void hgs3_presence_put(server_rec *s, apr_pool_t *p, const char *id, apr_time_t lastmod);
 void hgs3_presence_remove(server_rec *s, apr_pool_t *p, const char *id);
 
+/* Raw values under id, for the inline entries of small replies (see
+ * mod_hgs3cache_inline.c): the shared cache only, no front cache. get
+ * copies at most *len bytes into buf and sets *len; a value that does not
+ * fit is not found. APR_ENOTIMPL when the presence cache is off. */
+apr_status_t hgs3_presence_get_value(server_rec *s, apr_pool_t *p, const char *id,
+                                     unsigned char *buf, unsigned int *len);
+apr_status_t hgs3_presence_put_value(server_rec *s, apr_pool_t *p, const char *id,
+                                     const unsigned char *val, unsigned int len);
+
 #endif

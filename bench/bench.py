@@ -589,7 +589,8 @@ class Bench:
         E.chown_to_server(self.shm_spool)
         self.main = self.httpd("main", repos={"repo": self.repo, "repooff": self.repo,
                                               "stream": self.repo, "hist": self.hist,
-                                              "histoff": self.hist, "repotmp": self.repo},
+                                              "histoff": self.hist, "repotmp": self.repo,
+                                              "histni": self.hist},
                                extra_conf=self.main_conf())
         log(f"httpd (presence shmcb) at {self.main.url}")
         self.capture_clone_headers()
@@ -609,6 +610,10 @@ class Bench:
                 + self.location("/stream", HitMode="stream")
                 + self.location("/repotmp", HitMode="redirect", SpoolDir=str(self.shm_spool))
                 + self.location("/hist", HitMode="redirect").replace(
+                    f"Repository {self.repo}", f"Repository {self.hist}")
+                # the same repository with small replies answered by hgweb
+                + self.location("/histni", HitMode="redirect", InlineMax=0,
+                                KeySalt="no-inline").replace(
                     f"Repository {self.repo}", f"Repository {self.hist}"))
 
     def capture_clone_headers(self):
@@ -1053,6 +1058,37 @@ class Bench:
         return f"{max(sizes) / 1e6:.1f} MB" if sizes else "?"
 
 
+    # -- 5b --
+    def fig_hit_clone_cpu(self):
+        """Server CPU of one hit clone of the history repository with small
+        replies kept inline (capabilities and batch answered by the module)
+        against HgS3CacheInlineMax 0 (answered by hgweb)."""
+        n = 1 if self.quick else 3
+        log(f"hit_clone_cpu: history repository, {n} rounds of a miss clone then a hit clone, "
+            "inline replies on and off")
+        dest = self.work / "clone-dest"
+        arms = {"on": ("hist", [], []), "off": ("histni", [], [])}
+        for _ in range(n):
+            self.new_state(self.hist)
+            for name, misses, hits in arms.values():
+                misses.append(self.clone_once(name, dest, "miss"))
+                hits.append(self.clone_once(name, dest, "hit-redirect"))
+        cpu = lambda r: r["httpd"] + r["hgweb"]              # noqa: E731
+        on, off = ([cpu(r) for r in arms[k][2]] for k in ("on", "off"))
+        hgweb_on = median([r["hgweb"] for r in arms["on"][2]])
+        hgweb_off = median([r["hgweb"] for r in arms["off"][2]])
+        miss = median([cpu(r) for r in arms["on"][1]])
+        self.fig.add("hit_clone_cpu_ms", f"{median(on) * 1000:.2f}", "target <= 1 ms, hgweb 0")
+        self.fig.add("hit_clone_cpu_ms.inline_off", f"{median(off) * 1000:.2f}", "reference")
+        self.fig.add("hit_clone_cpu_ratio", f"{median(on) / miss:.4f}", "target <= 0.002")
+        self.fig.note(
+            f"hit_clone_cpu (history repository): server CPU (httpd + hgweb daemon) of a hit "
+            f"clone with inline replies {median(on) * 1000:.2f} ms, of which hgweb "
+            f"{hgweb_on * 1000:.2f} ms ({hgweb_on / median(on) * 100:.0f}%); with "
+            f"HgS3CacheInlineMax 0 {median(off) * 1000:.2f} ms, of which hgweb "
+            f"{hgweb_off * 1000:.2f} ms ({hgweb_off / median(off) * 100:.0f}%); miss clone "
+            f"{miss * 1000:.0f} ms. {n} rounds, medians.")
+
     # -- 6 --
     def fig_capture_rss_growth(self):
         """Peak RSS growth of the httpd child while the capture filter tees a
@@ -1221,7 +1257,8 @@ class Bench:
 # ---- main ---------------------------------------------------------------------
 FIGURES = ("hit_redirect_rps_ratio", "hit_redirect_head_latency",
            "hit_redirect_head_latency_tls", "miss_overhead_ratio",
-           "stream_hit_ratio", "clone", "capture_rss_growth", "hit_cpu_per_request")
+           "stream_hit_ratio", "clone", "hit_clone_cpu", "capture_rss_growth",
+           "hit_cpu_per_request")
 
 
 def main():

@@ -38,6 +38,7 @@ static const struct {
 } counters[] = {
     {HGS3_C_HITS_REDIRECT, "HitsRedirect", "hits: redirect"},
     {HGS3_C_HITS_STREAM, "HitsStream", "hits: stream"},
+    {HGS3_C_HITS_INLINE, "HitsInline", "hits: inline (presence cache)"},
     {HGS3_C_MISSES, "Misses", "misses"},
     {HGS3_C_STORED, "Stored", "stored (uploads completed)"},
     {HGS3_C_STORED_BYTES, "StoredBytes", "stored bytes"},
@@ -50,6 +51,7 @@ static const struct {
     {HGS3_C_LOOKUP_US_MAX, "LookupUsMax", "lookup time max (us)"},
     {HGS3_C_PRESENCE_HITS, "PresenceHits", "presence cache hits"},
     {HGS3_C_HEADS, "Heads", "HEAD requests"},
+    {HGS3_C_INLINE_STORED, "InlineStored", "small replies kept inline"},
 };
 
 typedef char
@@ -171,6 +173,8 @@ void hgs3_stats_note(hgs3_stats *st, const char *note)
         hgs3_stats_add(st, HGS3_C_HITS_REDIRECT, 1);
     } else if (!strcmp(note, "hit-stream")) {
         hgs3_stats_add(st, HGS3_C_HITS_STREAM, 1);
+    } else if (!strcmp(note, "hit-inline")) {
+        hgs3_stats_add(st, HGS3_C_HITS_INLINE, 1);
     } else if (!strcmp(note, "miss")) {
         hgs3_stats_add(st, HGS3_C_MISSES, 1);
     } else if (!strncmp(note, SKIPPED, sizeof(SKIPPED) - 1)) {
@@ -257,7 +261,8 @@ void hgs3_stats_each(const hgs3_stats *snap, apr_pool_t *p, hgs3_stats_field_fn 
     apr_uint64_t total;
     apr_size_t i;
 
-    fn(baton, "HgS3CacheHits", "hits", c[HGS3_C_HITS_REDIRECT] + c[HGS3_C_HITS_STREAM]);
+    fn(baton, "HgS3CacheHits", "hits",
+       c[HGS3_C_HITS_REDIRECT] + c[HGS3_C_HITS_STREAM] + c[HGS3_C_HITS_INLINE]);
     for (i = 0; i < HGS3_C_COUNT; ++i) {
         fn(baton, apr_pstrcat(p, "HgS3Cache", counters[i].name, NULL), counters[i].label,
            c[counters[i].which]);

@@ -40,6 +40,8 @@ typedef enum {
     HGS3_C_LOOKUP_US_MAX,     /* the longest one (kept as a maximum) */
     HGS3_C_PRESENCE_HITS,     /* lookups answered by the presence cache */
     HGS3_C_HEADS,             /* S3 HEAD requests made */
+    HGS3_C_HITS_INLINE,       /* answered from an inline entry of the presence cache */
+    HGS3_C_INLINE_STORED,     /* small replies kept inline in the presence cache */
     HGS3_C_COUNT
 } hgs3_counter_e;
 
@@ -88,7 +90,8 @@ void hgs3_stats_bypass(hgs3_stats *st, const char *reason);
 void hgs3_stats_lookup(hgs3_stats *st, apr_interval_time_t took);
 
 /* Count a request by its final r->notes "hgs3cache" value:
- *   hit-redirect, hit-stream        -> that hit counter
+ *   hit-redirect, hit-stream,
+ *   hit-inline                      -> that hit counter
  *   miss                            -> misses
  *   miss-store-skipped:<reason>     -> misses and skip <reason>
  *   bypass:<reason>                 -> bypass <reason>

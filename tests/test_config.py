@@ -119,6 +119,7 @@ HgS3CacheHeader on
     HgS3CacheMemory 1M
     HgS3CacheSpoolDir {spool}
     HgS3CacheMultipartThreshold 64M
+    HgS3CacheInlineMax 32K
     HgS3CacheURLExpiry 604800
     HgS3CacheMaxAge 86400
     HgS3CacheHitMode redirect
@@ -161,6 +162,9 @@ DIR_CASES = [
     ("HgS3CacheMaxSize", "6T", "5T", None),
     ("HgS3CacheMemory", "x", "2M", None),
     ("HgS3CacheMultipartThreshold", "1M", "5M", None),
+    ("HgS3CacheInlineMax", "2M", "1M", None),
+    ("HgS3CacheInlineMax", "-1", "0", None),
+    ("HgS3CacheInlineMax", "64Q", "64K", None),
     ("HgS3CacheURLExpiry", "0", "1", None),
     ("HgS3CacheURLExpiry", "604801", "604800", None),
     ("HgS3CacheURLExpiry", "5m", "300", None),

@@ -28,7 +28,8 @@ from pyhgs3.hg import copy_repo, hgdate
 
 LOG_LEVEL = "info hgs3cache:debug"
 # The notes of a request the handler took (miss now, hit once lookups exist).
-ELIGIBLE_NOTE = re.compile(r"^(miss|miss-store-skipped:[a-z0-9-]+|hit-redirect|hit-stream)$")
+ELIGIBLE_NOTE = re.compile(
+    r"^(miss|miss-store-skipped:[a-z0-9-]+|hit-redirect|hit-stream|hit-inline)$")
 ZERO = "0" * 40
 # The small repository's draft head without a bookmark (child of "stable").
 DRAFT_HEAD = "heads(descendants(stable))"
@@ -56,8 +57,9 @@ class KeyWatch:
         return fresh
 
     def one(self, repo, cmd="getbundle"):
-        """The single key logged since the last call, for repo and cmd."""
-        fresh = self.new()
+        """The single key of cmd logged since the last call, for repo (the
+        small commands kept inline have keys of their own)."""
+        fresh = [line for line in self.new() if line["cmd"] == cmd]
         assert len(fresh) == 1, f"expected one key line, got {fresh}"
         line = fresh[0]
         assert line["repo"] == os.path.realpath(repo), (line["repo"], repo)
@@ -125,11 +127,13 @@ def test_unchanged_repo_same_key(hg, httpd_factory, store, small_repo, tmp_dir):
     k2 = clone_key(hg, httpd, watch, small_repo, tmp_dir / "c2")
     assert k1 == k2
     hg.assert_same_history(small_repo, tmp_dir / "c2")
-    # Only getbundle is a cached command: capabilities and batch got no key.
-    assert [k["cmd"] for k in key_lines(httpd)] == ["getbundle", "getbundle"]
+    # capabilities and batch have keys too (kept inline): the same ones twice
+    lines = key_lines(httpd)
+    assert [k["cmd"] for k in lines] == ["capabilities", "batch", "getbundle"] * 2, lines
+    assert [k["key"] for k in lines[:3]] == [k["key"] for k in lines[3:]], lines
     caps = _wait_list(lambda: httpd.access_log.find("GET", r"^/repo\?cmd=capabilities$"), 2,
                       "2 capabilities")
-    assert len(caps) == 2 and all(e["note"] == "bypass:command" for e in caps), caps
+    assert sorted(e["note"] for e in caps) == ["hit-inline", "miss"], caps
 
 
 def test_key_is_object_name(hg, httpd_factory, store, small_repo, tmp_dir):
@@ -170,8 +174,8 @@ def _push(hg, httpd, repo, tmp_dir, watch):
     node = hg.commit(work, {"pushed.txt": "pushed over http\n"}, "pushed", hgdate(20))
     r = hg.push(work, httpd.url + "/repo")
     assert r.ok, r
-    # A push is no getbundle: it got no key.
-    assert watch.new() == []
+    # A push is no getbundle: it got no key (its capabilities and batch did).
+    assert [line for line in watch.new() if line["cmd"] == "getbundle"] == []
     assert node in hg.heads(repo)
 
 
@@ -362,8 +366,8 @@ def test_ineligible_requests(hg, httpd_factory, store, proxy, small_repo_templat
     assert len(gb["hgarg1"]) < 1024, "the clone's arguments did not fit in X-HgArg-1"
 
     targets = {
-        "/hgroot/a?cmd=capabilities": "bypass:command",
-        "/hgroot/a?cmd=heads": "bypass:command",
+        "/hgroot/a?cmd=clonebundles": "bypass:command",
+        "/hgroot/a?cmd=unbundle": "bypass:command",
         "/hgroot/a/..%2fevil?cmd=getbundle": "bypass:",
         "/hgroot/a%2f..%2fevil?cmd=getbundle": "bypass:",
         "/hgroot/evil?cmd=getbundle": "bypass:repository",      # symlink out of the root

@@ -46,7 +46,7 @@ MaxConnectionsPerChild 0
 """
 
 # Every counter the module reports (besides the per-reason ones).
-COUNTERS = ("Hits", "HitsRedirect", "HitsStream", "Misses", "Stored", "StoredBytes",
+COUNTERS = ("Hits", "HitsRedirect", "HitsStream", "HitsInline", "InlineStored", "Misses", "Stored", "StoredBytes",
             "UploadsDropped", "UploadErrors", "StoreErrors", "BreakerTrips", "Lookups",
             "LookupUsSum", "LookupUsMax", "LookupUsMean", "PresenceHits", "Heads", "Skips",
             "Bypasses", "SpoolBytes")
@@ -215,19 +215,20 @@ def test_counters_after_clones(hg, httpd_factory, small_repo, tmp_dir, store, pr
             if re.match(r"^/(repo|tiny|stream)\?cmd=", e["target"])]
     other_cmds = [e for e in wire if e["method"] == "GET" and
                   not re.search(r"[?&]cmd=getbundle(&|$)", e["target"])]
-    assert other_cmds and all(e["note"] == "bypass:command" for e in other_cmds), \
+    # capabilities and batch: kept inline by the first clone of each Location
+    assert sorted(e["note"] for e in other_cmds) == ["hit-inline"] * 6 + ["miss"] * 6, \
         [(e["target"], e["note"]) for e in other_cmds]
     gb = sum(len(v) for v in notes.values())
     misses = sum(1 for v in notes.values() for n in v if n.startswith("miss"))
     heads = proxy.count("HEAD", re.escape(PREFIX))
 
     want = {
-        "Hits": 2, "HitsRedirect": 1, "HitsStream": 1,
-        "Misses": misses,
+        "Hits": 2 + 6, "HitsRedirect": 1, "HitsStream": 1, "HitsInline": 6, "InlineStored": 6,
+        "Misses": misses + 6,
         "Stored": 2, "StoredBytes": sum(sizes),
         "Skips": 2, "SkipTooSmall": 2,
-        "Bypasses": len(other_cmds) + 2,
-        "BypassCommand": len(other_cmds), "BypassMethod": 1, "BypassMalformed": 1,
+        "Bypasses": 2,
+        "BypassCommand": 0, "BypassMethod": 1, "BypassMalformed": 1,
         # every getbundle was looked up: the two hits in the presence cache,
         # the four misses with a HEAD
         "Lookups": gb, "PresenceHits": 2, "Heads": heads,
@@ -264,7 +265,8 @@ def test_store_errors_and_breaker(hg, httpd_factory, small_repo, tmp_dir, s3_sto
     proxy = proxy_factory(s3_store)
     proxy.add_rule("status", method="HEAD", status=503, body=b"<Error/>")
     httpd = httpd_factory(repos={"repo": small_repo}, module=True,
-                          extra_conf=s3_store.location_conf(small_repo, endpoint=proxy.endpoint)
+                          extra_conf=s3_store.location_conf(small_repo, endpoint=proxy.endpoint,
+                                                            Commands="getbundle")
                           + "HgS3CacheBreaker 3 60\n")
     httpd.allow_log(r"HGS300401", r"HGS300402")
     for i in range(4):
@@ -283,7 +285,8 @@ def test_upload_errors(hg, httpd_factory, small_repo, tmp_dir, s3_store, proxy_f
     proxy = proxy_factory(s3_store)
     proxy.add_rule("status", method=("PUT", "POST"), status=500, body=b"<Error/>")
     httpd = httpd_factory(repos={"repo": small_repo}, module=True,
-                          extra_conf=s3_store.location_conf(small_repo, endpoint=proxy.endpoint))
+                          extra_conf=s3_store.location_conf(small_repo, endpoint=proxy.endpoint,
+                                                            Commands="getbundle"))
     httpd.allow_log(r"HGS300201")
     clone_ok(hg, httpd.repo_url("repo"), tmp_dir / "c")
     (entry,) = wait_getbundles(httpd, "repo", 1, 15)
@@ -303,7 +306,7 @@ def test_queue_full_is_counted(hg, httpd_factory, small_repo, tmp_dir, s3_store,
     proxy.add_rule("delay", method="PUT", seconds=6)
     repos = {f"r{i}": small_repo for i in range(3)}
     conf = locations_conf(s3_store, proxy, repos,
-                          {name: {"KeySalt": name} for name in repos})
+                          {name: {"KeySalt": name, "Commands": "getbundle"} for name in repos})
     httpd = httpd_factory(repos=repos, module=True,
                           extra_conf="HgS3CacheUploadWorkers 1\nHgS3CacheUploadQueue 1\n" + conf)
     httpd.allow_log(r"HGS300203")
@@ -322,7 +325,7 @@ def test_queue_full_is_counted(hg, httpd_factory, small_repo, tmp_dir, s3_store,
 
 def test_concurrent_requests_add_up(httpd_factory, small_repo, s3_store):
     """200 wire-command requests from 8 threads, served by both children:
-    every one is counted once (bypass:command)."""
+    every one is counted once (bypass:command: clonebundles is not cached)."""
     httpd = httpd_factory(repos={"repo": small_repo}, module=True, mpm_conf=MPM_TWO_CHILDREN,
                           extra_conf=s3_store.location_conf(small_repo) + PID_LOG)
     n, threads = 200, 8
@@ -331,7 +334,7 @@ def test_concurrent_requests_add_up(httpd_factory, small_repo, s3_store):
     def worker(k):
         for _ in range(k, n, threads):
             try:
-                if httpd.get("/repo?cmd=capabilities")[0] != 200:
+                if httpd.get("/repo?cmd=clonebundles")[0] != 200:
                     errors.append("status")
             except OSError as e:
                 errors.append(repr(e))
@@ -342,6 +345,6 @@ def test_concurrent_requests_add_up(httpd_factory, small_repo, s3_store):
     for t in ts:
         t.join(120)
     assert not errors, errors[:5]
-    assert len(pids(httpd, "/repo?cmd=capabilities")) == 2
+    assert len(pids(httpd, "/repo?cmd=clonebundles")) == 2
     wait_counters(httpd, {"BypassCommand": n, "Bypasses": n, "Misses": 0, "Lookups": 0},
                   timeout=10)

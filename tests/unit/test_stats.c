@@ -189,6 +189,7 @@ static void test_notes(void **state)
     hgs3_stats_note(&st, "hit-redirect");
     hgs3_stats_note(&st, "hit-redirect");
     hgs3_stats_note(&st, "hit-stream");
+    hgs3_stats_note(&st, "hit-inline");
     hgs3_stats_note(&st, "miss");
     hgs3_stats_note(&st, "miss-store-skipped:in-progress");
     hgs3_stats_note(&st, "miss-store-skipped:whatever");
@@ -200,6 +201,7 @@ static void test_notes(void **state)
     hgs3_stats_note(&st, NULL);      /* no note: nothing */
     assert_int_equal(st.counter[HGS3_C_HITS_REDIRECT], 2);
     assert_int_equal(st.counter[HGS3_C_HITS_STREAM], 1);
+    assert_int_equal(st.counter[HGS3_C_HITS_INLINE], 1);
     assert_int_equal(st.counter[HGS3_C_MISSES], 3);
     assert_int_equal(st.skip[hgs3_stats_skip_index("in-progress")], 1);
     assert_int_equal(st.skip[HGS3_STATS_SKIPS - 1], 1);
@@ -252,6 +254,8 @@ static void test_auto_text(void **state)
     hgs3_stats_init(&st, 0);
     hgs3_stats_add(&st, HGS3_C_HITS_REDIRECT, 4);
     hgs3_stats_add(&st, HGS3_C_HITS_STREAM, 1);
+    hgs3_stats_add(&st, HGS3_C_HITS_INLINE, 3);
+    hgs3_stats_add(&st, HGS3_C_INLINE_STORED, 6);
     hgs3_stats_add(&st, HGS3_C_MISSES, 7);
     hgs3_stats_add(&st, HGS3_C_STORED, 2);
     hgs3_stats_add(&st, HGS3_C_STORED_BYTES, APR_UINT64_C(5000000000));
@@ -267,7 +271,9 @@ static void test_auto_text(void **state)
     hgs3_stats_snapshot(&snap, &st);
     text = hgs3_stats_auto_text(&snap, p);
 
-    assert_non_null(strstr(text, "HgS3CacheHits: 5\n"));
+    assert_non_null(strstr(text, "HgS3CacheHits: 8\n"));
+    assert_non_null(strstr(text, "HgS3CacheHitsInline: 3\n"));
+    assert_non_null(strstr(text, "HgS3CacheInlineStored: 6\n"));
     assert_non_null(strstr(text, "HgS3CacheHitsRedirect: 4\n"));
     assert_non_null(strstr(text, "HgS3CacheHitsStream: 1\n"));
     assert_non_null(strstr(text, "HgS3CacheMisses: 7\n"));
@@ -314,7 +320,7 @@ static void test_auto_text(void **state)
         apr_hash_set(seen, name, APR_HASH_KEY_STRING, name);
         ++lines;
     }
-    /* 14 counters + 4 derived (hits, mean, skips, bypasses) + the spool
+    /* the counters + 4 derived (hits, mean, skips, bypasses) + the spool
      * gauge + the reasons */
     assert_int_equal(lines, HGS3_C_COUNT + 5 + HGS3_STATS_SKIPS + HGS3_STATS_BYPASS);
     apr_pool_destroy(p);

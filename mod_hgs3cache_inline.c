@@ -1,0 +1,334 @@
+/* mod_hgs3cache_inline.c: small replies kept inline in the presence cache.
+ *
+ * A hit clone sends capabilities and batch before getbundle, and a pull
+ * that finds nothing new sends little else. Answering those from the
+ * presence cache (shmcb on one host, memcache or redis across hosts) keeps
+ * hgweb asleep. They are never uploaded: an entry holds status,
+ * Content-Type and body (src/hgs3_inline.c), under a name made from the
+ * object's presence id, so the key (repository state, arguments, protocol,
+ * user) is the same as for a stored object, and it lives for the presence
+ * TTL.
+ *
+ * A miss of a small command is captured by its own filter, which keeps at
+ * most HgS3CacheInlineMax bytes in memory and steps out beyond that. A
+ * getbundle body below HgS3CacheMinSize is handed over by the capture
+ * filter at EOS (hgs3_inline_keep_spool). */
+#include <string.h>
+
+#include <apr_strings.h>
+#include <apr_buckets.h>
+#include <httpd.h>
+#include <http_config.h>
+#include <http_core.h>
+#include <http_log.h>
+#include <http_protocol.h>
+#include <http_request.h>
+#include <util_filter.h>
+
+#include "hgs3_err.h"
+#include "hgs3_inline.h"
+
+#include "mod_hgs3cache.h"
+#include "mod_hgs3cache_config.h"
+#include "mod_hgs3cache_capture.h"
+#include "mod_hgs3cache_inline.h"
+#include "mod_hgs3cache_presence.h"
+#include "mod_hgs3cache_status.h"
+#include "mod_hgs3cache_store.h"
+
+APLOG_USE_MODULE(hgs3cache);
+
+#define INLINE_FILTER "HGS3_INLINE"
+
+typedef struct inline_ctx {
+    const hgs3_dir_conf *conf;
+    const char *pid; /* presence id */
+    apr_size_t max;  /* HgS3CacheInlineMax */
+    char *buf;       /* the body so far, max bytes allocated at the first data */
+    apr_size_t len;
+    apr_off_t expected; /* Content-Length, or -1 */
+    int checked;
+    int stored; /* the entry was kept */
+    int off;
+} inline_ctx;
+
+static apr_size_t inline_max(const hgs3_dir_conf *conf)
+{
+    apr_off_t max = hgs3_conf_inline_max(conf);
+    return max > 0 && hgs3_presence_enabled() ? (apr_size_t)max : 0;
+}
+
+/* The entry's name in the presence cache: the object's presence id (so the
+ * same key) with a suffix of its own. A lookup of a stored object reads
+ * 8 bytes; memcache and redis log an error for a value that does not fit,
+ * so an inline entry never sits under a name such a lookup reads. */
+static const char *inline_id(apr_pool_t *p, const hgs3_dir_conf *conf, const char *object)
+{
+    return apr_pstrcat(p, hgs3_store_presence_id(p, conf, object), "\ninline", NULL);
+}
+
+/* Store an entry; counted, and logged (rate-limited) when the presence
+ * cache refuses it. */
+static int put_entry(request_rec *r, const char *pid, const char *content_type, const void *body,
+                     apr_size_t len)
+{
+    unsigned char *val;
+    apr_size_t vlen;
+    apr_status_t rv;
+
+    rv = hgs3_inline_encode(&val, &vlen, r->pool, HTTP_OK, content_type, body, len);
+    if (rv == APR_SUCCESS) {
+        rv = hgs3_presence_put_value(r->server, r->pool, pid, val, (unsigned int)vlen);
+    }
+    if (rv != APR_SUCCESS) {
+        HGS3_LOG_LIMITER(log_01601);
+        apr_uint32_t suppressed = 0;
+        if (hgs3_log_allowed(&log_01601, &suppressed)) {
+            char ebuf[128];
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                          HGS3LOGNO(01601) "cannot keep a %" APR_SIZE_T_FMT "-byte reply inline "
+                                           "in the presence cache: %s [%u similar messages "
+                                           "suppressed]",
+                          len, hgs3_strerror(rv, ebuf, sizeof(ebuf)), suppressed);
+        }
+        return 0;
+    }
+    hgs3_status_count(HGS3_C_INLINE_STORED, 1);
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "hgs3cache: kept %" APR_SIZE_T_FMT " bytes inline",
+                  len);
+    return 1;
+}
+
+/* The entry under pid, when there is one. */
+static int lookup(request_rec *r, const char *pid, apr_size_t max, hgs3_inline_entry *e)
+{
+    unsigned int len = (unsigned int)(max + HGS3_INLINE_OVERHEAD);
+    unsigned char *buf = apr_palloc(r->pool, len);
+
+    if (hgs3_presence_get_value(r->server, r->pool, pid, buf, &len) != APR_SUCCESS) {
+        return 0;
+    }
+    return hgs3_inline_decode(e, r->pool, buf, len) == APR_SUCCESS && e->status == HTTP_OK;
+}
+
+static int answer(request_rec *r, const hgs3_dir_conf *conf, const hgs3_inline_entry *e)
+{
+    conn_rec *c = r->connection;
+    apr_bucket_brigade *bb = apr_brigade_create(r->pool, c->bucket_alloc);
+    apr_status_t rv;
+
+    hgs3_set_note(r, conf, "hit-inline");
+    r->status = e->status;
+    ap_set_content_type(r, e->content_type);
+    ap_set_content_length(r, (apr_off_t)e->body_len);
+    if (e->body_len) {
+        APR_BRIGADE_INSERT_TAIL(
+            bb, apr_bucket_pool_create(e->body, e->body_len, r->pool, c->bucket_alloc));
+    }
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(c->bucket_alloc));
+    rv = ap_pass_brigade(r->output_filters, bb);
+    apr_brigade_cleanup(bb);
+    return rv == APR_SUCCESS || c->aborted ? OK : AP_FILTER_ERROR;
+}
+
+/* ---- capture of a small reply ---------------------------------------- */
+
+static void step_out(request_rec *r, inline_ctx *ctx, const char *reason)
+{
+    if (ctx->stored) {
+        if (strcmp(reason, "length-mismatch")) {
+            return; /* what was kept is complete */
+        }
+        /* more than Content-Length after all: what was kept is not the reply */
+        hgs3_presence_remove(r->server, r->pool, ctx->pid);
+        ctx->stored = 0;
+    }
+    if (!ctx->off) {
+        ctx->off = 1;
+        hgs3_set_note(r, ctx->conf, apr_pstrcat(r->pool, "miss-store-skipped:", reason, NULL));
+    }
+}
+
+/* SPEC "Never cached", as far as the headers tell. NULL when cacheable. */
+static const char *check_headers(request_rec *r, inline_ctx *ctx)
+{
+    const char *cl = apr_table_get(r->headers_out, "Content-Length");
+
+    if (r->status != HTTP_OK) {
+        return "status";
+    }
+    if (!r->content_type || !strncasecmp(r->content_type, "application/hg-error", 20)) {
+        return r->content_type ? "hg-error" : "content-type";
+    }
+    if (strncasecmp(r->content_type, "application/mercurial-", 22)) {
+        return "content-type";
+    }
+    if (r->content_encoding || apr_table_get(r->headers_out, "Content-Encoding") ||
+        apr_table_get(r->err_headers_out, "Content-Encoding")) {
+        return "content-encoding";
+    }
+    if (apr_table_get(r->headers_out, "Set-Cookie") ||
+        apr_table_get(r->err_headers_out, "Set-Cookie")) {
+        return "set-cookie";
+    }
+    if (cl) {
+        char *end = NULL;
+        if (apr_strtoff(&ctx->expected, cl, &end, 10) != APR_SUCCESS || *end || ctx->expected < 0) {
+            return "content-length";
+        }
+        if (ctx->expected > (apr_off_t)ctx->max) {
+            return "too-large";
+        }
+    }
+    return NULL;
+}
+
+/* Copy the data buckets of bb; a reason when the reply cannot be kept. */
+static const char *tee_body(inline_ctx *ctx, request_rec *r, apr_bucket_brigade *bb, int *eos)
+{
+    apr_bucket *b;
+
+    for (b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb); b = APR_BUCKET_NEXT(b)) {
+        const char *data;
+        apr_size_t len;
+
+        if (APR_BUCKET_IS_EOS(b)) {
+            *eos = 1;
+            break;
+        }
+        if (AP_BUCKET_IS_ERROR(b)) {
+            return "error-bucket";
+        }
+        if (APR_BUCKET_IS_METADATA(b)) {
+            continue;
+        }
+        if (apr_bucket_read(b, &data, &len, APR_BLOCK_READ) != APR_SUCCESS) {
+            return "read-error";
+        }
+        if (len > ctx->max - ctx->len) {
+            return "too-large";
+        }
+        if (ctx->expected >= 0 && (apr_off_t)(ctx->len + len) > ctx->expected) {
+            return "length-mismatch";
+        }
+        if (!ctx->buf) {
+            ctx->buf = apr_palloc(r->pool, ctx->max);
+        }
+        memcpy(ctx->buf + ctx->len, data, len);
+        ctx->len += len;
+    }
+    return NULL;
+}
+
+static void finish(request_rec *r, inline_ctx *ctx)
+{
+    if (r->status != HTTP_OK) {
+        step_out(r, ctx, "status");
+    } else if (ctx->expected >= 0 && (apr_off_t)ctx->len != ctx->expected) {
+        step_out(r, ctx, "length-mismatch");
+    } else {
+        ctx->stored = put_entry(r, ctx->pid, r->content_type, ctx->buf, ctx->len);
+        ctx->off = !ctx->stored; /* not kept (logged): just pass on */
+    }
+}
+
+/* The reply is complete at EOS, or once Content-Length bytes went by:
+ * hgweb (mod_wsgi) passes EOS in a brigade of its own, after the client
+ * may already have read the whole body and sent its next request. */
+static int complete(const inline_ctx *ctx, int eos)
+{
+    return eos || (ctx->expected >= 0 && (apr_off_t)ctx->len == ctx->expected);
+}
+
+static apr_status_t inline_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    inline_ctx *ctx = f->ctx;
+    request_rec *r = f->r;
+    const char *why;
+    int eos = 0;
+    apr_status_t rv;
+
+    if (!ctx->checked) {
+        ctx->checked = 1;
+        if ((why = check_headers(r, ctx)) != NULL) {
+            step_out(r, ctx, why);
+        }
+    }
+    if (ctx->off) {
+        ap_remove_output_filter(f);
+        return ap_pass_brigade(f->next, bb);
+    }
+    if ((why = tee_body(ctx, r, bb, &eos)) != NULL) {
+        step_out(r, ctx, why);
+    } else if (!ctx->stored && complete(ctx, eos) && !r->connection->aborted) {
+        /* Every earlier brigade went out and hgweb reached its end: the
+         * copy is complete. It is kept before the last data goes out, so
+         * the client's next request already finds it. */
+        finish(r, ctx);
+    }
+    rv = ap_pass_brigade(f->next, bb);
+    if (rv != APR_SUCCESS || r->connection->aborted) {
+        step_out(r, ctx, r->connection->aborted ? "aborted" : "downstream-error");
+    }
+    if (eos || ctx->off) {
+        ap_remove_output_filter(f);
+    }
+    return rv;
+}
+
+int hgs3_inline_handle(request_rec *r, const hgs3_dir_conf *conf, const char *cmd,
+                       const char *object, int *status)
+{
+    int is_bundle = strcmp(cmd, "getbundle") == 0;
+    apr_size_t max = inline_max(conf);
+    hgs3_inline_entry e;
+    inline_ctx *ctx;
+    const char *pid;
+
+    *status = DECLINED;
+    if (!max) {
+        if (is_bundle) {
+            return 0;
+        }
+        /* never uploaded to the store: without inline entries, hgweb answers */
+        hgs3_set_note(r, conf, "bypass:command");
+        return 1;
+    }
+    pid = inline_id(r->pool, conf, object);
+    if (lookup(r, pid, max, &e)) {
+        *status = answer(r, conf, &e);
+        return 1;
+    }
+    if (is_bundle) {
+        return 0;
+    }
+    ctx = apr_pcalloc(r->pool, sizeof(*ctx));
+    ctx->conf = conf;
+    ctx->pid = pid;
+    ctx->max = max;
+    ctx->expected = -1;
+    hgs3_set_note(r, conf, "miss");
+    ap_add_output_filter(INLINE_FILTER, ctx, r, r->connection);
+    return 1;
+}
+
+int hgs3_inline_keep_spool(request_rec *r, const hgs3_dir_conf *conf, const char *object,
+                           const char *content_type, hgs3_spool *spool)
+{
+    apr_size_t max = inline_max(conf), len = 0;
+    const void *data = NULL;
+
+    if (!max || hgs3_spool_length(spool) > (apr_off_t)max || !hgs3_spool_in_memory(spool) ||
+        hgs3_spool_finish(spool) != APR_SUCCESS ||
+        hgs3_spool_memory(spool, &data, &len) != APR_SUCCESS) {
+        return 0;
+    }
+    return put_entry(r, inline_id(r->pool, conf, object), content_type, data, len);
+}
+
+void hgs3_inline_register(apr_pool_t *p)
+{
+    (void)p;
+    /* where the capture filter sits: after content-setting filters */
+    ap_register_output_filter(INLINE_FILTER, inline_out_filter, NULL, AP_FTYPE_CONTENT_SET + 1);
+}
