@@ -89,7 +89,7 @@ static void spool_unreserve(capture_ctx *ctx)
 
 /* Give up on storing this response: drop the spool and the lock, note why,
  * and from now on only pass data through. */
-static void step_out(capture_ctx *ctx, const char *reason)
+static void step_out(capture_ctx *ctx, hgs3_skip_e reason)
 {
     if (ctx->off) {
         return;
@@ -102,10 +102,7 @@ static void step_out(capture_ctx *ctx, const char *reason)
     spool_unreserve(ctx);
     hgs3_lock_release(ctx->lock);
     ctx->lock = NULL;
-    if (reason) { /* NULL: the note stays */
-        hgs3_set_note(ctx->r, ctx->conf,
-                      apr_pstrcat(ctx->r->pool, "miss-store-skipped:", reason, NULL));
-    }
+    hgs3_note_skip(ctx->r, ctx->conf, reason); /* HGS3_SKIP_NONE: the note stays */
 }
 
 /* Pool cleanup: a request that ends without EOS (aborted, error) must not
@@ -127,54 +124,55 @@ static int is_mercurial_type(const char *ct)
                   !strncasecmp(ct, "application/mercurial-0.2", 25));
 }
 
-/* SPEC "Never cached", as far as the headers tell. NULL when cacheable. */
-static const char *check_headers(capture_ctx *ctx, request_rec *r)
+/* SPEC "Never cached", as far as the headers tell. HGS3_SKIP_NONE when
+ * cacheable. */
+static hgs3_skip_e check_headers(capture_ctx *ctx, request_rec *r)
 {
     const char *cl;
 
     if (r->status != HTTP_OK) {
-        return "status";
+        return HGS3_SKIP_STATUS;
     }
     if (r->content_type && !strncasecmp(r->content_type, "application/hg-error", 20)) {
-        return "hg-error";
+        return HGS3_SKIP_HG_ERROR;
     }
     if (!is_mercurial_type(r->content_type)) {
-        return "content-type";
+        return HGS3_SKIP_CONTENT_TYPE;
     }
     if (r->content_encoding || apr_table_get(r->headers_out, "Content-Encoding") ||
         apr_table_get(r->err_headers_out, "Content-Encoding")) {
-        return "content-encoding";
+        return HGS3_SKIP_CONTENT_ENCODING;
     }
     if (apr_table_get(r->headers_out, "Set-Cookie") ||
         apr_table_get(r->err_headers_out, "Set-Cookie")) {
-        return "set-cookie";
+        return HGS3_SKIP_SET_COOKIE;
     }
     cl = apr_table_get(r->headers_out, "Content-Length");
     if (cl) {
         char *end = NULL;
         apr_off_t n;
         if (apr_strtoff(&n, cl, &end, 10) != APR_SUCCESS || *end || n < 0) {
-            return "content-length";
+            return HGS3_SKIP_CONTENT_LENGTH;
         }
         if (n > hgs3_conf_max_size(ctx->conf)) {
-            return "too-large";
+            return HGS3_SKIP_TOO_LARGE;
         }
         if (n < hgs3_conf_min_size(ctx->conf)) {
-            return "too-small";
+            return HGS3_SKIP_TOO_SMALL;
         }
         ctx->expected = n;
     }
     ctx->content_type = apr_pstrdup(r->pool, r->content_type);
     if (hgs3_bundle2_init(&ctx->det, ctx->content_type) == HGS3_BUNDLE2_OPAQUE) {
         /* a body we cannot check for error parts is never stored */
-        return "unrecognized-body";
+        return HGS3_SKIP_UNRECOGNIZED_BODY;
     }
-    return NULL;
+    return HGS3_SKIP_NONE;
 }
 
 /* The spool failed (its file could not be created or written: disk full,
  * say). Logged, rate-limited, by whichever of the writes or EOS sees it. */
-static const char *spool_failed(capture_ctx *ctx, apr_status_t rv)
+static hgs3_skip_e spool_failed(capture_ctx *ctx, apr_status_t rv)
 {
     HGS3_LOG_LIMITER(log_00101);
     apr_uint32_t suppressed = 0;
@@ -185,34 +183,34 @@ static const char *spool_failed(capture_ctx *ctx, apr_status_t rv)
                                        "stored [%u similar messages suppressed]",
                       hgs3_conf_spool_dir(ctx->r->pool, ctx->conf), suppressed);
     }
-    return "spool-error";
+    return HGS3_SKIP_SPOOL_ERROR;
 }
 
 /* Copy one bucket's data into the spool and the detector. */
-static const char *tee_data(capture_ctx *ctx, const char *data, apr_size_t len)
+static hgs3_skip_e tee_data(capture_ctx *ctx, const char *data, apr_size_t len)
 {
     apr_status_t rv;
 
     if (hgs3_bundle2_state(&ctx->det) == HGS3_BUNDLE2_NEED_MORE) {
         switch (hgs3_bundle2_feed(&ctx->det, data, len)) {
         case HGS3_BUNDLE2_ERROR:
-            return "error-part";
+            return HGS3_SKIP_ERROR_PART;
         case HGS3_BUNDLE2_MALFORMED:
         case HGS3_BUNDLE2_OPAQUE:
             /* it can never become storable: stop spooling now */
-            return "unrecognized-body";
+            return HGS3_SKIP_UNRECOGNIZED_BODY;
         default:
             break;
         }
     }
     if (!spool_reserve(ctx, len)) {
-        return "spool-full";
+        return HGS3_SKIP_SPOOL_FULL;
     }
     rv = hgs3_spool_write(ctx->spool, data, len);
     if (rv == HGS3_ETOOBIG) {
-        return "too-large";
+        return HGS3_SKIP_TOO_LARGE;
     }
-    return rv != APR_SUCCESS ? spool_failed(ctx, rv) : NULL;
+    return rv != APR_SUCCESS ? spool_failed(ctx, rv) : HGS3_SKIP_NONE;
 }
 
 /* At EOS, after the last brigade went downstream: is the body intact and
@@ -220,20 +218,20 @@ static const char *tee_data(capture_ctx *ctx, const char *data, apr_size_t len)
 static void finish(capture_ctx *ctx)
 {
     request_rec *r = ctx->r;
-    const char *why = NULL;
+    hgs3_skip_e why = HGS3_SKIP_NONE;
     apr_off_t len;
     apr_status_t rv;
 
     if (r->connection->aborted) {
-        why = "aborted";
+        why = HGS3_SKIP_ABORTED;
     } else if (r->status != HTTP_OK) {
-        why = "status";
+        why = HGS3_SKIP_STATUS;
     } else if (hgs3_bundle2_state_at_eos(&ctx->det) == HGS3_BUNDLE2_ERROR) {
-        why = "error-part";
+        why = HGS3_SKIP_ERROR_PART;
     } else if (hgs3_bundle2_state_at_eos(&ctx->det) != HGS3_BUNDLE2_OK) {
-        why = "unrecognized-body";
+        why = HGS3_SKIP_UNRECOGNIZED_BODY;
     }
-    if (why) {
+    if (why != HGS3_SKIP_NONE) {
         step_out(ctx, why);
         return;
     }
@@ -246,20 +244,20 @@ static void finish(capture_ctx *ctx)
     }
     len = hgs3_spool_length(ctx->spool);
     if (ctx->expected >= 0 && len != ctx->expected) {
-        step_out(ctx, "length-mismatch");
+        step_out(ctx, HGS3_SKIP_LENGTH_MISMATCH);
         return;
     }
     if (len < hgs3_conf_min_size(ctx->conf)) {
         /* a small bundle is kept inline in the presence cache instead */
         step_out(ctx,
                  hgs3_inline_keep_spool(r, ctx->conf, ctx->object, ctx->content_type, ctx->spool)
-                     ? NULL
-                     : "too-small");
+                     ? HGS3_SKIP_NONE
+                     : HGS3_SKIP_TOO_SMALL);
         return;
     }
     why = hgs3_store_submit(r, ctx->conf, ctx->object, ctx->content_type, ctx->spool, ctx->lock,
                             ctx->reserved);
-    if (why) {
+    if (why != HGS3_SKIP_NONE) {
         /* the store code did not take the spool or the lock */
         step_out(ctx, why);
         return;
@@ -288,7 +286,8 @@ static void tee_some(capture_ctx *ctx, apr_bucket_brigade *bb, apr_bucket **spli
 
     for (b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb) && !ctx->off;
          b = APR_BUCKET_NEXT(b)) {
-        const char *data, *why;
+        const char *data;
+        hgs3_skip_e why;
         apr_size_t len;
         apr_status_t rv;
 
@@ -301,7 +300,7 @@ static void tee_some(capture_ctx *ctx, apr_bucket_brigade *bb, apr_bucket **spli
             break;
         }
         if (AP_BUCKET_IS_ERROR(b)) {
-            step_out(ctx, "error-bucket");
+            step_out(ctx, HGS3_SKIP_ERROR_BUCKET);
             break;
         }
         if (APR_BUCKET_IS_METADATA(b)) {
@@ -311,12 +310,12 @@ static void tee_some(capture_ctx *ctx, apr_bucket_brigade *bb, apr_bucket **spli
          * so what we pass on is exactly what we copied. */
         rv = apr_bucket_read(b, &data, &len, APR_BLOCK_READ);
         if (rv != APR_SUCCESS) {
-            step_out(ctx, "read-error");
+            step_out(ctx, HGS3_SKIP_READ_ERROR);
             break;
         }
         total += len;
         why = tee_data(ctx, data, len);
-        if (why) {
+        if (why != HGS3_SKIP_NONE) {
             step_out(ctx, why);
         }
     }
@@ -331,9 +330,9 @@ static apr_status_t capture_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     int eos = 0;
 
     if (!ctx->checked) {
-        const char *why = check_headers(ctx, r);
+        hgs3_skip_e why = check_headers(ctx, r);
         ctx->checked = 1;
-        if (why) {
+        if (why != HGS3_SKIP_NONE) {
             step_out(ctx, why);
         }
     }
@@ -358,7 +357,7 @@ static apr_status_t capture_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
         if (rv != APR_SUCCESS) {
             /* Stop reading: the script (CGI) or the daemon (mod_wsgi)
              * must see the failure rather than generate to the end. */
-            step_out(ctx, r->connection->aborted ? "aborted" : "downstream-error");
+            step_out(ctx, r->connection->aborted ? HGS3_SKIP_ABORTED : HGS3_SKIP_DOWNSTREAM_ERROR);
             apr_brigade_cleanup(bb);
             return rv;
         }
@@ -390,7 +389,7 @@ int hgs3_capture_start(request_rec *r, const hgs3_dir_conf *conf, const char *he
     ctx->spool_max = (apr_uint64_t)hgs3_srv_spool_max(hgs3_get_srv_conf(r->server));
     rv = hgs3_lock_try(&ctx->lock, r->pool, spool_dir, hex);
     if (rv == APR_EEXIST) {
-        hgs3_set_note(r, conf, "miss-store-skipped:in-progress");
+        hgs3_note_skip(r, conf, HGS3_SKIP_IN_PROGRESS);
         return DECLINED;
     }
     if (rv != APR_SUCCESS) {
@@ -398,7 +397,7 @@ int hgs3_capture_start(request_rec *r, const hgs3_dir_conf *conf, const char *he
         ap_log_rerror(APLOG_MARK, hgs3_spooldir_unusable(spool_dir) ? APLOG_DEBUG : APLOG_WARNING,
                       rv, r, HGS3LOGNO(00102) "cannot create the upload lock in %s; not storing",
                       spool_dir);
-        hgs3_set_note(r, conf, "miss-store-skipped:lock-error");
+        hgs3_note_skip(r, conf, HGS3_SKIP_LOCK_ERROR);
         return DECLINED;
     }
     apr_pool_cleanup_register(r->pool, ctx, capture_cleanup, apr_pool_cleanup_null);
@@ -407,14 +406,14 @@ int hgs3_capture_start(request_rec *r, const hgs3_dir_conf *conf, const char *he
     if (stored && stored(r, baton)) {
         hgs3_lock_release(ctx->lock);
         ctx->lock = NULL;
-        hgs3_set_note(r, conf, "miss-store-skipped:in-progress");
+        hgs3_note_skip(r, conf, HGS3_SKIP_IN_PROGRESS);
         return DECLINED;
     }
     hgs3_store_sweep_later(spool_dir);
     rv = hgs3_spool_create(&ctx->spool, r->pool, (apr_size_t)hgs3_conf_memory(conf), spool_dir,
                            hgs3_conf_max_size(conf));
     if (rv != APR_SUCCESS) {
-        step_out(ctx, "spool-error");
+        step_out(ctx, HGS3_SKIP_SPOOL_ERROR);
         return DECLINED;
     }
     /* Off the response path: the SHA-256 is computed by the uploader, and

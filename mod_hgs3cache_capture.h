@@ -4,6 +4,7 @@
 
 #include <httpd.h>
 #include "mod_hgs3cache_config.h"
+#include "hgs3_stats.h"
 
 void hgs3_capture_register(apr_pool_t *p);
 
@@ -23,5 +24,10 @@ int hgs3_capture_start(request_rec *r, const hgs3_dir_conf *conf, const char *he
 
 /* Set r->notes "hgs3cache" (and X-HgS3Cache with HgS3CacheHeader on). */
 void hgs3_set_note(request_rec *r, const hgs3_dir_conf *conf, const char *note);
+
+/* Note "miss-store-skipped:<why>" or "bypass:<why>", named by the one table
+ * of reasons (hgs3_stats.h). HGS3_SKIP_NONE / HGS3_BYPASS_NONE: no change. */
+void hgs3_note_skip(request_rec *r, const hgs3_dir_conf *conf, hgs3_skip_e why);
+void hgs3_note_bypass(request_rec *r, const hgs3_dir_conf *conf, hgs3_bypass_e why);
 
 #endif

@@ -39,8 +39,8 @@
 #ifndef HGS3_DEF_SPOOL_DIR
 #define HGS3_DEF_SPOOL_DIR "/var/cache/apache2/mod_hgs3cache"
 #endif
-#define HGS3_DEF_SPOOL_MAX      ((apr_off_t)8 * 1024 * 1024 * 1024)
-#define HGS3_DEF_INLINE_MAX     ((apr_off_t)64 * 1024)
+#define HGS3_DEF_SPOOL_MAX  ((apr_off_t)8 * 1024 * 1024 * 1024)
+#define HGS3_DEF_INLINE_MAX ((apr_off_t)64 * 1024)
 
 typedef enum {
     HGS3_HIT_AUTO = 0,

@@ -38,6 +38,20 @@ void hgs3_set_note(request_rec *r, const hgs3_dir_conf *conf, const char *note)
     }
 }
 
+void hgs3_note_skip(request_rec *r, const hgs3_dir_conf *conf, hgs3_skip_e why)
+{
+    if (why != HGS3_SKIP_NONE) {
+        hgs3_set_note(r, conf, hgs3_skip_note(why));
+    }
+}
+
+void hgs3_note_bypass(request_rec *r, const hgs3_dir_conf *conf, hgs3_bypass_e why)
+{
+    if (why != HGS3_BYPASS_NONE) {
+        hgs3_set_note(r, conf, hgs3_bypass_note(why));
+    }
+}
+
 /* The URL path (r->parsed_uri.path, as httpd normalized it) below base,
  * the URL base of the section that set the repository mapping
  * (hgs3_dir_conf.repo_base: no trailing '/', "/" at server level), or NULL
@@ -90,7 +104,7 @@ leave:
 
 /* The repository the URL names below the mapping's Location, opened and
  * fingerprinted. On failure *prepo is NULL and *pnote the bypass note. */
-static apr_status_t request_repo(hgs3_repo **prepo, const char **pnote, request_rec *r,
+static apr_status_t request_repo(hgs3_repo **prepo, hgs3_bypass_e *pnote, request_rec *r,
                                  const hgs3_dir_conf *conf)
 {
     const char *below = path_below_location(r, conf->repo_base);
@@ -98,9 +112,9 @@ static apr_status_t request_repo(hgs3_repo **prepo, const char **pnote, request_
     apr_status_t rv;
 
     *prepo = NULL;
-    *pnote = "bypass:repository";
+    *pnote = HGS3_BYPASS_REPOSITORY;
     if (!below) {
-        *pnote = "bypass:location";
+        *pnote = HGS3_BYPASS_LOCATION;
         rv = APR_ENOENT;
         goto leave;
     }
@@ -120,7 +134,7 @@ static apr_status_t request_repo(hgs3_repo **prepo, const char **pnote, request_
     }
     if (rv == APR_SUCCESS) {
         *prepo = repo;
-        *pnote = NULL;
+        *pnote = HGS3_BYPASS_NONE;
     }
 leave:
     return rv;
@@ -132,7 +146,8 @@ static int hgs3_handler(request_rec *r)
     hgs3_req_limits lim;
     hgs3_req *hreq = NULL;
     hgs3_repo *repo = NULL;
-    const char *body = NULL, *note = NULL, *key;
+    const char *body = NULL, *key;
+    hgs3_bypass_e note = HGS3_BYPASS_NONE;
     char hex[HGS3_KEY_HEX_LEN + 1];
     apr_size_t body_len = 0;
     apr_status_t rv;
@@ -147,42 +162,43 @@ static int hgs3_handler(request_rec *r)
         return DECLINED; /* not a wire command: not ours to note */
     }
     if (rv != APR_SUCCESS) {
-        hgs3_set_note(r, conf, "bypass:malformed");
+        hgs3_note_bypass(r, conf, HGS3_BYPASS_MALFORMED);
         return DECLINED;
     }
     if (!hgs3_conf_command_allowed(conf, hreq->cmd)) {
-        hgs3_set_note(r, conf, "bypass:command");
+        hgs3_note_bypass(r, conf, HGS3_BYPASS_COMMAND);
         return DECLINED;
     }
     if ((r->method_number != M_GET && r->method_number != M_POST) || r->header_only) {
-        hgs3_set_note(r, conf, "bypass:method");
+        hgs3_note_bypass(r, conf, HGS3_BYPASS_METHOD);
         return DECLINED;
     }
     if (r->method_number == M_POST) {
         rv = read_post_args(r, &lim, &body, &body_len);
         if (rv != APR_SUCCESS) {
-            hgs3_set_note(r, conf, "bypass:post-body");
+            hgs3_note_bypass(r, conf, HGS3_BYPASS_POST_BODY);
             return DECLINED;
         }
     }
     rv = hgs3_req_finish(hreq, r->pool, r->method, r->headers_in, body, body_len, &lim);
     if (rv != APR_SUCCESS) {
-        hgs3_set_note(r, conf, rv == HGS3_ETOOBIG ? "bypass:too-large" : "bypass:malformed");
+        hgs3_note_bypass(r, conf,
+                         rv == HGS3_ETOOBIG ? HGS3_BYPASS_TOO_LARGE : HGS3_BYPASS_MALFORMED);
         return DECLINED;
     }
     if (!strcmp(hreq->cmd, "batch") && !hgs3_inline_batch_ok(hreq, r->pool)) {
-        hgs3_set_note(r, conf, "bypass:command"); /* a batch that may write or is unknown */
+        hgs3_note_bypass(r, conf, HGS3_BYPASS_COMMAND); /* a batch that may write or is unknown */
         return DECLINED;
     }
     rv = request_repo(&repo, &note, r, conf);
     if (rv != APR_SUCCESS) {
-        hgs3_set_note(r, conf, note);
+        hgs3_note_bypass(r, conf, note);
         return DECLINED;
     }
     rv = hgs3_key_compute(hex, r->pool, hgs3_conf_key_salt(conf), conf->repo_base, repo, hreq,
                           r->user, hgs3_conf_share_users(conf));
     if (rv != APR_SUCCESS) {
-        hgs3_set_note(r, conf, "bypass:key");
+        hgs3_note_bypass(r, conf, HGS3_BYPASS_KEY);
         return DECLINED;
     }
     key = hgs3_key_object_name(r->pool, hgs3_conf_key_prefix(conf), hex);

@@ -147,7 +147,7 @@ static apr_status_t head(request_rec *r, const hgs3_s3_config *s3, const char *o
  * of a half-open breaker that ends without a word counts as failed when
  * the request's pool goes (hgs3_breaker_enter()). */
 static lookup_e lookup(request_rec *r, const hgs3_dir_conf *conf, const hgs3_s3_config *s3,
-                       const char *object, const char **why, int *headed, hgs3_s3_object *obj)
+                       const char *object, hgs3_bypass_e *why, int *headed, hgs3_s3_object *obj)
 {
     const char *pid = hgs3_store_presence_id(r->pool, conf, object);
     hgs3_breaker *b = hgs3_store_breaker();
@@ -165,7 +165,7 @@ static lookup_e lookup(request_rec *r, const hgs3_dir_conf *conf, const hgs3_s3_
         hgs3_presence_remove(r->server, r->pool, pid);
     }
     if (b && !hgs3_breaker_enter(b, r->pool, now)) {
-        *why = "breaker-open";
+        *why = HGS3_BYPASS_BREAKER_OPEN;
         return LOOKUP_BYPASS;
     }
     rv = head(r, s3, object, obj, &c);
@@ -181,7 +181,7 @@ static lookup_e lookup(request_rec *r, const hgs3_dir_conf *conf, const hgs3_s3_
         return LOOKUP_MISS;
     }
     store_failed(r, rv, c);
-    *why = rv == HGS3_EAUTH ? "store-auth" : "store-error";
+    *why = rv == HGS3_EAUTH ? HGS3_BYPASS_STORE_AUTH : HGS3_BYPASS_STORE_ERROR;
     return LOOKUP_BYPASS;
 }
 
@@ -577,7 +577,7 @@ int hgs3_hit_handle(request_rec *r, const hgs3_dir_conf *conf, const char *hex, 
     hgs3_s3_config s3;
     hgs3_s3_object obj;
     recheck_ctx rc;
-    const char *why = NULL;
+    hgs3_bypass_e why = HGS3_BYPASS_NONE;
     apr_status_t rv;
     int rc_http, headed = 0;
 
@@ -591,7 +591,7 @@ int hgs3_hit_handle(request_rec *r, const hgs3_dir_conf *conf, const char *hex, 
                                            "[%u similar messages suppressed]",
                           suppressed);
         }
-        hgs3_set_note(r, conf, "bypass:credentials");
+        hgs3_note_bypass(r, conf, HGS3_BYPASS_CREDENTIALS);
         return DECLINED;
     }
     rc.conf = conf;
@@ -600,7 +600,7 @@ int hgs3_hit_handle(request_rec *r, const hgs3_dir_conf *conf, const char *hex, 
     memset(&obj, 0, sizeof(obj));
     switch (lookup(r, conf, &s3, object, &why, &headed, &obj)) {
     case LOOKUP_BYPASS:
-        hgs3_set_note(r, conf, apr_pstrcat(r->pool, "bypass:", why, NULL));
+        hgs3_note_bypass(r, conf, why);
         return DECLINED;
     case LOOKUP_MISS:
         return hgs3_capture_start(r, conf, hex, object, stored_meanwhile, &rc);

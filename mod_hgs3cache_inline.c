@@ -133,10 +133,10 @@ static int answer(request_rec *r, const hgs3_dir_conf *conf, const hgs3_inline_e
 
 /* ---- capture of a small reply ---------------------------------------- */
 
-static void step_out(request_rec *r, inline_ctx *ctx, const char *reason)
+static void step_out(request_rec *r, inline_ctx *ctx, hgs3_skip_e reason)
 {
     if (ctx->stored) {
-        if (strcmp(reason, "length-mismatch")) {
+        if (reason != HGS3_SKIP_LENGTH_MISMATCH) {
             return; /* what was kept is complete */
         }
         /* more than Content-Length after all: what was kept is not the reply */
@@ -145,46 +145,46 @@ static void step_out(request_rec *r, inline_ctx *ctx, const char *reason)
     }
     if (!ctx->off) {
         ctx->off = 1;
-        hgs3_set_note(r, ctx->conf, apr_pstrcat(r->pool, "miss-store-skipped:", reason, NULL));
+        hgs3_note_skip(r, ctx->conf, reason);
     }
 }
 
 /* SPEC "Never cached", as far as the headers tell. NULL when cacheable. */
-static const char *check_headers(request_rec *r, inline_ctx *ctx)
+static hgs3_skip_e check_headers(request_rec *r, inline_ctx *ctx)
 {
     const char *cl = apr_table_get(r->headers_out, "Content-Length");
 
     if (r->status != HTTP_OK) {
-        return "status";
+        return HGS3_SKIP_STATUS;
     }
     if (!r->content_type || !strncasecmp(r->content_type, "application/hg-error", 20)) {
-        return r->content_type ? "hg-error" : "content-type";
+        return r->content_type ? HGS3_SKIP_HG_ERROR : HGS3_SKIP_CONTENT_TYPE;
     }
     if (strncasecmp(r->content_type, "application/mercurial-", 22)) {
-        return "content-type";
+        return HGS3_SKIP_CONTENT_TYPE;
     }
     if (r->content_encoding || apr_table_get(r->headers_out, "Content-Encoding") ||
         apr_table_get(r->err_headers_out, "Content-Encoding")) {
-        return "content-encoding";
+        return HGS3_SKIP_CONTENT_ENCODING;
     }
     if (apr_table_get(r->headers_out, "Set-Cookie") ||
         apr_table_get(r->err_headers_out, "Set-Cookie")) {
-        return "set-cookie";
+        return HGS3_SKIP_SET_COOKIE;
     }
     if (cl) {
         char *end = NULL;
         if (apr_strtoff(&ctx->expected, cl, &end, 10) != APR_SUCCESS || *end || ctx->expected < 0) {
-            return "content-length";
+            return HGS3_SKIP_CONTENT_LENGTH;
         }
         if (ctx->expected > (apr_off_t)ctx->max) {
-            return "too-large";
+            return HGS3_SKIP_TOO_LARGE;
         }
     }
-    return NULL;
+    return HGS3_SKIP_NONE;
 }
 
 /* Copy the data buckets of bb; a reason when the reply cannot be kept. */
-static const char *tee_body(inline_ctx *ctx, request_rec *r, apr_bucket_brigade *bb, int *eos)
+static hgs3_skip_e tee_body(inline_ctx *ctx, request_rec *r, apr_bucket_brigade *bb, int *eos)
 {
     apr_bucket *b;
 
@@ -197,19 +197,19 @@ static const char *tee_body(inline_ctx *ctx, request_rec *r, apr_bucket_brigade 
             break;
         }
         if (AP_BUCKET_IS_ERROR(b)) {
-            return "error-bucket";
+            return HGS3_SKIP_ERROR_BUCKET;
         }
         if (APR_BUCKET_IS_METADATA(b)) {
             continue;
         }
         if (apr_bucket_read(b, &data, &len, APR_BLOCK_READ) != APR_SUCCESS) {
-            return "read-error";
+            return HGS3_SKIP_READ_ERROR;
         }
         if (len > ctx->max - ctx->len) {
-            return "too-large";
+            return HGS3_SKIP_TOO_LARGE;
         }
         if (ctx->expected >= 0 && (apr_off_t)(ctx->len + len) > ctx->expected) {
-            return "length-mismatch";
+            return HGS3_SKIP_LENGTH_MISMATCH;
         }
         if (!ctx->buf) {
             ctx->buf = apr_palloc(r->pool, ctx->max);
@@ -217,15 +217,15 @@ static const char *tee_body(inline_ctx *ctx, request_rec *r, apr_bucket_brigade 
         memcpy(ctx->buf + ctx->len, data, len);
         ctx->len += len;
     }
-    return NULL;
+    return HGS3_SKIP_NONE;
 }
 
 static void finish(request_rec *r, inline_ctx *ctx)
 {
     if (r->status != HTTP_OK) {
-        step_out(r, ctx, "status");
+        step_out(r, ctx, HGS3_SKIP_STATUS);
     } else if (ctx->expected >= 0 && (apr_off_t)ctx->len != ctx->expected) {
-        step_out(r, ctx, "length-mismatch");
+        step_out(r, ctx, HGS3_SKIP_LENGTH_MISMATCH);
     } else {
         ctx->stored = put_entry(r, ctx->pid, r->content_type, ctx->buf, ctx->len);
         ctx->off = !ctx->stored; /* not kept (logged): just pass on */
@@ -244,13 +244,13 @@ static apr_status_t inline_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
 {
     inline_ctx *ctx = f->ctx;
     request_rec *r = f->r;
-    const char *why;
+    hgs3_skip_e why;
     int eos = 0;
     apr_status_t rv;
 
     if (!ctx->checked) {
         ctx->checked = 1;
-        if ((why = check_headers(r, ctx)) != NULL) {
+        if ((why = check_headers(r, ctx)) != HGS3_SKIP_NONE) {
             step_out(r, ctx, why);
         }
     }
@@ -258,7 +258,7 @@ static apr_status_t inline_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
         ap_remove_output_filter(f);
         return ap_pass_brigade(f->next, bb);
     }
-    if ((why = tee_body(ctx, r, bb, &eos)) != NULL) {
+    if ((why = tee_body(ctx, r, bb, &eos)) != HGS3_SKIP_NONE) {
         step_out(r, ctx, why);
     } else if (!ctx->stored && complete(ctx, eos) && !r->connection->aborted) {
         /* Every earlier brigade went out and hgweb reached its end: the
@@ -268,7 +268,7 @@ static apr_status_t inline_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     }
     rv = ap_pass_brigade(f->next, bb);
     if (rv != APR_SUCCESS || r->connection->aborted) {
-        step_out(r, ctx, r->connection->aborted ? "aborted" : "downstream-error");
+        step_out(r, ctx, r->connection->aborted ? HGS3_SKIP_ABORTED : HGS3_SKIP_DOWNSTREAM_ERROR);
     }
     if (eos || ctx->off) {
         ap_remove_output_filter(f);
@@ -291,7 +291,7 @@ int hgs3_inline_handle(request_rec *r, const hgs3_dir_conf *conf, const char *cm
             return 0;
         }
         /* never uploaded to the store: without inline entries, hgweb answers */
-        hgs3_set_note(r, conf, "bypass:command");
+        hgs3_note_bypass(r, conf, HGS3_BYPASS_COMMAND);
         return 1;
     }
     pid = inline_id(r->pool, conf, object);

@@ -411,11 +411,11 @@ const char *hgs3_store_presence_id(apr_pool_t *p, const hgs3_dir_conf *conf, con
 
 /* Copy the store configuration of this scope into the job's pool. */
 static apr_status_t job_config(store_job *job, const hgs3_dir_conf *conf, apr_off_t size,
-                               const char **why)
+                               hgs3_skip_e *why)
 {
     apr_status_t rv = hgs3_store_s3_config(&job->s3, job->pool, conf);
     if (rv != APR_SUCCESS) {
-        *why = "credentials";
+        *why = HGS3_SKIP_CREDENTIALS;
         return rv;
     }
     job->s3.timeout_ms = UPLOAD_BASE_TIMEOUT_MS + (long)(size >> 20) * UPLOAD_MS_PER_MIB;
@@ -426,22 +426,22 @@ static apr_status_t job_config(store_job *job, const hgs3_dir_conf *conf, apr_of
     return APR_SUCCESS;
 }
 
-const char *hgs3_store_submit(request_rec *r, const hgs3_dir_conf *conf, const char *object,
+hgs3_skip_e hgs3_store_submit(request_rec *r, const hgs3_dir_conf *conf, const char *object,
                               const char *content_type, hgs3_spool *spool, hgs3_lock *lock,
                               apr_uint64_t reserved)
 {
     store_job *job;
     apr_pool_t *p = NULL;
-    const char *why = NULL;
+    hgs3_skip_e why = HGS3_SKIP_NONE;
     apr_uint32_t suppressed = 0;
     apr_status_t rv;
 
     if (!uploader) {
-        return "no-uploader";
+        return HGS3_SKIP_NO_UPLOADER;
     }
     rv = apr_pool_create_unmanaged_ex(&p, NULL, NULL);
     if (rv != APR_SUCCESS) {
-        return "no-memory";
+        return HGS3_SKIP_NO_MEMORY;
     }
     job = apr_pcalloc(p, sizeof(*job));
     job->pool = p;
@@ -478,9 +478,9 @@ const char *hgs3_store_submit(request_rec *r, const hgs3_dir_conf *conf, const c
         }
         /* the caller keeps spool and lock */
         apr_pool_destroy(p);
-        return rv == APR_EAGAIN ? "queue-full" : "uploader-stopped";
+        return rv == APR_EAGAIN ? HGS3_SKIP_QUEUE_FULL : HGS3_SKIP_UPLOADER_STOPPED;
     }
-    return NULL;
+    return HGS3_SKIP_NONE;
 }
 
 static apr_status_t global_cleanup(void *data)

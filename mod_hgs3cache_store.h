@@ -9,6 +9,7 @@
 #include "hgs3_s3.h"
 #include "hgs3_breaker.h"
 #include "mod_hgs3cache_config.h"
+#include "hgs3_stats.h"
 
 /* Process-wide initialization (libcurl), in the parent before forking. */
 int hgs3_store_post_config(apr_pool_t *pconf, server_rec *s);
@@ -18,9 +19,9 @@ void hgs3_store_child_init(apr_pool_t *pchild, server_rec *s);
 
 /* Queue the upload of a finished spool as `object`. On success the job owns
  * spool, lock and the `reserved` bytes of the host's spool budget (it gives
- * them back when it ends) and NULL is returned; otherwise the reason it was
- * not queued ("queue-full", "credentials", ...) and the caller keeps all. */
-const char *hgs3_store_submit(request_rec *r, const hgs3_dir_conf *conf, const char *object,
+ * them back when it ends) and HGS3_SKIP_NONE is returned; otherwise the reason it was
+ * not queued (HGS3_SKIP_QUEUE_FULL, ...) and the caller keeps all. */
+hgs3_skip_e hgs3_store_submit(request_rec *r, const hgs3_dir_conf *conf, const char *object,
                               const char *content_type, hgs3_spool *spool, hgs3_lock *lock,
                               apr_uint64_t reserved);
 

@@ -17,18 +17,35 @@
 typedef char hgs3_stats_align_check
     [(offsetof(hgs3_stats, counter) % 8 == 0 && sizeof(hgs3_stats) % 8 == 0) ? 1 : -1];
 
-const char *const hgs3_stats_skip_names[HGS3_STATS_SKIPS] = {
-    "status",      "hg-error",        "content-type",     "content-encoding", "content-length",
-    "set-cookie",  "too-large",       "too-small",        "error-part",       "unrecognized-body",
-    "aborted",     "length-mismatch", "spool-error",      "in-progress",      "queue-full",
-    "credentials", "read-error",      "downstream-error", "error-bucket",     "lock-error",
-    "no-uploader", "no-memory",       "uploader-stopped", "spool-full",       "other",
-};
+#define REASON_NAME(id, name)        name,
+#define REASON_SKIP_NOTE(id, name)   "miss-store-skipped:" name,
+#define REASON_BYPASS_NOTE(id, name) "bypass:" name,
 
-const char *const hgs3_stats_bypass_names[HGS3_STATS_BYPASS] = {
-    "command", "method",      "malformed",   "too-large",  "post-body",    "location", "repository",
-    "key",     "credentials", "store-error", "store-auth", "breaker-open", "other",
-};
+const char *const hgs3_stats_skip_names[HGS3_STATS_SKIPS] = {HGS3_SKIP_REASONS(REASON_NAME)};
+const char *const hgs3_stats_bypass_names[HGS3_STATS_BYPASS] = {HGS3_BYPASS_REASONS(REASON_NAME)};
+static const char *const skip_notes[HGS3_STATS_SKIPS] = {HGS3_SKIP_REASONS(REASON_SKIP_NOTE)};
+static const char *const bypass_notes[HGS3_STATS_BYPASS] = {
+    HGS3_BYPASS_REASONS(REASON_BYPASS_NOTE)};
+
+const char *hgs3_skip_name(hgs3_skip_e why)
+{
+    return hgs3_stats_skip_names[(unsigned)why < HGS3_SKIP_COUNT ? why : HGS3_SKIP_OTHER];
+}
+
+const char *hgs3_bypass_name(hgs3_bypass_e why)
+{
+    return hgs3_stats_bypass_names[(unsigned)why < HGS3_BYPASS_COUNT ? why : HGS3_BYPASS_OTHER];
+}
+
+const char *hgs3_skip_note(hgs3_skip_e why)
+{
+    return skip_notes[(unsigned)why < HGS3_SKIP_COUNT ? why : HGS3_SKIP_OTHER];
+}
+
+const char *hgs3_bypass_note(hgs3_bypass_e why)
+{
+    return bypass_notes[(unsigned)why < HGS3_BYPASS_COUNT ? why : HGS3_BYPASS_OTHER];
+}
 
 /* Report order, ?auto name and label of the raw counters. */
 static const struct {

@@ -45,9 +45,69 @@ typedef enum {
     HGS3_C_COUNT
 } hgs3_counter_e;
 
+/* The reasons a response is not stored (miss-store-skipped:<name>) and a
+ * request is not looked up (bypass:<name>): one table each, the only place
+ * their names are written. The notes, the counters and the server-status
+ * fields are all made from these tables, so the glue names a reason by its
+ * enum value and a typo cannot compile. Each list ends with "other", which
+ * counts a note that names no reason of the table. */
+#define HGS3_SKIP_REASONS(X)                                                                       \
+    X(STATUS, "status")                                                                            \
+    X(HG_ERROR, "hg-error")                                                                        \
+    X(CONTENT_TYPE, "content-type")                                                                \
+    X(CONTENT_ENCODING, "content-encoding")                                                        \
+    X(CONTENT_LENGTH, "content-length")                                                            \
+    X(SET_COOKIE, "set-cookie")                                                                    \
+    X(TOO_LARGE, "too-large")                                                                      \
+    X(TOO_SMALL, "too-small")                                                                      \
+    X(ERROR_PART, "error-part")                                                                    \
+    X(UNRECOGNIZED_BODY, "unrecognized-body")                                                      \
+    X(ABORTED, "aborted")                                                                          \
+    X(LENGTH_MISMATCH, "length-mismatch")                                                          \
+    X(SPOOL_ERROR, "spool-error")                                                                  \
+    X(IN_PROGRESS, "in-progress")                                                                  \
+    X(QUEUE_FULL, "queue-full")                                                                    \
+    X(CREDENTIALS, "credentials")                                                                  \
+    X(READ_ERROR, "read-error")                                                                    \
+    X(DOWNSTREAM_ERROR, "downstream-error")                                                        \
+    X(ERROR_BUCKET, "error-bucket")                                                                \
+    X(LOCK_ERROR, "lock-error")                                                                    \
+    X(NO_UPLOADER, "no-uploader")                                                                  \
+    X(NO_MEMORY, "no-memory")                                                                      \
+    X(UPLOADER_STOPPED, "uploader-stopped")                                                        \
+    X(SPOOL_FULL, "spool-full")                                                                    \
+    X(OTHER, "other")
+
+#define HGS3_BYPASS_REASONS(X)                                                                     \
+    X(COMMAND, "command")                                                                          \
+    X(METHOD, "method")                                                                            \
+    X(MALFORMED, "malformed")                                                                      \
+    X(TOO_LARGE, "too-large")                                                                      \
+    X(POST_BODY, "post-body")                                                                      \
+    X(LOCATION, "location")                                                                        \
+    X(REPOSITORY, "repository")                                                                    \
+    X(KEY, "key")                                                                                  \
+    X(CREDENTIALS, "credentials")                                                                  \
+    X(STORE_ERROR, "store-error")                                                                  \
+    X(STORE_AUTH, "store-auth")                                                                    \
+    X(BREAKER_OPEN, "breaker-open")                                                                \
+    X(OTHER, "other")
+
+#define HGS3_REASON_SKIP_ENUM(id, name)   HGS3_SKIP_##id,
+#define HGS3_REASON_BYPASS_ENUM(id, name) HGS3_BYPASS_##id,
+/* HGS3_SKIP_NONE: no reason (stored, or the note is kept as it is). */
+typedef enum {
+    HGS3_SKIP_NONE = -1,
+    HGS3_SKIP_REASONS(HGS3_REASON_SKIP_ENUM) HGS3_SKIP_COUNT
+} hgs3_skip_e;
+typedef enum {
+    HGS3_BYPASS_NONE = -1,
+    HGS3_BYPASS_REASONS(HGS3_REASON_BYPASS_ENUM) HGS3_BYPASS_COUNT
+} hgs3_bypass_e;
+
 /* Sizes of the reason tables (each ends with "other"). */
-#define HGS3_STATS_SKIPS  25
-#define HGS3_STATS_BYPASS 13
+#define HGS3_STATS_SKIPS  HGS3_SKIP_COUNT
+#define HGS3_STATS_BYPASS HGS3_BYPASS_COUNT
 
 #define HGS3_STATS_MAGIC 0x48335354u /* "H3ST" */
 
@@ -78,6 +138,14 @@ apr_status_t hgs3_stats_shm_create(hgs3_stats **pst, apr_shm_t **pshm, apr_pool_
 
 /* counter += n (for HGS3_C_LOOKUP_US_MAX: counter = max(counter, n)). */
 void hgs3_stats_add(hgs3_stats *st, hgs3_counter_e which, apr_uint64_t n);
+
+/* The name of a reason ("too-small"), and the whole note
+ * ("miss-store-skipped:too-small", "bypass:command"); static strings. An
+ * out-of-range value gives "other". */
+const char *hgs3_skip_name(hgs3_skip_e why);
+const char *hgs3_bypass_name(hgs3_bypass_e why);
+const char *hgs3_skip_note(hgs3_skip_e why);
+const char *hgs3_bypass_note(hgs3_bypass_e why);
 
 /* Slot of a reason in its table; NULL or unknown gives "other". */
 apr_size_t hgs3_stats_skip_index(const char *reason);

@@ -1,6 +1,7 @@
 /* test_stats.c: the shared counters add up across threads and processes,
  * reasons map onto their tables, notes are counted as documented, and the
  * ?auto text has one "HgS3Cache<Name>: <value>" line per field. */
+#include <stdio.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -180,6 +181,34 @@ static void test_reason_tables(void **state)
     assert_int_not_equal(hgs3_stats_skip_index("too-large"), hgs3_stats_skip_index("too-small"));
 }
 
+/* Every reason's note is made from its name and counts in its own slot,
+ * never as "other"; an out-of-range value is "other". */
+static void test_reason_notes(void **state)
+{
+    hgs3_stats st;
+    char want[64];
+    int i;
+
+    (void)state;
+    hgs3_stats_init(&st, 0);
+    for (i = 0; i < HGS3_SKIP_COUNT; ++i) {
+        snprintf(want, sizeof(want), "miss-store-skipped:%s", hgs3_skip_name((hgs3_skip_e)i));
+        assert_string_equal(hgs3_skip_note((hgs3_skip_e)i), want);
+        hgs3_stats_note(&st, hgs3_skip_note((hgs3_skip_e)i));
+        assert_int_equal(st.skip[i], 1);
+    }
+    for (i = 0; i < HGS3_BYPASS_COUNT; ++i) {
+        snprintf(want, sizeof(want), "bypass:%s", hgs3_bypass_name((hgs3_bypass_e)i));
+        assert_string_equal(hgs3_bypass_note((hgs3_bypass_e)i), want);
+        hgs3_stats_note(&st, hgs3_bypass_note((hgs3_bypass_e)i));
+        assert_int_equal(st.bypass[i], 1);
+    }
+    assert_string_equal(hgs3_skip_name(HGS3_SKIP_NONE), "other");
+    assert_string_equal(hgs3_bypass_name((hgs3_bypass_e)HGS3_BYPASS_COUNT), "other");
+    assert_string_equal(hgs3_skip_name(HGS3_SKIP_TOO_SMALL), "too-small");
+    assert_string_equal(hgs3_bypass_note(HGS3_BYPASS_BREAKER_OPEN), "bypass:breaker-open");
+}
+
 static void test_notes(void **state)
 {
     hgs3_stats st;
@@ -355,6 +384,7 @@ int main(void)
         cmocka_unit_test(test_threads_add_up),
         cmocka_unit_test(test_processes_add_up),
         cmocka_unit_test(test_reason_tables),
+        cmocka_unit_test(test_reason_notes),
         cmocka_unit_test(test_notes),
         cmocka_unit_test(test_null_is_noop),
         cmocka_unit_test(test_max_and_bounds),
