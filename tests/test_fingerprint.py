@@ -40,7 +40,7 @@ def clone_stored(hg, httpd, store, repo, dest):
     clone_verified(hg, httpd.repo_url(), dest.with_name(dest.name + "-hit"), repo)
     first, second = wait_getbundles(httpd, "repo", 2)[-2:]
     assert first["note"] == "miss" and HIT.match(second["note"] or ""), (first, second)
-    keys = key_lines(httpd)
+    keys = key_lines(httpd, "getbundle")
     assert keys[-1]["key"] == keys[-2]["key"] and obj == PREFIX + keys[-1]["key"], keys
     return keys[-1]["key"]
 
@@ -76,7 +76,7 @@ def test_bookmarksinstore_move(hg, httpd_factory, store, small_repo_template, tm
     after = clone_verified(hg, httpd.repo_url(), tmp_dir / "after", repo)
     entry = wait_getbundles(httpd, "repo", 3)[-1]
     assert entry["note"] == "miss", entry
-    assert key_lines(httpd)[-1]["key"] != before
+    assert key_lines(httpd, "getbundle")[-1]["key"] != before
     assert hg.bookmarks(after)["stable"] == target
     assert hg.bookmarks(tmp_dir / "before")["stable"] != target
 
@@ -108,7 +108,7 @@ def test_censor_after_stored_clone(hg, httpd_factory, store, small_repo, tmp_dir
     assert r.ok, r
     entry = wait_getbundles(httpd, "repo", 3)[-1]
     assert entry["note"] == "miss", entry
-    assert key_lines(httpd)[-1]["key"] != before
+    assert key_lines(httpd, "getbundle")[-1]["key"] != before
     r = cat(hg, after, leak, "--config", "censor.policy=ignore")
     assert r.ok and "hunter2" not in r.stdout, r
     r = cat(hg, after, leak)
@@ -148,7 +148,7 @@ def test_deny_read_in_hgweb_config(hg, httpd_factory, store, small_repo, tmp_dir
     assert status == 401 and b"read not authorized" in got, (status, hdrs, got[:200])
     assert hdrs.get("x-hgs3cache") == "miss-store-skipped:status", hdrs
     assert got != body
-    keys = key_lines(httpd)
+    keys = key_lines(httpd, "getbundle")
     assert len(keys) == 3 and keys[0]["key"] == keys[1]["key"] != keys[2]["key"], keys
     # bob still clones (a miss of his own key), alice no longer can
     clone_verified(hg, user_url(httpd, USERS, "bob"), tmp_dir / "bob", small_repo)
@@ -198,7 +198,7 @@ def test_config_files_wildcard(hg, httpd_factory, store, small_repo, tmp_dir):
     def clone_key(name, count):
         clone_verified(hg, httpd.repo_url(), tmp_dir / name, small_repo)
         wait_getbundles(httpd, "repo", count)
-        return key_lines(httpd)[-1]["key"]
+        return key_lines(httpd, "getbundle")[-1]["key"]
 
     (rcdir / "50-late.rc").write_text("[web]\n")
     E.make_world_readable(rcdir)

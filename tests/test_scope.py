@@ -48,7 +48,7 @@ def _clone(hg, httpd, path, dest, repo, note):
 
 
 def _repo_of_keys(httpd):
-    return [(k["repo"], k["key"]) for k in key_lines(httpd)]
+    return [(k["repo"], k["key"]) for k in key_lines(httpd, "getbundle")]
 
 
 # --- item: a nested Location keeps the collection's mapping ---------------------------
@@ -99,7 +99,7 @@ def test_path_outside_location(hg, httpd_factory, store, small_repo):
     status, hdrs, _ = httpd.get("/a//repo?cmd=getbundle", headers=headers)
     assert hdrs.get("x-hgs3cache") == "bypass:location", (status, hdrs)
     assert status in (200, 404), status
-    assert len(key_lines(httpd)) == 1 and store.keys() == [obj]
+    assert len(key_lines(httpd, "getbundle")) == 1 and store.keys() == [obj]
 
 
 # --- item: a server-level mapping belongs to "/" ----------------------------------------
@@ -170,7 +170,7 @@ def test_inner_credentials_file_replaces_outer_keys(hg, httpd_factory, store, sm
 
     _clone(hg, httpd, "/repo", tmp_dir / "c1", small_repo, "miss")
     (obj,) = wait_objects(store)
-    assert obj == PREFIX + key_lines(httpd)[0]["key"]
+    assert obj == PREFIX + key_lines(httpd, "getbundle")[0]["key"]
     _clone(hg, httpd, "/repo", tmp_dir / "c2", small_repo, "hit-redirect")
 
 
@@ -196,5 +196,5 @@ def test_percent_in_path_not_decoded_twice(hg, httpd_factory, store, small_repo_
     assert status == 200 and hdrs.get("x-hgs3cache") == "miss", (status, hdrs)
     assert b"percent-only" not in body
     (obj,) = wait_objects(store)
-    assert [k["repo"] for k in key_lines(httpd)] == [os.path.realpath(plain)]
+    assert [k["repo"] for k in key_lines(httpd, "getbundle")] == [os.path.realpath(plain)]
     assert store.get(obj)[0] == body

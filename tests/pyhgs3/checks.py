@@ -65,11 +65,12 @@ def wait_objects(store, count=1, timeout=UPLOAD_WAIT, prefix=PREFIX, name_re=Non
 
 
 # --- the error log ---------------------------------------------------------------
-def key_lines(httpd):
+def key_lines(httpd, cmd=None):
     """[{key, repo, cmd}, ...] of every key line (LogLevel hgs3cache:debug)
-    the instance logged since it started."""
+    the instance logged since it started; only those of wire command `cmd`
+    when given."""
     return [m.groupdict() for m in map(KEY_LINE.search, httpd.error_log.lines(since_mark=True))
-            if m]
+            if m and (cmd is None or m.group("cmd") == cmd)]
 
 
 # --- the spool directory -----------------------------------------------------------
