@@ -116,7 +116,7 @@ def test_50_concurrent_cold_clones(hg, httpd_factory, small_repo, tmp_dir, store
 def test_200_concurrent_hits(hg, httpd_factory, small_repo, tmp_dir, store):
     """The object is stored by one clone; then 200 getbundle requests with
     that clone's headers at once, on a Location with HgS3CacheHitMode stream
-    and on one with redirect (same key). Stream: 200 x 200 OK with the
+    and on one with redirect (its own key: the Location is in it). Stream: 200 x 200 OK with the
     stored bytes. Redirect: 200 x 302 to a presigned URL of the object on
     the store, Cache-Control: no-store; 20 of those URLs, fetched, give the
     stored bytes. (HgS3CachePresence none: every hit is looked up.)"""
@@ -158,7 +158,15 @@ def test_200_concurrent_hits(hg, httpd_factory, small_repo, tmp_dir, store):
     entries = wait_getbundles(httpd, "stream", n + 1)[1:]
     assert [e["note"] for e in entries] == ["hit-stream"] * n
 
-    # redirect
+    # redirect: the Location is part of the key, so /redirect stores its own
+    # object first
+    second = hg.clone(httpd.repo_url("redirect"), tmp_dir / "second", "-U")
+    assert second.ok, second
+    (rmiss,) = wait_getbundles(httpd, "redirect", 1)
+    assert rmiss["note"] == "miss", rmiss
+    keys = wait_objects(store, count=2, timeout=UPLOAD_WAIT)
+    (key,) = [k for k in keys if k != key]
+    assert store.get(key)[0] == stored
     t0 = time.monotonic()
     answers = run_at_once(n, fetch("/redirect?cmd=getbundle"))
     took_redirect = time.monotonic() - t0
@@ -177,9 +185,9 @@ def test_200_concurrent_hits(hg, httpd_factory, small_repo, tmp_dir, store):
         with urllib.request.urlopen(loc, timeout=30) as r:
             assert r.status == 200 and r.read() == stored
             assert r.headers.get("Content-Type") == MERCURIAL_02
-    entries = wait_getbundles(httpd, "redirect", n)
+    entries = wait_getbundles(httpd, "redirect", n + 1)[1:]
     assert [e["note"] for e in entries] == ["hit-redirect"] * n
-    assert store.keys() == [key]
+    assert sorted(store.keys()) == sorted(keys)
     print(f"\n200 streamed hits in {took_stream:.1f}s, 200 redirects in {took_redirect:.1f}s")
 
 
