@@ -1,214 +1,143 @@
-/* mod_hgs3cache_config.c: directives, validation, defaults and merging.
+/* mod_hgs3cache_config.c: the directive table, and create, merge and the
+ * defaults as loops over it.
  *
- * Every setter validates its argument and returns a message that names the
- * directive, so `apachectl configtest` fails with a clear text. Secrets are
- * never echoed back in a message. */
-#include <ctype.h>
-#include <errno.h>
-#include <stdlib.h>
+ * Each directive is one row of hgs3_config_cmds: a command_rec whose
+ * cmd_data is an hgs3_conf_row (src/hgs3_conftab.h) saying how its value
+ * is parsed (the parse function is its kind), which fields it sets, their
+ * limits and defaults, and its merge group. Every message names the
+ * directive, so `apachectl configtest` fails with a clear text; secrets
+ * are never echoed.
+ * The checks that need the whole configuration are in mod_hgs3cache_check.c. */
+#include <stddef.h>
 #include <string.h>
 
 #include <apr_strings.h>
-#include <apr_lib.h>
 #include <apr_file_info.h>
-#include <apr_fnmatch.h>
 
 #include <httpd.h>
 #include <http_config.h>
-#include <http_core.h>
 #include <http_log.h>
-#include <util_cfgtree.h>
-#include <ap_provider.h>
-#include <ap_socache.h>
 
-#include "hgs3_tls.h"
+#include "hgs3_conftab.h"
+#include "hgs3_inline.h"
 #include "hgs3_s3.h"
+#include "hgs3_tls.h"
 
 #include "mod_hgs3cache.h"
 #include "mod_hgs3cache_config.h"
-#include "hgs3_inline.h"
 
 APLOG_USE_MODULE(hgs3cache);
 
-#define HGS3_DEF_MULTIPART ((apr_off_t)64 * 1024 * 1024)
-#define HGS3_MIN_MULTIPART ((apr_off_t)5 * 1024 * 1024)
+hgs3_dir_conf hgs3_dir_defaults;
+hgs3_srv_conf hgs3_srv_defaults;
 
-/* ---- create and merge ------------------------------------------------- */
+#define DF(fld) HGS3_FIELD(hgs3_dir_conf, fld)
+#define SF(fld) HGS3_FIELD(hgs3_srv_conf, fld)
+#define AT      HGS3_FIELD_AT
+/* The kinds of value: those of the core, and those below that need httpd. */
+#define K_INT      hgs3_conf_parse_int
+#define K_PAIR     hgs3_conf_parse_pair
+#define K_SIZE     hgs3_conf_parse_size
+#define K_ENUM     hgs3_conf_parse_enum
+#define K_STRING   hgs3_conf_parse_string
+#define K_LIST     hgs3_conf_parse_list
+#define ROW_OF(cr) ((const hgs3_conf_row *)(cr)->cmd_data)
+#define IS_SRV(cr) ((cr)->req_override == RSRC_CONF)
+#define NAME       (ctx->name)
+#define CMD        ((cmd_parms *)ctx->host)
+
+/* ---- create, defaults and merge: loops over the table --------------------- */
+
+static void init_all(void *conf, int srv, int defaults)
+{
+    const command_rec *cr;
+    for (cr = hgs3_config_cmds; cr->name; ++cr) {
+        if (IS_SRV(cr) == srv) {
+            hgs3_conf_init(conf, ROW_OF(cr), defaults);
+        }
+    }
+}
+
+/* A list's default goes through its own parser, from the words of sdef. */
+static void list_defaults(apr_pool_t *p)
+{
+    const command_rec *cr;
+    for (cr = hgs3_config_cmds; cr->name; ++cr) {
+        if (cr->args_how == TAKE_ARGV && ROW_OF(cr)->sdef) {
+            hgs3_conf_ctx ctx = {p, cr->name, NULL};
+            char **argv = NULL;
+            int argc = 0;
+            apr_tokenize_to_argv(ROW_OF(cr)->sdef, &argv, p);
+            while (argv[argc]) {
+                ++argc;
+            }
+            hgs3_conf_init(&hgs3_dir_defaults, ROW_OF(cr), 0);
+            ROW_OF(cr)->parse(&ctx, ROW_OF(cr), &hgs3_dir_defaults, argc,
+                              (const char *const *)argv);
+        }
+    }
+}
 
 void *hgs3_config_create_dir(apr_pool_t *p, char *dir)
 {
     hgs3_dir_conf *c = apr_pcalloc(p, sizeof(*c));
     c->scope = dir ? apr_pstrdup(p, dir) : "server";
-    c->enabled = HGS3_UNSET;
-    c->addressing = HGS3_UNSET;
-    c->min_size = HGS3_UNSET;
-    c->max_size = HGS3_UNSET;
-    c->memory = HGS3_UNSET;
-    c->url_expiry = HGS3_UNSET;
-    c->max_age = HGS3_UNSET;
-    c->hit_mode = HGS3_UNSET;
-    c->share_users = HGS3_UNSET;
-    c->connect_ms = HGS3_UNSET;
-    c->lookup_ms = HGS3_UNSET;
-    c->header = HGS3_UNSET;
-    c->multipart_threshold = HGS3_UNSET;
-    c->inline_max = HGS3_UNSET;
-    /* pointers are NULL = unset */
+    init_all(c, 0, 0);
     return c;
 }
 
-#define MERGE_INT(f) m->f = (add->f != HGS3_UNSET) ? add->f : base->f
-#define MERGE_PTR(f) m->f = (add->f != NULL) ? add->f : base->f
-
-void *hgs3_config_merge_dir(apr_pool_t *p, void *basev, void *addv)
-{
-    hgs3_dir_conf *base = basev, *add = addv;
-    hgs3_dir_conf *m = apr_pcalloc(p, sizeof(*m));
-
-    m->scope = add->scope;
-    MERGE_INT(enabled);
-    MERGE_PTR(bucket);
-    MERGE_PTR(region);
-    MERGE_PTR(endpoint);
-    MERGE_INT(addressing);
-    MERGE_PTR(public_endpoint);
-    /* Trust merges as one unit: a scope that names its own CA file or
-     * directory trusts that alone, not an outer one besides. */
-    if (add->ca_file || add->ca_path) {
-        m->ca_file = add->ca_file;
-        m->ca_path = add->ca_path;
-    } else {
-        m->ca_file = base->ca_file;
-        m->ca_path = base->ca_path;
-    }
-    /* Credentials merge as one unit: the innermost scope that sets any
-     * source (static keys, session token, credentials file) wins whole, so
-     * neither an outer secret nor outer static keys ever pair with or
-     * override an inner scope's own credentials. */
-    if (add->access_key || add->secret_key || add->session_token || add->creds_file) {
-        m->access_key = add->access_key;
-        m->secret_key = add->secret_key;
-        m->session_token = add->session_token;
-        m->creds_file = add->creds_file;
-        m->creds_profile = add->creds_profile;
-    } else {
-        m->access_key = base->access_key;
-        m->secret_key = base->secret_key;
-        m->session_token = base->session_token;
-        m->creds_file = base->creds_file;
-        m->creds_profile = base->creds_profile;
-    }
-    MERGE_PTR(key_prefix);
-    MERGE_PTR(key_salt);
-    MERGE_PTR(commands);
-    /* The repository mapping merges as one unit with the URL base of the
-     * section that set it: an inner HgS3CacheRepository replaces an outer
-     * HgS3CacheRepositoryRoot and the other way round, and a nested section
-     * that only changes other directives keeps the outer section's base. */
-    if (add->repo_set) {
-        m->repository = add->repository;
-        m->repository_root = add->repository_root;
-        m->repo_base = add->repo_base;
-        m->repo_set = 1;
-    } else {
-        m->repository = base->repository;
-        m->repository_root = base->repository_root;
-        m->repo_base = base->repo_base;
-        m->repo_set = base->repo_set;
-    }
-    MERGE_INT(min_size);
-    MERGE_INT(max_size);
-    MERGE_INT(memory);
-    MERGE_PTR(spool_dir);
-    MERGE_INT(url_expiry);
-    MERGE_INT(max_age);
-    MERGE_INT(hit_mode);
-    MERGE_INT(share_users);
-    /* the two timeouts are set together by one directive */
-    if (add->connect_ms != HGS3_UNSET) {
-        m->connect_ms = add->connect_ms;
-        m->lookup_ms = add->lookup_ms;
-    } else {
-        m->connect_ms = base->connect_ms;
-        m->lookup_ms = base->lookup_ms;
-    }
-    MERGE_INT(header);
-    MERGE_INT(multipart_threshold);
-    MERGE_PTR(config_files);
-    MERGE_INT(inline_max);
-    return m;
-}
-
-/* The default HgS3CacheConfigFiles set, made anew with each configuration
- * (in the main server's create_srv, before any request) and shared by every
- * scope that leaves the directive unset. */
-static hgs3_conffiles *default_config_files;
-
-static void make_default_config_files(apr_pool_t *p)
-{
-    static const char *const paths[] = {HGS3_DEF_CONFIG_FILES};
-    const char *bad = NULL;
-    if (hgs3_conffiles_create(&default_config_files, p, sizeof(paths) / sizeof(paths[0]), paths,
-                              &bad) != APR_SUCCESS) {
-        default_config_files = NULL;
-    }
-}
-
+/* The main server's configuration is created first, before any directive
+ * is read: the defaults are filled then, anew with each configuration (the
+ * lists live in its pool). */
 void *hgs3_config_create_srv(apr_pool_t *p, server_rec *s)
 {
     hgs3_srv_conf *sc = apr_pcalloc(p, sizeof(*sc));
     if (!s->is_virtual) {
-        make_default_config_files(p);
+        init_all(&hgs3_dir_defaults, 0, 1);
+        init_all(&hgs3_srv_defaults, 1, 1);
+        list_defaults(p);
     }
-    sc->upload_workers = HGS3_UNSET;
-    sc->upload_queue = HGS3_UNSET;
-    sc->presence_ttl = HGS3_UNSET;
-    sc->breaker_fails = HGS3_UNSET;
-    sc->breaker_secs = HGS3_UNSET;
-    sc->spool_max = HGS3_UNSET;
+    init_all(sc, 1, 0);
     return sc;
+}
+
+/* Inner over outer, one unit at a time: a row with its fields, or a whole
+ * group when the inner scope sets any row of it. */
+static void merge_all(void *m, const void *base, const void *add, int srv)
+{
+    const command_rec *cr;
+    unsigned groups = 0;
+
+    for (cr = hgs3_config_cmds; cr->name; ++cr) {
+        if (IS_SRV(cr) == srv && ROW_OF(cr)->group && hgs3_conf_given(add, ROW_OF(cr))) {
+            groups |= 1u << ROW_OF(cr)->group;
+        }
+    }
+    for (cr = hgs3_config_cmds; cr->name; ++cr) {
+        const hgs3_conf_row *row = ROW_OF(cr);
+        int inner = row->group ? !!(groups & (1u << row->group)) : hgs3_conf_given(add, row);
+        if (IS_SRV(cr) == srv) {
+            hgs3_conf_copy(m, inner ? add : base, row);
+        }
+    }
+}
+
+void *hgs3_config_merge_dir(apr_pool_t *p, void *basev, void *addv)
+{
+    hgs3_dir_conf *m = apr_pcalloc(p, sizeof(*m));
+    m->scope = ((hgs3_dir_conf *)addv)->scope;
+    merge_all(m, basev, addv, 0);
+    return m;
 }
 
 void *hgs3_config_merge_srv(apr_pool_t *p, void *basev, void *addv)
 {
-    hgs3_srv_conf *base = basev, *add = addv;
     hgs3_srv_conf *m = apr_pcalloc(p, sizeof(*m));
-
-    MERGE_INT(upload_workers);
-    MERGE_INT(upload_queue);
-    MERGE_INT(spool_max);
-    if (add->presence_provider) {
-        m->presence_provider = add->presence_provider;
-        m->presence_args = add->presence_args;
-        m->presence_ttl = add->presence_ttl;
-    } else {
-        m->presence_provider = base->presence_provider;
-        m->presence_args = base->presence_args;
-        m->presence_ttl = base->presence_ttl;
-    }
-    if (add->breaker_fails != HGS3_UNSET) {
-        m->breaker_fails = add->breaker_fails;
-        m->breaker_secs = add->breaker_secs;
-    } else {
-        m->breaker_fails = base->breaker_fails;
-        m->breaker_secs = base->breaker_secs;
-    }
+    merge_all(m, basev, addv, 1);
     return m;
 }
 
-/* ---- getters with documented defaults --------------------------------- */
-
-#define DEF(v, d) (((v) == HGS3_UNSET) ? (d) : (v))
-
-int hgs3_conf_enabled(const hgs3_dir_conf *c)
-{
-    return DEF(c->enabled, 0);
-}
-
-const char *hgs3_conf_region(const hgs3_dir_conf *c)
-{
-    return c->region ? c->region : HGS3_DEF_REGION;
-}
+/* ---- defaults that depend on other fields --------------------------------- */
 
 const char *hgs3_conf_endpoint(apr_pool_t *p, const hgs3_dir_conf *c)
 {
@@ -233,148 +162,16 @@ hgs3_addressing_e hgs3_conf_addressing(const hgs3_dir_conf *c)
     return c->endpoint ? HGS3_ADDR_PATH : HGS3_ADDR_VIRTUAL;
 }
 
-const char *hgs3_conf_key_prefix(const hgs3_dir_conf *c)
-{
-    return c->key_prefix ? c->key_prefix : HGS3_DEF_KEY_PREFIX;
-}
-
-const char *hgs3_conf_key_salt(const hgs3_dir_conf *c)
-{
-    return c->key_salt ? c->key_salt : "";
-}
-
-/* The HgS3CacheCommands default: getbundle goes to the store, the small
- * read-only replies are kept inline in the presence cache. */
-static const char *const default_commands[] = {
-    "getbundle", "capabilities", "batch", "heads", "known", "listkeys", "branchmap", "lookup", NULL,
-};
-
 int hgs3_conf_command_allowed(const hgs3_dir_conf *c, const char *cmd)
 {
+    const apr_array_header_t *cmds = HGS3_PTR(c, hgs3_dir_defaults, commands);
     int i;
-    if (!cmd) {
-        return 0;
-    }
-    if (!c->commands) {
-        for (i = 0; default_commands[i]; ++i) {
-            if (strcmp(default_commands[i], cmd) == 0) {
-                return 1;
-            }
-        }
-        return 0;
-    }
-    for (i = 0; i < c->commands->nelts; ++i) {
-        if (strcmp(APR_ARRAY_IDX(c->commands, i, const char *), cmd) == 0) {
+    for (i = 0; cmd && cmds && i < cmds->nelts; ++i) {
+        if (strcmp(APR_ARRAY_IDX(cmds, i, const char *), cmd) == 0) {
             return 1;
         }
     }
     return 0;
-}
-
-apr_off_t hgs3_conf_inline_max(const hgs3_dir_conf *c)
-{
-    return DEF(c->inline_max, HGS3_DEF_INLINE_MAX);
-}
-
-apr_off_t hgs3_conf_min_size(const hgs3_dir_conf *c)
-{
-    return DEF(c->min_size, HGS3_DEF_MIN_SIZE);
-}
-
-apr_off_t hgs3_conf_max_size(const hgs3_dir_conf *c)
-{
-    return DEF(c->max_size, HGS3_DEF_MAX_SIZE);
-}
-
-apr_off_t hgs3_conf_memory(const hgs3_dir_conf *c)
-{
-    return DEF(c->memory, HGS3_DEF_MEMORY);
-}
-
-const char *hgs3_conf_spool_dir(apr_pool_t *p, const hgs3_dir_conf *c)
-{
-    (void)p;
-    return c->spool_dir ? c->spool_dir : HGS3_DEF_SPOOL_DIR;
-}
-
-int hgs3_conf_url_expiry(const hgs3_dir_conf *c)
-{
-    return DEF(c->url_expiry, HGS3_DEF_URL_EXPIRY);
-}
-
-int hgs3_conf_max_age(const hgs3_dir_conf *c)
-{
-    return DEF(c->max_age, HGS3_DEF_MAX_AGE);
-}
-
-hgs3_hit_mode_e hgs3_conf_hit_mode(const hgs3_dir_conf *c)
-{
-    return (hgs3_hit_mode_e)DEF(c->hit_mode, HGS3_HIT_AUTO);
-}
-
-int hgs3_conf_share_users(const hgs3_dir_conf *c)
-{
-    return DEF(c->share_users, 0);
-}
-
-int hgs3_conf_connect_ms(const hgs3_dir_conf *c)
-{
-    return DEF(c->connect_ms, HGS3_DEF_CONNECT_MS);
-}
-
-int hgs3_conf_lookup_ms(const hgs3_dir_conf *c)
-{
-    return DEF(c->lookup_ms, HGS3_DEF_LOOKUP_MS);
-}
-
-int hgs3_conf_header(const hgs3_dir_conf *c)
-{
-    return DEF(c->header, 0);
-}
-
-apr_off_t hgs3_conf_multipart_threshold(const hgs3_dir_conf *c)
-{
-    return DEF(c->multipart_threshold, HGS3_DEF_MULTIPART);
-}
-
-hgs3_conffiles *hgs3_conf_config_files(const hgs3_dir_conf *c)
-{
-    return c->config_files ? c->config_files : default_config_files;
-}
-
-int hgs3_srv_upload_workers(const hgs3_srv_conf *sc)
-{
-    return DEF(sc->upload_workers, HGS3_DEF_UPLOAD_WORKERS);
-}
-
-int hgs3_srv_upload_queue(const hgs3_srv_conf *sc)
-{
-    return DEF(sc->upload_queue, HGS3_DEF_UPLOAD_QUEUE);
-}
-
-apr_off_t hgs3_srv_spool_max(const hgs3_srv_conf *sc)
-{
-    return DEF(sc->spool_max, HGS3_DEF_SPOOL_MAX);
-}
-
-int hgs3_srv_presence_ttl(const hgs3_srv_conf *sc)
-{
-    return DEF(sc->presence_ttl, HGS3_DEF_PRESENCE_TTL);
-}
-
-const char *hgs3_srv_presence_provider(const hgs3_srv_conf *sc)
-{
-    return sc->presence_provider ? sc->presence_provider : HGS3_DEF_PRESENCE;
-}
-
-int hgs3_srv_breaker_fails(const hgs3_srv_conf *sc)
-{
-    return DEF(sc->breaker_fails, HGS3_DEF_BREAKER_FAILS);
-}
-
-int hgs3_srv_breaker_secs(const hgs3_srv_conf *sc)
-{
-    return DEF(sc->breaker_secs, HGS3_DEF_BREAKER_SECS);
 }
 
 hgs3_dir_conf *hgs3_get_dir_conf(request_rec *r)
@@ -387,894 +184,312 @@ hgs3_srv_conf *hgs3_get_srv_conf(server_rec *s)
     return ap_get_module_config(s->module_config, &hgs3cache_module);
 }
 
-/* ---- value parsers ----------------------------------------------------- */
+/* ---- the kinds that need httpd ------------------------------------------- */
 
-/* Sizes: a decimal count of bytes with an optional binary suffix K, M, G or
- * T (KiB..TiB; "k", "KB", "KiB" are accepted alike). */
-static const char *parse_size(apr_pool_t *p, const char *name, const char *arg, apr_off_t min,
-                              apr_off_t max, apr_off_t *out)
+#define PARSER(name)                                                                               \
+    static const char *name(const hgs3_conf_ctx *ctx, const hgs3_conf_row *row, void *conf,        \
+                            int argc, const char *const *argv)
+
+/* A path relative to ServerRoot, checked by row->check. */
+PARSER(K_PATH)
 {
-    char *end = NULL;
-    apr_int64_t v, mul = 1;
-    const char *sfx;
-
-    errno = 0;
-    v = apr_strtoi64(arg, &end, 10);
-    if (end == arg || v < 0 || errno) {
-        goto bad;
-    }
-    sfx = end;
-    switch (apr_toupper(*sfx)) {
-    case '\0':
-        break;
-    case 'K':
-        mul = 1024;
-        break;
-    case 'M':
-        mul = 1024 * 1024;
-        break;
-    case 'G':
-        mul = (apr_int64_t)1024 * 1024 * 1024;
-        break;
-    case 'T':
-        mul = (apr_int64_t)1024 * 1024 * 1024 * 1024;
-        break;
-    default:
-        goto bad;
-    }
-    if (*sfx) {
-        ++sfx;
-        if (apr_toupper(*sfx) == 'I') {
-            ++sfx;
-        }
-        if (apr_toupper(*sfx) == 'B') {
-            ++sfx;
-        }
-        if (*sfx) {
-            goto bad;
-        }
-    }
-    if (v > APR_INT64_MAX / mul) {
-        goto range;
-    }
-    v *= mul;
-    if (v < min || v > max) {
-        goto range;
-    }
-    *out = (apr_off_t)v;
-    return NULL;
-bad:
-    return apr_psprintf(p, "%s: '%s' is not a size in bytes (e.g. 65536, 64K, 1M, 4G)", name, arg);
-range:
-    return apr_psprintf(p,
-                        "%s: '%s' is out of range (%" APR_OFF_T_FMT " to %" APR_OFF_T_FMT " bytes)",
-                        name, arg, min, max);
-}
-
-/* A whole number of seconds or milliseconds within [min, max]. */
-static const char *parse_int(apr_pool_t *p, const char *name, const char *what, const char *arg,
-                             long min, long max, int *out)
-{
-    char *end = NULL;
-    apr_int64_t v;
-
-    errno = 0;
-    v = apr_strtoi64(arg, &end, 10);
-    if (end == arg || *end || errno) {
-        return apr_psprintf(p, "%s: '%s' is not a whole number of %s", name, arg, what);
-    }
-    if (v < min || v > max) {
-        return apr_psprintf(p, "%s: %s must be between %ld and %ld, not '%s'", name, what, min, max,
-                            arg);
-    }
-    *out = (int)v;
-    return NULL;
-}
-
-static const char *parse_onoff(apr_pool_t *p, const char *name, const char *arg, int *out)
-{
-    if (!strcasecmp(arg, "on")) {
-        *out = 1;
-    } else if (!strcasecmp(arg, "off")) {
-        *out = 0;
-    } else {
-        return apr_psprintf(p, "%s: expected 'on' or 'off', not '%s'", name, arg);
-    }
-    return NULL;
-}
-
-/* The S3 client's own rules for one setting (hgs3_s3_check_*), so a value
- * configtest passes is one the client takes. The message names the
- * directive and quotes no value (an endpoint may hold a password). */
-static const char *s3_rule(apr_pool_t *p, const char *name, apr_status_t rv, const char *msg)
-{
-    return rv == APR_SUCCESS ? NULL : apr_psprintf(p, "%s: %s", name, msg ? msg : "invalid value");
-}
-
-/* A token of visible ASCII without spaces: key ids, regions, commands. */
-static int is_token(const char *s, const char *extra)
-{
-    if (!*s) {
-        return 0;
-    }
-    for (; *s; ++s) {
-        if (!(apr_isalnum(*s) || (extra && strchr(extra, *s)))) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-static int is_printable(const char *s)
-{
-    if (!*s) {
-        return 0;
-    }
-    for (; *s; ++s) {
-        if (!apr_isgraph(*s)) {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-static const char *check_abs_dir(apr_pool_t *p, const char *name, const char *arg)
-{
-    apr_finfo_t fi;
-    if (!ap_os_is_path_absolute(p, arg)) {
-        return apr_psprintf(p, "%s: '%s' must be an absolute path", name, arg);
-    }
-    if (apr_stat(&fi, arg, APR_FINFO_TYPE, p) != APR_SUCCESS || fi.filetype != APR_DIR) {
-        return apr_psprintf(p, "%s: '%s' is not an existing directory", name, arg);
-    }
-    return NULL;
-}
-
-/* ---- setters ------------------------------------------------------------- */
-
-#define DIRCONF(mc) ((hgs3_dir_conf *)(mc))
-#define SRVCONF(cmd)                                                                               \
-    ((hgs3_srv_conf *)ap_get_module_config((cmd)->server->module_config, &hgs3cache_module))
-
-static const char *set_enabled(cmd_parms *cmd, void *mc, const char *arg)
-{
-    return parse_onoff(cmd->pool, cmd->cmd->name, arg, &DIRCONF(mc)->enabled);
-}
-
-static const char *set_bucket(cmd_parms *cmd, void *mc, const char *arg)
-{
-    const char *msg = NULL;
-    const char *err = s3_rule(cmd->pool, cmd->cmd->name, hgs3_s3_check_bucket(arg, &msg), msg);
-    if (!err) {
-        DIRCONF(mc)->bucket = arg;
-    }
-    return err;
-}
-
-static const char *set_region(cmd_parms *cmd, void *mc, const char *arg)
-{
-    if (!is_token(arg, "-") || strlen(arg) > 64) {
-        return apr_psprintf(cmd->pool, "HgS3CacheRegion: '%s' is not a region name like us-east-1",
-                            arg);
-    }
-    DIRCONF(mc)->region = arg;
-    return NULL;
-}
-
-static const char *set_endpoint(cmd_parms *cmd, void *mc, const char *arg)
-{
-    const char *msg = NULL;
-    const char *err =
-        s3_rule(cmd->pool, cmd->cmd->name, hgs3_s3_check_endpoint(cmd->pool, arg, &msg), msg);
-    if (!err) {
-        DIRCONF(mc)->endpoint = arg;
-    }
-    return err;
-}
-
-static const char *set_public_endpoint(cmd_parms *cmd, void *mc, const char *arg)
-{
-    const char *msg = NULL;
-    const char *err =
-        s3_rule(cmd->pool, cmd->cmd->name, hgs3_s3_check_endpoint(cmd->pool, arg, &msg), msg);
-    if (!err) {
-        DIRCONF(mc)->public_endpoint = arg;
-    }
-    return err;
-}
-
-/* Trust for an https store. Checked here so that configtest fails on a CA
- * file that cannot be read, is empty or holds no certificate. There is no
- * directive that turns verification off, by design. */
-static const char *set_ca_file(cmd_parms *cmd, void *mc, const char *arg)
-{
-    const char *path = ap_server_root_relative(cmd->pool, arg), *msg;
-
+    const char *path = ap_server_root_relative(ctx->p, argv[0]);
     if (!path) {
-        return apr_psprintf(cmd->pool, "%s: invalid path '%s'", cmd->cmd->name, arg);
+        return apr_psprintf(ctx->p, "%s: invalid path '%s'", NAME, argv[0]);
     }
-    if (hgs3_tls_check_ca_file(cmd->pool, path, &msg) != APR_SUCCESS) {
-        return apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name, msg);
-    }
-    DIRCONF(mc)->ca_file = path;
-    return NULL;
-}
-
-static const char *set_ca_path(cmd_parms *cmd, void *mc, const char *arg)
-{
-    const char *path = ap_server_root_relative(cmd->pool, arg), *msg;
-
-    if (!path) {
-        return apr_psprintf(cmd->pool, "%s: invalid path '%s'", cmd->cmd->name, arg);
-    }
-    if (hgs3_tls_check_ca_path(cmd->pool, path, &msg) != APR_SUCCESS) {
-        return apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name, msg);
-    }
-    DIRCONF(mc)->ca_path = path;
-    return NULL;
-}
-
-static const char *set_addressing(cmd_parms *cmd, void *mc, const char *arg)
-{
-    if (!strcasecmp(arg, "path")) {
-        DIRCONF(mc)->addressing = HGS3_ADDR_PATH;
-    } else if (!strcasecmp(arg, "virtual")) {
-        DIRCONF(mc)->addressing = HGS3_ADDR_VIRTUAL;
-    } else {
-        return apr_psprintf(cmd->pool,
-                            "HgS3CacheAddressing: expected 'path' or 'virtual', not "
-                            "'%s'",
-                            arg);
-    }
-    return NULL;
-}
-
-static const char *set_access_key(cmd_parms *cmd, void *mc, const char *arg)
-{
-    (void)cmd;
-    /* AWS key ids are [A-Z0-9]; Swift's tempauth uses "account:user". */
-    if (!is_printable(arg) || strlen(arg) > 256) {
-        return "HgS3CacheAccessKeyId: the key id must be non-empty visible characters without "
-               "spaces";
-    }
-    DIRCONF(mc)->access_key = arg;
-    return NULL;
-}
-
-static const char *set_secret_key(cmd_parms *cmd, void *mc, const char *arg)
-{
-    (void)cmd;
-    /* never echo the value in a message */
-    if (!is_printable(arg) || strlen(arg) > 1024) {
-        return "HgS3CacheSecretAccessKey: the secret must be non-empty visible characters "
-               "without spaces (value not shown)";
-    }
-    DIRCONF(mc)->secret_key = arg;
-    return NULL;
-}
-
-static const char *set_session_token(cmd_parms *cmd, void *mc, const char *arg)
-{
-    (void)cmd;
-    if (!is_printable(arg) || strlen(arg) > 8192) {
-        return "HgS3CacheSessionToken: the token must be non-empty visible characters without "
-               "spaces (value not shown)";
-    }
-    DIRCONF(mc)->session_token = arg;
-    return NULL;
-}
-
-static const char *set_creds_file(cmd_parms *cmd, void *mc, const char *path, const char *profile)
-{
-    apr_finfo_t fi;
-    const char *fpath = ap_server_root_relative(cmd->pool, path);
-
-    if (!fpath) {
-        return apr_psprintf(cmd->pool, "HgS3CacheCredentialsFile: invalid path '%s'", path);
-    }
-    if (apr_stat(&fi, fpath, APR_FINFO_TYPE, cmd->pool) != APR_SUCCESS || fi.filetype != APR_REG) {
-        return apr_psprintf(cmd->pool, "HgS3CacheCredentialsFile: '%s' is not a readable file",
-                            fpath);
-    }
-    if (profile && !is_token(profile, "-_.@+=,")) {
-        return apr_psprintf(cmd->pool, "HgS3CacheCredentialsFile: invalid profile name '%s'",
-                            profile);
-    }
-    DIRCONF(mc)->creds_file = fpath;
-    DIRCONF(mc)->creds_profile = profile ? profile : "default";
-    return NULL;
-}
-
-static const char *set_key_prefix(cmd_parms *cmd, void *mc, const char *arg)
-{
-    const char *s;
-    if (strlen(arg) > 512 || *arg == '/') {
-        return "HgS3CacheKeyPrefix: the prefix must not start with '/' and be at most 512 "
-               "characters";
-    }
-    for (s = arg; *s; ++s) {
-        if (!apr_isgraph(*s)) {
-            return apr_psprintf(
-                cmd->pool, "HgS3CacheKeyPrefix: '%s' contains a space or control character", arg);
-        }
-    }
-    DIRCONF(mc)->key_prefix = arg;
-    return NULL;
-}
-
-static const char *set_key_salt(cmd_parms *cmd, void *mc, const char *arg)
-{
-    (void)cmd;
-    DIRCONF(mc)->key_salt = arg;
-    return NULL;
-}
-
-static const char *set_commands(cmd_parms *cmd, void *mc, int argc, char *const argv[])
-{
-    hgs3_dir_conf *c = DIRCONF(mc);
-    int i;
-
-    if (argc < 1) {
-        return "HgS3CacheCommands: name at least one wire command, e.g. getbundle";
-    }
-    c->commands = apr_array_make(cmd->pool, argc, sizeof(const char *));
-    for (i = 0; i < argc; ++i) {
-        if (!is_token(argv[i], "_") || strlen(argv[i]) > 64) {
-            return apr_psprintf(cmd->pool, "HgS3CacheCommands: '%s' is not a wire command name",
-                                argv[i]);
-        }
-        APR_ARRAY_PUSH(c->commands, const char *) = argv[i];
-    }
-    return NULL;
-}
-
-/* Sections that apply their contents at the URL base of the section around
- * them: conditions, method limits and the configuration-time ones. */
-static int section_is_transparent(const char *name)
-{
-    static const char *const names[] = {"<If",          "<ElseIf",      "<Else",      "<Limit",
-                                        "<LimitExcept", "<IfModule",    "<IfDefine",  "<IfVersion",
-                                        "<IfFile",      "<IfDirective", "<IfSection", NULL};
-    int i;
-    for (i = 0; names[i]; ++i) {
-        if (!strcasecmp(name, names[i])) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
-/* A section's arguments without the closing '>'. */
-static const char *section_args(apr_pool_t *p, const ap_directive_t *d)
-{
-    const char *args = d->args ? d->args : "";
-    const char *end = ap_strrchr_c(args, '>');
-    return end ? apr_pstrndup(p, args, (apr_size_t)(end - args)) : args;
-}
-
-static const char *no_base(cmd_parms *cmd, const ap_directive_t *d)
-{
-    return apr_psprintf(cmd->pool,
-                        "%s is not allowed in %s %s>: a repository mapping belongs to the URL "
-                        "path of the <Location> that sets it, and this section has none (use "
-                        "<Location /path>, or the server level for \"/\")",
-                        cmd->cmd->name, d->directive, section_args(cmd->temp_pool, d));
-}
-
-/* The URL base a repository mapping set by cmd belongs to: the path of the
- * innermost <Location> around it, without trailing '/', or "/" at server
- * and virtual host level. A section whose base cannot be known
- * (<LocationMatch>, <Location ~>, a wildcard <Location>, <Directory>,
- * <Files>, <Proxy>, their *Match forms, anything unknown, and whatever is
- * nested in them) is refused: every URL it matches would otherwise be keyed
- * as the one configured repository. */
-static const char *mapping_base(cmd_parms *cmd, const char **pbase)
-{
-    const ap_directive_t *d;
-    const char *args;
-    char *path;
-    apr_size_t n;
-
-    *pbase = NULL;
-    for (d = cmd->directive ? cmd->directive->parent : NULL; d; d = d->parent) {
-        if (!section_is_transparent(d->directive)) {
-            break;
-        }
-    }
-    if (!d || !strcasecmp(d->directive, "<VirtualHost")) {
-        *pbase = "/";
-        return NULL;
-    }
-    if (strcasecmp(d->directive, "<Location")) {
-        return no_base(cmd, d);
-    }
-    /* parsed as core's <Location> does */
-    args = section_args(cmd->temp_pool, d);
-    path = ap_getword_conf(cmd->pool, &args);
-    if (path[0] != '/' || apr_fnmatch_test(path)) {
-        return no_base(cmd, d);
-    }
-    n = strlen(path);
-    while (n > 1 && path[n - 1] == '/') {
-        path[--n] = '\0';
-    }
-    *pbase = path;
-    return NULL;
-}
-
-static const char *set_repository(cmd_parms *cmd, void *mc, const char *arg)
-{
-    apr_finfo_t fi;
-    const char *base = NULL;
-    const char *err = mapping_base(cmd, &base);
-
-    if (!err) {
-        err = check_abs_dir(cmd->pool, cmd->cmd->name, arg);
-    }
-    if (err) {
-        return err;
-    }
-    if (apr_stat(&fi, apr_pstrcat(cmd->pool, arg, "/.hg/requires", NULL), APR_FINFO_TYPE,
-                 cmd->pool) != APR_SUCCESS) {
-        return apr_psprintf(cmd->pool,
-                            "HgS3CacheRepository: '%s' is not a Mercurial repository (no "
-                            ".hg/requires)",
-                            arg);
-    }
-    DIRCONF(mc)->repository = arg;
-    DIRCONF(mc)->repository_root = NULL;
-    DIRCONF(mc)->repo_base = base;
-    DIRCONF(mc)->repo_set = 1;
-    return NULL;
-}
-
-static const char *set_repository_root(cmd_parms *cmd, void *mc, const char *arg)
-{
-    const char *base = NULL;
-    const char *err = mapping_base(cmd, &base);
-
-    if (!err) {
-        err = check_abs_dir(cmd->pool, cmd->cmd->name, arg);
-    }
-    if (err) {
-        return err;
-    }
-    DIRCONF(mc)->repository_root = arg;
-    DIRCONF(mc)->repository = NULL;
-    DIRCONF(mc)->repo_base = base;
-    DIRCONF(mc)->repo_set = 1;
-    return NULL;
-}
-
-static const char *set_min_size(cmd_parms *cmd, void *mc, const char *arg)
-{
-    return parse_size(cmd->pool, cmd->cmd->name, arg, 0, APR_INT64_MAX, &DIRCONF(mc)->min_size);
-}
-
-static const char *set_max_size(cmd_parms *cmd, void *mc, const char *arg)
-{
-    /* S3 objects are at most 5 TiB */
-    return parse_size(cmd->pool, cmd->cmd->name, arg, 1, (apr_off_t)5 << 40,
-                      &DIRCONF(mc)->max_size);
-}
-
-static const char *set_memory(cmd_parms *cmd, void *mc, const char *arg)
-{
-    return parse_size(cmd->pool, cmd->cmd->name, arg, 0, (apr_off_t)1 << 32, &DIRCONF(mc)->memory);
-}
-
-static const char *set_multipart(cmd_parms *cmd, void *mc, const char *arg)
-{
-    return parse_size(cmd->pool, cmd->cmd->name, arg, HGS3_MIN_MULTIPART, (apr_off_t)5 << 30,
-                      &DIRCONF(mc)->multipart_threshold);
-}
-
-static const char *set_inline_max(cmd_parms *cmd, void *mc, const char *arg)
-{
-    return parse_size(cmd->pool, cmd->cmd->name, arg, 0, (apr_off_t)HGS3_INLINE_MAX,
-                      &DIRCONF(mc)->inline_max);
-}
-
-static const char *set_spool_dir(cmd_parms *cmd, void *mc, const char *arg)
-{
-    const char *err = check_abs_dir(cmd->pool, cmd->cmd->name, arg);
-    if (!err) {
-        DIRCONF(mc)->spool_dir = arg;
-    }
-    return err;
+    return hgs3_conf_parse_string(ctx, row, conf, argc, &path);
 }
 
 /* Absolute paths, a wildcard only in the last component (see
  * hgs3_conffiles.h); a missing file is fine. "none" alone: no files. */
-static const char *set_config_files(cmd_parms *cmd, void *mc, int argc, char *const argv[])
+PARSER(K_CONFFILES)
 {
     const char *bad = NULL;
-
     if (argc < 1) {
-        return "HgS3CacheConfigFiles: name at least one file (e.g. /srv/hg/hgweb.config), or "
-               "'none'";
+        return apr_psprintf(ctx->p, "%s: name at least one file, or 'none'", NAME);
     }
-    if (argc == 1 && !strcasecmp(argv[0], "none")) {
-        argc = 0;
-    }
-    if (hgs3_conffiles_create(&DIRCONF(mc)->config_files, cmd->pool, argc,
-                              (const char *const *)argv, &bad) != APR_SUCCESS) {
-        return apr_psprintf(cmd->pool,
-                            "HgS3CacheConfigFiles: '%s' must be an absolute file path; a "
-                            "wildcard (*, ?, [...]) may only be in its last component",
-                            bad ? bad : "");
+    argc = (argc == 1 && !strcasecmp(argv[0], "none")) ? 0 : argc;
+    if (hgs3_conffiles_create(&AT(conf, row->f[0], hgs3_conffiles *), ctx->p, argc, argv, &bad) !=
+        APR_SUCCESS) {
+        return apr_psprintf(ctx->p,
+                            "%s: '%s' must be an absolute file path; a wildcard (*, ?, [...]) "
+                            "may only be in its last component",
+                            NAME, bad ? bad : "");
     }
     return NULL;
 }
 
-static const char *set_url_expiry(cmd_parms *cmd, void *mc, const char *arg)
+/* CONNECT_MS LOOKUP_MS, the second not below the first. */
+PARSER(K_TIMEOUT)
 {
-    return parse_int(cmd->pool, cmd->cmd->name, "seconds", arg, 1, HGS3_MAX_URL_EXPIRY,
-                     &DIRCONF(mc)->url_expiry);
-}
-
-static const char *set_max_age(cmd_parms *cmd, void *mc, const char *arg)
-{
-    return parse_int(cmd->pool, cmd->cmd->name, "seconds", arg, 0, 0x7fffffff,
-                     &DIRCONF(mc)->max_age);
-}
-
-static const char *set_hit_mode(cmd_parms *cmd, void *mc, const char *arg)
-{
-    hgs3_dir_conf *c = DIRCONF(mc);
-    if (!strcasecmp(arg, "auto")) {
-        c->hit_mode = HGS3_HIT_AUTO;
-    } else if (!strcasecmp(arg, "redirect")) {
-        c->hit_mode = HGS3_HIT_REDIRECT;
-    } else if (!strcasecmp(arg, "stream")) {
-        c->hit_mode = HGS3_HIT_STREAM;
-    } else {
-        return apr_psprintf(cmd->pool,
-                            "HgS3CacheHitMode: expected auto, redirect or stream, not '%s'", arg);
-    }
-    return NULL;
-}
-
-static const char *set_share_users(cmd_parms *cmd, void *mc, const char *arg)
-{
-    return parse_onoff(cmd->pool, cmd->cmd->name, arg, &DIRCONF(mc)->share_users);
-}
-
-static const char *set_timeout(cmd_parms *cmd, void *mc, const char *c_ms, const char *l_ms)
-{
-    hgs3_dir_conf *c = DIRCONF(mc);
-    int conn = 0, lookup = 0;
-    const char *err;
-
-    err = parse_int(cmd->pool, cmd->cmd->name, "milliseconds (CONNECT_MS)", c_ms, 1, 600000, &conn);
-    if (err) {
-        return err;
-    }
-    if (!l_ms) {
-        return "HgS3CacheTimeout: expected two values, CONNECT_MS LOOKUP_MS (e.g. 1000 2000)";
-    }
-    err =
-        parse_int(cmd->pool, cmd->cmd->name, "milliseconds (LOOKUP_MS)", l_ms, 1, 600000, &lookup);
-    if (err) {
-        return err;
-    }
-    if (lookup < conn) {
-        return apr_psprintf(cmd->pool,
-                            "HgS3CacheTimeout: LOOKUP_MS (%d) must not be less than CONNECT_MS "
-                            "(%d)",
-                            lookup, conn);
-    }
-    c->connect_ms = conn;
-    c->lookup_ms = lookup;
-    return NULL;
-}
-
-static const char *set_header(cmd_parms *cmd, void *mc, const char *arg)
-{
-    return parse_onoff(cmd->pool, cmd->cmd->name, arg, &DIRCONF(mc)->header);
-}
-
-static const char *set_upload_workers(cmd_parms *cmd, void *mc, const char *arg)
-{
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY | NOT_IN_VIRTUALHOST);
-    (void)mc;
-    if (err) {
-        return err;
-    }
-    return parse_int(cmd->pool, cmd->cmd->name, "threads", arg, 1, 64,
-                     &SRVCONF(cmd)->upload_workers);
-}
-
-static const char *set_upload_queue(cmd_parms *cmd, void *mc, const char *arg)
-{
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY | NOT_IN_VIRTUALHOST);
-    (void)mc;
-    if (err) {
-        return err;
-    }
-    return parse_int(cmd->pool, cmd->cmd->name, "queued uploads", arg, 1, 4096,
-                     &SRVCONF(cmd)->upload_queue);
-}
-
-static const char *set_spool_max(cmd_parms *cmd, void *mc, const char *arg)
-{
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY | NOT_IN_VIRTUALHOST);
-    (void)mc;
-    if (err) {
-        return err;
-    }
-    return parse_size(cmd->pool, cmd->cmd->name, arg, 1, (apr_off_t)1 << 50,
-                      &SRVCONF(cmd)->spool_max);
-}
-
-static const char *set_presence(cmd_parms *cmd, void *mc, const char *spec, const char *ttl)
-{
-    hgs3_srv_conf *sc = SRVCONF(cmd);
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY | NOT_IN_VIRTUALHOST);
-    const char *colon;
-    int t = HGS3_DEF_PRESENCE_TTL;
-
-    (void)mc;
-    if (err) {
-        return err;
-    }
-    colon = strchr(spec, ':');
-    sc->presence_provider = colon ? apr_pstrndup(cmd->pool, spec, colon - spec) : spec;
-    sc->presence_args = colon ? colon + 1 : NULL;
-    if (!is_token(sc->presence_provider, "_-")) {
-        return apr_psprintf(cmd->pool, "HgS3CachePresence: '%s' is not a provider name", spec);
-    }
-    if (ttl) {
-        err = parse_int(cmd->pool, cmd->cmd->name, "seconds (TTL)", ttl, 1, 86400 * 30, &t);
-        if (err) {
-            return err;
-        }
-    }
-    sc->presence_ttl = t;
-    /* Whether the provider exists is checked in post_config, when all
-     * modules (mod_socache_*) are loaded. */
-    return NULL;
-}
-
-static const char *set_breaker(cmd_parms *cmd, void *mc, const char *fails, const char *secs)
-{
-    hgs3_srv_conf *sc = SRVCONF(cmd);
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY | NOT_IN_VIRTUALHOST);
-    (void)mc;
-    if (err) {
-        return err;
-    }
-    err = parse_int(cmd->pool, cmd->cmd->name, "consecutive failures", fails, 1, 1000,
-                    &sc->breaker_fails);
-    if (!err && !secs) {
-        err = "HgS3CacheBreaker: expected two values, FAILURES SECONDS (e.g. 3 30)";
-    }
-    if (!err) {
-        err = parse_int(cmd->pool, cmd->cmd->name, "seconds", secs, 1, 86400, &sc->breaker_secs);
+    const char *err = hgs3_conf_parse_pair(ctx, row, conf, argc, argv);
+    if (!err && AT(conf, row->f[1], int) < AT(conf, row->f[0], int)) {
+        err = apr_psprintf(ctx->p, "%s: LOOKUP_MS (%s) must not be less than CONNECT_MS (%s)", NAME,
+                           argv[1], argv[0]);
     }
     return err;
 }
 
-#define DIR_CMD (RSRC_CONF | ACCESS_CONF)
+/* FAILURES SECONDS, at most 1000 failures in a row. */
+PARSER(K_BREAKER)
+{
+    const char *err = hgs3_conf_parse_pair(ctx, row, conf, argc, argv);
+    if (!err && AT(conf, row->f[0], int) > 1000) {
+        err = apr_psprintf(ctx->p, "%s: FAILURES must be between 1 and 1000, not '%s'", NAME,
+                           argv[0]);
+    }
+    return err;
+}
+
+/* PROVIDER[:ARGS] [TTL]; whether the provider is loaded is checked by
+ * hgs3_config_check, when all modules (mod_socache_*) are. */
+PARSER(K_PRESENCE)
+{
+    const char *colon = strchr(argv[0], ':');
+    const char *name = colon ? apr_pstrndup(ctx->p, argv[0], colon - argv[0]) : argv[0];
+    if (!hgs3_confval_is_token(name, "_-")) {
+        return apr_psprintf(ctx->p, "%s: '%s' is not a provider name", NAME, argv[0]);
+    }
+    AT(conf, row->f[0], const char *) = name;
+    AT(conf, row->f[1], const char *) = colon ? colon + 1 : NULL;
+    AT(conf, row->f[2], int) = (int)row->def[2];
+    if (argc == 2) {
+        hgs3_conf_row ttl = *row;
+        ttl.f[0] = row->f[2];
+        return hgs3_conf_parse_int(ctx, &ttl, conf, 1, argv + 1);
+    }
+    return NULL;
+}
+
+/* PATH [PROFILE]: a regular file, and the profile's name. */
+PARSER(K_CREDS_FILE)
+{
+    const char *path = ap_server_root_relative(ctx->p, argv[0]);
+    apr_finfo_t fi;
+
+    if (!path || apr_stat(&fi, path, APR_FINFO_TYPE, ctx->p) || fi.filetype != APR_REG) {
+        return apr_psprintf(ctx->p, "%s: '%s' is not a readable file", NAME, argv[0]);
+    }
+    if (argc == 2 && !hgs3_confval_is_token(argv[1], "-_.@+=,")) {
+        return apr_psprintf(ctx->p, "%s: invalid profile name '%s'", NAME, argv[1]);
+    }
+    AT(conf, row->f[0], const char *) = path;
+    AT(conf, row->f[1], const char *) = argc == 2 ? argv[1] : "default";
+    return NULL;
+}
+
+static apr_status_t check_abs_dir(apr_pool_t *p, const char *arg, const char **msg)
+{
+    apr_finfo_t fi;
+    if (!ap_os_is_path_absolute(p, arg)) {
+        *msg = apr_psprintf(p, "'%s' must be an absolute path", arg);
+    } else if (apr_stat(&fi, arg, APR_FINFO_TYPE, p) || fi.filetype != APR_DIR) {
+        *msg = apr_psprintf(p, "'%s' is not an existing directory", arg);
+    } else {
+        return APR_SUCCESS;
+    }
+    return APR_EINVAL;
+}
+
+/* A repository mapping: f[0] the directory, f[1] the URL base of the
+ * <Location> that sets it, f[2] the other kind of mapping, cleared. */
+PARSER(K_MAPPING)
+{
+    const char *base = NULL, *msg = NULL, *err = hgs3_config_mapping_base(CMD, &base);
+    apr_finfo_t fi;
+    (void)argc;
+    if (!err && check_abs_dir(ctx->p, argv[0], &msg) != APR_SUCCESS) {
+        err = apr_psprintf(ctx->p, "%s: %s", NAME, msg);
+    }
+    if (err) {
+        return err;
+    }
+    if (row->what && apr_stat(&fi, apr_pstrcat(ctx->p, argv[0], "/", row->what, NULL),
+                              APR_FINFO_TYPE, ctx->p) != APR_SUCCESS) {
+        return apr_psprintf(ctx->p, "%s: '%s' is not a Mercurial repository (no %s)", NAME, argv[0],
+                            row->what);
+    }
+    AT(conf, row->f[0], const char *) = argv[0];
+    AT(conf, row->f[1], const char *) = base;
+    AT(conf, row->f[2], const char *) = NULL;
+    return NULL;
+}
+
+static apr_status_t check_bucket(apr_pool_t *p, const char *s, const char **msg)
+{
+    (void)p;
+    return hgs3_s3_check_bucket(s, msg);
+}
+
+/* ---- the table ------------------------------------------------------------ */
+
+/* One way in for every row: the server-only rows (RSRC_CONF alone) are
+ * refused in sections and set the server's configuration. */
+static const char *set_args(cmd_parms *cmd, void *mc, int argc, const char *const *argv)
+{
+    hgs3_conf_ctx ctx = {cmd->pool, cmd->cmd->name, cmd};
+    const char *err = NULL;
+    if (IS_SRV(cmd->cmd)) {
+        err = ap_check_cmd_context(cmd, GLOBAL_ONLY | NOT_IN_VIRTUALHOST);
+        mc = hgs3_get_srv_conf(cmd->server);
+    }
+    return err ? err : ROW_OF(cmd->cmd)->parse(&ctx, ROW_OF(cmd->cmd), mc, argc, argv);
+}
+
+static const char *set_1(cmd_parms *cmd, void *mc, const char *a)
+{
+    return set_args(cmd, mc, 1, &a);
+}
+
+static const char *set_12(cmd_parms *cmd, void *mc, const char *a, const char *b)
+{
+    const char *argv[2] = {a, b};
+    return set_args(cmd, mc, b ? 2 : 1, argv);
+}
+
+static const char *set_v(cmd_parms *cmd, void *mc, int argc, char *const argv[])
+{
+    return set_args(cmd, mc, argc, (const char *const *)argv);
+}
+
+/* To add a directive: add its field to hgs3_dir_conf (or hgs3_srv_conf:
+ * then SRV and SF()), one row below, and a getter line in the header if
+ * the glue reads it. A row is R1/R12/RV (one, one or two, any number of
+ * values), the name, where, the help text, then the hgs3_conf_row: the kind
+ * (.parse = K_...), the fields (.f), and as the kind needs .min/.max, .def (.sdef
+ * for a string or list), .what, .check; .group when several rows merge as
+ * one unit. For example:
+ *     R1("HgS3CacheCollapse", DIR, "on|off: ...", .parse = K_ENUM,
+ *        .f = {DF(collapse)}, .what = "off|on", .def = {1}),
+ * Fields start unset (-1, NULL); the getter returns .def for an unset one. */
+#define DIR                  (RSRC_CONF | ACCESS_CONF)
+#define SRV                  RSRC_CONF
+#define ROW(...)             ((void *)&(const hgs3_conf_row){__VA_ARGS__})
+#define R1(n, w, help, ...)  AP_INIT_TAKE1(n, set_1, ROW(__VA_ARGS__), w, help)
+#define R12(n, w, help, ...) AP_INIT_TAKE12(n, set_12, ROW(__VA_ARGS__), w, help)
+#define RV(n, w, help, ...)  AP_INIT_TAKE_ARGV(n, set_v, ROW(__VA_ARGS__), w, help)
+#define G_CA                 1
+#define G_CREDS              2
+#define G_REPO               3
+#define MB                   ((apr_int64_t)1 << 20)
 
 const command_rec hgs3_config_cmds[] = {
-    AP_INIT_TAKE1("HgS3Cache", set_enabled, NULL, DIR_CMD,
-                  "on|off: cache hgweb responses in S3 for this scope (default off)"),
-    AP_INIT_TAKE1("HgS3CacheBucket", set_bucket, NULL, DIR_CMD,
-                  "NAME: the bucket that holds cached responses (required when on)"),
-    AP_INIT_TAKE1("HgS3CacheRegion", set_region, NULL, DIR_CMD,
-                  "REGION: SigV4 signing region (default us-east-1)"),
-    AP_INIT_TAKE1("HgS3CacheEndpoint", set_endpoint, NULL, DIR_CMD,
-                  "URL: store endpoint httpd uses for HEAD/PUT/GET "
-                  "(default https://s3.REGION.amazonaws.com)"),
-    AP_INIT_TAKE1("HgS3CacheAddressing", set_addressing, NULL, DIR_CMD,
-                  "path|virtual: bucket in the path or in the host name "
-                  "(default virtual on AWS, path with HgS3CacheEndpoint)"),
-    AP_INIT_TAKE1("HgS3CachePublicEndpoint", set_public_endpoint, NULL, DIR_CMD,
-                  "URL: store endpoint clients reach, used in presigned redirects "
-                  "(default HgS3CacheEndpoint)"),
-    AP_INIT_TAKE1("HgS3CacheCAFile", set_ca_file, NULL, DIR_CMD,
-                  "PATH: PEM bundle of the CAs that verify an https store (default the system "
-                  "bundle)"),
-    AP_INIT_TAKE1("HgS3CacheCAPath", set_ca_path, NULL, DIR_CMD,
-                  "DIR: hashed directory of the CAs that verify an https store (default the "
-                  "system's)"),
-    AP_INIT_TAKE1("HgS3CacheAccessKeyId", set_access_key, NULL, DIR_CMD,
-                  "ID: static access key id"),
-    AP_INIT_TAKE1("HgS3CacheSecretAccessKey", set_secret_key, NULL, DIR_CMD,
-                  "KEY: static secret access key (never logged)"),
-    AP_INIT_TAKE1("HgS3CacheSessionToken", set_session_token, NULL, DIR_CMD,
-                  "TOKEN: session token for temporary credentials (never logged)"),
-    AP_INIT_TAKE12("HgS3CacheCredentialsFile", set_creds_file, NULL, DIR_CMD,
-                   "PATH [PROFILE]: AWS shared credentials file and profile (default profile "
-                   "'default'); re-read when it changes"),
-    AP_INIT_TAKE1("HgS3CacheKeyPrefix", set_key_prefix, NULL, DIR_CMD,
-                  "PREFIX: object name prefix (default hgcache/)"),
-    AP_INIT_TAKE1("HgS3CacheKeySalt", set_key_salt, NULL, DIR_CMD,
-                  "STRING: mixed into every key; change it to invalidate everything"),
-    AP_INIT_TAKE_ARGV("HgS3CacheCommands", set_commands, NULL, DIR_CMD,
-                      "CMD...: wire commands that may be cached (default getbundle "
-                      "capabilities batch heads known listkeys branchmap lookup)"),
-    AP_INIT_TAKE1("HgS3CacheRepository", set_repository, NULL, DIR_CMD,
-                  "DIR: the Mercurial repository served at this location"),
-    AP_INIT_TAKE1("HgS3CacheRepositoryRoot", set_repository_root, NULL, DIR_CMD,
-                  "DIR: a collection; the path below the location names a repository under DIR"),
-    AP_INIT_TAKE1("HgS3CacheMinSize", set_min_size, NULL, DIR_CMD,
-                  "BYTES: smaller responses are not stored (default 64K)"),
-    AP_INIT_TAKE1("HgS3CacheMaxSize", set_max_size, NULL, DIR_CMD,
-                  "BYTES: larger responses are not stored (default 4G)"),
-    AP_INIT_TAKE1("HgS3CacheMemory", set_memory, NULL, DIR_CMD,
-                  "BYTES: response bytes held in memory before spilling to disk (default 1M)"),
-    AP_INIT_TAKE1("HgS3CacheSpoolDir", set_spool_dir, NULL, DIR_CMD,
-                  "DIR: where spools spill to disk (default " HGS3_DEF_SPOOL_DIR ")"),
-    AP_INIT_TAKE1("HgS3CacheMultipartThreshold", set_multipart, NULL, DIR_CMD,
-                  "BYTES: bodies above this are uploaded as multipart, in parts of this size "
-                  "(default 64M, at least 5M)"),
-    AP_INIT_TAKE_ARGV("HgS3CacheConfigFiles", set_config_files, NULL, DIR_CMD,
-                      "PATH...: files whose change changes every key here, e.g. hgweb.config "
-                      "(default /etc/mercurial/hgrc and the .rc files of /etc/mercurial/hgrc.d); "
-                      "'none' for no files"),
-    AP_INIT_TAKE1("HgS3CacheInlineMax", set_inline_max, NULL, DIR_CMD,
-                  "BYTES: small replies up to this size are kept in the presence cache "
-                  "(default 64K, 0 = off, at most 1M)"),
-    AP_INIT_TAKE1("HgS3CacheURLExpiry", set_url_expiry, NULL, DIR_CMD,
-                  "SECONDS: presigned URL lifetime, 1 to 604800 (default 300)"),
-    AP_INIT_TAKE1("HgS3CacheMaxAge", set_max_age, NULL, DIR_CMD,
-                  "SECONDS: stored objects older than this are regenerated (default 0 = no "
-                  "limit)"),
-    AP_INIT_TAKE1("HgS3CacheHitMode", set_hit_mode, NULL, DIR_CMD,
-                  "auto|redirect|stream: how hits are answered (default auto)"),
-    AP_INIT_TAKE1("HgS3CacheShareAcrossUsers", set_share_users, NULL, DIR_CMD,
-                  "on|off: leave the authenticated user out of the key (default off)"),
-    AP_INIT_TAKE12("HgS3CacheTimeout", set_timeout, NULL, DIR_CMD,
-                   "CONNECT_MS LOOKUP_MS: bounds for talking to the store on the request path "
-                   "(default 1000 2000)"),
-    AP_INIT_TAKE1("HgS3CacheHeader", set_header, NULL, DIR_CMD,
-                  "on|off: add X-HgS3Cache: <outcome> to responses (default off)"),
-    AP_INIT_TAKE1("HgS3CacheUploadWorkers", set_upload_workers, NULL, RSRC_CONF,
-                  "N: upload threads per child process (server config; default 2)"),
-    AP_INIT_TAKE1("HgS3CacheUploadQueue", set_upload_queue, NULL, RSRC_CONF,
-                  "N: queued uploads per child before new ones are dropped (server config; "
-                  "default 16)"),
-    AP_INIT_TAKE1("HgS3CacheSpoolMax", set_spool_max, NULL, RSRC_CONF,
-                  "BYTES: all captures in flight on the host together; beyond it a response "
-                  "is not stored (server config; default 8G)"),
-    AP_INIT_TAKE12("HgS3CachePresence", set_presence, NULL, RSRC_CONF,
-                   "PROVIDER[:ARGS] [TTL]: mod_socache provider remembering stored keys, or "
-                   "'none' (server config; default shmcb 60)"),
-    AP_INIT_TAKE12("HgS3CacheBreaker", set_breaker, NULL, RSRC_CONF,
-                   "FAILURES SECONDS: after this many consecutive store failures, skip lookups "
-                   "for this long (server config; default 3 30)"),
+    R1("HgS3Cache", DIR, "on|off: cache hgweb responses in S3 for this scope (default off)",
+       .parse = K_ENUM, .f = {DF(enabled)}, .what = "off|on"),
+    R1("HgS3CacheBucket", DIR, "NAME: the bucket that holds cached responses (required when on)",
+       .parse = K_STRING, .f = {DF(bucket)}, .check = check_bucket),
+    R1("HgS3CacheRegion", DIR, "REGION: SigV4 signing region (default us-east-1)",
+       .parse = K_STRING, .f = {DF(region)}, .sdef = HGS3_S3_DEF_REGION,
+       .check = hgs3_confval_region),
+    R1("HgS3CacheEndpoint", DIR,
+       "URL: store endpoint httpd uses for HEAD/PUT/GET (default https://s3.REGION.amazonaws.com)",
+       .parse = K_STRING, .f = {DF(endpoint)}, .check = hgs3_s3_check_endpoint),
+    R1("HgS3CacheAddressing", DIR,
+       "path|virtual: bucket in the path or in the host name (default virtual on AWS, path with "
+       "HgS3CacheEndpoint)",
+       .parse = K_ENUM, .f = {DF(addressing)}, .what = "virtual|path"),
+    R1("HgS3CachePublicEndpoint", DIR,
+       "URL: store endpoint clients reach, used in presigned redirects (default "
+       "HgS3CacheEndpoint)",
+       .parse = K_STRING, .f = {DF(public_endpoint)}, .check = hgs3_s3_check_endpoint),
+    R1("HgS3CacheCAFile", DIR,
+       "PATH: PEM bundle of the CAs that verify an https store (default the system bundle)",
+       .parse = K_PATH, .f = {DF(ca_file)}, .group = G_CA, .check = hgs3_tls_check_ca_file),
+    R1("HgS3CacheCAPath", DIR,
+       "DIR: hashed directory of the CAs that verify an https store (default the system's)",
+       .parse = K_PATH, .f = {DF(ca_path)}, .group = G_CA, .check = hgs3_tls_check_ca_path),
+    R1("HgS3CacheAccessKeyId", DIR, "ID: static access key id", .parse = K_STRING,
+       .f = {DF(access_key)}, .group = G_CREDS, .check = hgs3_confval_key_id),
+    R1("HgS3CacheSecretAccessKey", DIR, "KEY: static secret access key (never logged)",
+       .parse = K_STRING, .f = {DF(secret_key)}, .group = G_CREDS, .check = hgs3_confval_secret),
+    R1("HgS3CacheSessionToken", DIR,
+       "TOKEN: session token for temporary credentials (never logged)", .parse = K_STRING,
+       .f = {DF(session_token)}, .group = G_CREDS, .check = hgs3_confval_token),
+    R12("HgS3CacheCredentialsFile", DIR,
+        "PATH [PROFILE]: AWS shared credentials file and profile (default profile 'default'); "
+        "re-read when it changes",
+        .parse = K_CREDS_FILE, .f = {DF(creds_file), DF(creds_profile)}, .group = G_CREDS),
+    R1("HgS3CacheKeyPrefix", DIR, "PREFIX: object name prefix (default hgcache/)",
+       .parse = K_STRING, .f = {DF(key_prefix)}, .sdef = "hgcache/",
+       .check = hgs3_confval_key_prefix),
+    R1("HgS3CacheKeySalt", DIR, "STRING: mixed into every key; change it to invalidate everything",
+       .parse = K_STRING, .f = {DF(key_salt)}, .sdef = ""),
+    RV("HgS3CacheCommands", DIR,
+       "CMD...: wire commands that may be cached (default getbundle capabilities batch heads "
+       "known listkeys branchmap lookup)",
+       .parse = K_LIST, .f = {DF(commands)}, .check = hgs3_confval_command,
+       .sdef = "getbundle capabilities batch heads known listkeys branchmap lookup"),
+    R1("HgS3CacheRepository", DIR, "DIR: the Mercurial repository served at this location",
+       .parse = K_MAPPING, .f = {DF(repository), DF(repo_base), DF(repository_root)},
+       .group = G_REPO, .what = ".hg/requires"),
+    R1("HgS3CacheRepositoryRoot", DIR,
+       "DIR: a collection; the path below the location names a repository under DIR",
+       .parse = K_MAPPING, .f = {DF(repository_root), DF(repo_base), DF(repository)},
+       .group = G_REPO),
+    R1("HgS3CacheMinSize", DIR, "BYTES: smaller responses are not stored (default 64K)",
+       .parse = K_SIZE, .f = {DF(min_size)}, .max = APR_INT64_MAX, .def = {64 * 1024}),
+    R1("HgS3CacheMaxSize", DIR, "BYTES: larger responses are not stored (default 4G)",
+       .parse = K_SIZE, .f = {DF(max_size)}, .min = 1, .max = (apr_int64_t)5 << 40,
+       .def = {(apr_int64_t)4 << 30}), /* S3 objects are at most 5 TiB */
+    R1("HgS3CacheMemory", DIR,
+       "BYTES: response bytes held in memory before spilling to disk (default 1M)", .parse = K_SIZE,
+       .f = {DF(memory)}, .max = (apr_int64_t)1 << 32, .def = {MB}),
+    R1("HgS3CacheSpoolDir", DIR, "DIR: where spools spill to disk (default " HGS3_DEF_SPOOL_DIR ")",
+       .parse = K_STRING, .f = {DF(spool_dir)}, .sdef = HGS3_DEF_SPOOL_DIR, .check = check_abs_dir),
+    R1("HgS3CacheMultipartThreshold", DIR,
+       "BYTES: bodies above this are uploaded as multipart, in parts of this size (default 64M, "
+       "at least 5M)",
+       .parse = K_SIZE, .f = {DF(multipart_threshold)}, .min = HGS3_S3_MIN_PART_SIZE,
+       .max = HGS3_S3_MAX_PART_SIZE, .def = {HGS3_S3_DEF_MULTIPART_THRESHOLD}),
+    RV("HgS3CacheConfigFiles", DIR,
+       "PATH...: files whose change changes every key here, e.g. hgweb.config (default "
+       "/etc/mercurial/hgrc and the .rc files of /etc/mercurial/hgrc.d); 'none' for no files",
+       .parse = K_CONFFILES, .f = {DF(config_files)},
+       .sdef = "/etc/mercurial/hgrc /etc/mercurial/hgrc.d/*.rc"),
+    R1("HgS3CacheInlineMax", DIR,
+       "BYTES: small replies up to this size are kept in the presence cache (default 64K, 0 = "
+       "off, at most 1M)",
+       .parse = K_SIZE, .f = {DF(inline_max)}, .max = HGS3_INLINE_MAX, .def = {64 * 1024}),
+    R1("HgS3CacheURLExpiry", DIR, "SECONDS: presigned URL lifetime, 1 to 604800 (default 300)",
+       .parse = K_INT, .f = {DF(url_expiry)}, .what = "seconds", .min = 1, .max = 604800,
+       .def = {300}),
+    R1("HgS3CacheMaxAge", DIR,
+       "SECONDS: stored objects older than this are regenerated (default 0 = no limit)",
+       .parse = K_INT, .f = {DF(max_age)}, .what = "seconds", .max = 0x7fffffff),
+    R1("HgS3CacheHitMode", DIR, "auto|redirect|stream: how hits are answered (default auto)",
+       .parse = K_ENUM, .f = {DF(hit_mode)}, .what = "auto|redirect|stream"),
+    R1("HgS3CacheShareAcrossUsers", DIR,
+       "on|off: leave the authenticated user out of the key (default off)", .parse = K_ENUM,
+       .f = {DF(share_users)}, .what = "off|on"),
+    R12("HgS3CacheTimeout", DIR,
+        "CONNECT_MS LOOKUP_MS: bounds for talking to the store on the request path (default "
+        "1000 2000)",
+        .parse = K_TIMEOUT, .f = {DF(connect_ms), DF(lookup_ms)}, .what = "milliseconds", .min = 1,
+        .max = 600000, .def = {1000, 2000}),
+    R1("HgS3CacheHeader", DIR, "on|off: add X-HgS3Cache: <outcome> to responses (default off)",
+       .parse = K_ENUM, .f = {DF(header)}, .what = "off|on"),
+    R1("HgS3CacheUploadWorkers", SRV,
+       "N: upload threads per child process (server config; "
+       "default 2)",
+       .parse = K_INT, .f = {SF(upload_workers)}, .what = "threads", .min = 1, .max = 64,
+       .def = {2}),
+    R1("HgS3CacheUploadQueue", SRV,
+       "N: queued uploads per child before new ones are dropped (server config; default 16)",
+       .parse = K_INT, .f = {SF(upload_queue)}, .what = "queued uploads", .min = 1, .max = 4096,
+       .def = {16}),
+    R1("HgS3CacheSpoolMax", SRV,
+       "BYTES: all captures in flight on the host together; beyond it a response is not stored "
+       "(server config; default 8G)",
+       .parse = K_SIZE, .f = {SF(spool_max)}, .min = 1, .max = (apr_int64_t)1 << 50,
+       .def = {(apr_int64_t)8 << 30}),
+    R12("HgS3CachePresence", SRV,
+        "PROVIDER[:ARGS] [TTL]: mod_socache provider remembering stored keys, or 'none' (server "
+        "config; default shmcb 60)",
+        .parse = K_PRESENCE, .f = {SF(presence_provider), SF(presence_args), SF(presence_ttl)},
+        .sdef = "shmcb", .what = "seconds (TTL)", .min = 1, .max = 86400 * 30, .def = {0, 0, 60}),
+    R12("HgS3CacheBreaker", SRV,
+        "FAILURES SECONDS: after this many consecutive store failures, skip lookups for this "
+        "long (server config; default 3 30)",
+        .parse = K_BREAKER, .f = {SF(breaker_fails), SF(breaker_secs)}, .what = "seconds", .min = 1,
+        .max = 86400, .def = {3, 30}),
     {NULL}};
-
-/* ---- whole-configuration checks ------------------------------------------ */
-
-/* The endpoint, the public endpoint, region, bucket and addressing
- * together, by the check every request of the S3 client runs
- * (hgs3_s3_config_check): virtual-hosted addressing on an IP address, or
- * with a dotted bucket over https, would otherwise fail every lookup. */
-static const char *check_store(apr_pool_t *p, const hgs3_dir_conf *c)
-{
-    hgs3_s3_config s3;
-    const char *msg = NULL, *which = "HgS3CacheEndpoint";
-    int path = hgs3_conf_addressing(c) == HGS3_ADDR_PATH;
-    apr_status_t rv;
-
-    memset(&s3, 0, sizeof(s3));
-    s3.region = hgs3_conf_region(c);
-    s3.bucket = c->bucket;
-    s3.addressing = path ? HGS3_S3_PATH : HGS3_S3_VIRTUAL;
-    s3.endpoint = hgs3_conf_endpoint(p, c);
-    rv = hgs3_s3_config_check(&s3, p, &msg);
-    if (rv == APR_SUCCESS && c->public_endpoint) {
-        which = "HgS3CachePublicEndpoint";
-        s3.endpoint = c->public_endpoint;
-        rv = hgs3_s3_config_check(&s3, p, &msg);
-    }
-    if (rv == APR_SUCCESS) {
-        return NULL;
-    }
-    return apr_psprintf(p, "HgS3CacheAddressing %s%s with %s %s and HgS3CacheBucket %s: %s",
-                        path ? "path" : "virtual",
-                        c->addressing == HGS3_UNSET ? " (the default)" : "", which, s3.endpoint,
-                        c->bucket, msg);
-}
-
-static const char *check_enabled_scope(apr_pool_t *p, const hgs3_dir_conf *c)
-{
-    if (!hgs3_conf_enabled(c)) {
-        return NULL;
-    }
-    if (!c->bucket) {
-        return "HgS3Cache on needs HgS3CacheBucket";
-    }
-    if (!c->repo_set) {
-        return "HgS3Cache on needs HgS3CacheRepository or HgS3CacheRepositoryRoot";
-    }
-    if ((c->access_key != NULL) != (c->secret_key != NULL)) {
-        return "HgS3CacheAccessKeyId and HgS3CacheSecretAccessKey must be given together";
-    }
-    if (c->session_token && !c->access_key) {
-        return "HgS3CacheSessionToken needs HgS3CacheAccessKeyId and HgS3CacheSecretAccessKey";
-    }
-    if (!c->access_key && !c->creds_file &&
-        !(getenv("AWS_ACCESS_KEY_ID") && getenv("AWS_SECRET_ACCESS_KEY"))) {
-        return "HgS3Cache on needs credentials: HgS3CacheAccessKeyId and "
-               "HgS3CacheSecretAccessKey, HgS3CacheCredentialsFile, or AWS_ACCESS_KEY_ID and "
-               "AWS_SECRET_ACCESS_KEY in httpd's environment";
-    }
-    if (hgs3_conf_min_size(c) > hgs3_conf_max_size(c)) {
-        return "HgS3CacheMinSize is larger than HgS3CacheMaxSize";
-    }
-    return check_store(p, c);
-}
-
-/* Check each <Location>/<Directory> of server s as it would apply, merged
- * over the server's own defaults. Nested sections merge in sequence at
- * request time; checking each over the server base catches the common
- * mistakes (on without bucket, repository or credentials). */
-static int check_sections(apr_pool_t *p, server_rec *s, apr_array_header_t *secs,
-                          const hgs3_dir_conf *base)
-{
-    int i;
-    for (i = 0; secs && i < secs->nelts; ++i) {
-        ap_conf_vector_t *v = APR_ARRAY_IDX(secs, i, ap_conf_vector_t *);
-        hgs3_dir_conf *c = ap_get_module_config(v, &hgs3cache_module);
-        const char *err;
-        if (!c) {
-            continue;
-        }
-        c = hgs3_config_merge_dir(p, (void *)base, c);
-        err = check_enabled_scope(p, c);
-        if (err) {
-            ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s,
-                         HGS3LOGNO(00001) "in the section for %s (server %s:%u): %s", c->scope,
-                         s->server_hostname ? s->server_hostname : "*", s->port, err);
-            return 0;
-        }
-    }
-    return 1;
-}
-
-/* An explicitly configured presence provider must be loaded; the default
- * (shmcb) may be absent and then quietly falls back to HEAD lookups. */
-static int check_presence(server_rec *s)
-{
-    hgs3_srv_conf *sc = hgs3_get_srv_conf(s);
-    const char *name = sc->presence_provider;
-
-    if (!name || !strcasecmp(name, "none")) {
-        return 1;
-    }
-    if (!ap_lookup_provider(AP_SOCACHE_PROVIDER_GROUP, name, AP_SOCACHE_PROVIDER_VERSION)) {
-        ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s,
-                     HGS3LOGNO(00003) "HgS3CachePresence: socache provider '%s' is not loaded "
-                                      "(LoadModule socache_%s_module ...), or use 'none'",
-                     name, name);
-        return 0;
-    }
-    return 1;
-}
-
-int hgs3_config_check(apr_pool_t *p, server_rec *s)
-{
-    if (!check_presence(s)) {
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
-    for (; s; s = s->next) {
-        core_server_config *core = ap_get_core_module_config(s->module_config);
-        hgs3_dir_conf *base = ap_get_module_config(s->lookup_defaults, &hgs3cache_module);
-        const char *err = check_enabled_scope(p, base);
-        if (err) {
-            ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s,
-                         HGS3LOGNO(00002) "in server %s:%u: %s",
-                         s->server_hostname ? s->server_hostname : "*", s->port, err);
-            return HTTP_INTERNAL_SERVER_ERROR;
-        }
-        if (!check_sections(p, s, core->sec_url, base) ||
-            !check_sections(p, s, core->sec_dir, base)) {
-            return HTTP_INTERNAL_SERVER_ERROR;
-        }
-    }
-    return OK;
-}

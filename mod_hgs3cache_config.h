@@ -2,7 +2,9 @@
  *
  * The mod_md way: every field starts "unset" (-1 or NULL), create gives
  * unset, merge takes the inner value when set ("inner over outer"), and the
- * hgs3_conf_*() getters supply the documented default for an unset field. */
+ * hgs3_conf_*() getters supply the documented default for an unset field.
+ * All three follow the directive table in mod_hgs3cache_config.c: the
+ * defaults live in hgs3_dir_defaults/hgs3_srv_defaults, filled from it. */
 #ifndef MOD_HGS3CACHE_CONFIG_H
 #define MOD_HGS3CACHE_CONFIG_H
 
@@ -14,33 +16,14 @@
 
 #define HGS3_UNSET (-1)
 
-/* Documented defaults (README "Directives" lists the same). */
-#define HGS3_DEF_REGION         "us-east-1"
-#define HGS3_DEF_KEY_PREFIX     "hgcache/"
-#define HGS3_DEF_MIN_SIZE       ((apr_off_t)65536)
-#define HGS3_DEF_MAX_SIZE       ((apr_off_t)4 * 1024 * 1024 * 1024)
-#define HGS3_DEF_MEMORY         ((apr_off_t)1024 * 1024)
-#define HGS3_DEF_URL_EXPIRY     300
-#define HGS3_MAX_URL_EXPIRY     604800
-#define HGS3_DEF_MAX_AGE        0
-#define HGS3_DEF_CONNECT_MS     1000
-#define HGS3_DEF_LOOKUP_MS      2000
-#define HGS3_DEF_UPLOAD_WORKERS 2
-#define HGS3_DEF_UPLOAD_QUEUE   16
-#define HGS3_DEF_PRESENCE       "shmcb"
-#define HGS3_DEF_PRESENCE_TTL   60
-#define HGS3_DEF_BREAKER_FAILS  3
-#define HGS3_DEF_BREAKER_SECS   30
-/* HgS3CacheConfigFiles: what hgweb reads besides the repository's hgrc */
-#define HGS3_DEF_CONFIG_FILES "/etc/mercurial/hgrc", "/etc/mercurial/hgrc.d/*.rc"
+/* The defaults are the table rows' in mod_hgs3cache_config.c; those the
+ * core shares come from its headers (hgs3_s3.h, hgs3_inline.h). */
 
 /* HgS3CacheSpoolDir: a disk directory (never the runtime dir, a tmpfs on
  * Debian), created at startup for the children's user. */
 #ifndef HGS3_DEF_SPOOL_DIR
 #define HGS3_DEF_SPOOL_DIR "/var/cache/apache2/mod_hgs3cache"
 #endif
-#define HGS3_DEF_SPOOL_MAX  ((apr_off_t)8 * 1024 * 1024 * 1024)
-#define HGS3_DEF_INLINE_MAX ((apr_off_t)64 * 1024)
 
 typedef enum {
     HGS3_HIT_AUTO = 0,
@@ -71,12 +54,11 @@ typedef struct hgs3_dir_conf {
     const char *creds_profile;     /*   [PROFILE], default "default" */
     const char *key_prefix;        /* HgS3CacheKeyPrefix: default hgcache/ */
     const char *key_salt;          /* HgS3CacheKeySalt: default empty */
-    apr_array_header_t *commands;  /* HgS3CacheCommands: default HGS3_DEF_COMMANDS */
+    apr_array_header_t *commands;  /* HgS3CacheCommands: default in the table */
     const char *repository;        /* HgS3CacheRepository DIR */
     const char *repository_root;   /* HgS3CacheRepositoryRoot DIR */
     const char *repo_base;         /* URL path of the <Location> that set the mapping, without
                                     * trailing '/' ("/" at server level); merged with it */
-    int repo_set;                  /* either of the two was given in this scope */
     apr_off_t min_size;            /* HgS3CacheMinSize: default 64K */
     apr_off_t max_size;            /* HgS3CacheMaxSize: default 4G */
     apr_off_t memory;              /* HgS3CacheMemory: default 1M */
@@ -89,7 +71,7 @@ typedef struct hgs3_dir_conf {
     int lookup_ms;                 /*                  LOOKUP_MS: default 2000 */
     int header;                    /* HgS3CacheHeader: default off */
     apr_off_t multipart_threshold; /* HgS3CacheMultipartThreshold: default 64M */
-    hgs3_conffiles *config_files;  /* HgS3CacheConfigFiles: default HGS3_DEF_CONFIG_FILES */
+    hgs3_conffiles *config_files;  /* HgS3CacheConfigFiles: default in the table */
     apr_off_t inline_max;          /* HgS3CacheInlineMax: default 64K, 0 = off */
 } hgs3_dir_conf;
 
@@ -120,35 +102,64 @@ int hgs3_config_check(apr_pool_t *p, server_rec *s);
 hgs3_dir_conf *hgs3_get_dir_conf(request_rec *r);
 hgs3_srv_conf *hgs3_get_srv_conf(server_rec *s);
 
+/* The defaults of every field, filled from the directive table when the
+ * main server's configuration is created; read-only afterwards. */
+extern hgs3_dir_conf hgs3_dir_defaults;
+extern hgs3_srv_conf hgs3_srv_defaults;
+
+#define HGS3_NUM(c, d, f) ((c)->f != HGS3_UNSET ? (c)->f : (d).f)
+#define HGS3_PTR(c, d, f) ((c)->f ? (c)->f : (d).f)
+#define HGS3_DIR_GETTER(type, name, kind, field)                                                   \
+    static inline type name(const hgs3_dir_conf *c)                                                \
+    {                                                                                              \
+        return (type)HGS3_##kind(c, hgs3_dir_defaults, field);                                     \
+    }
+#define HGS3_SRV_GETTER(type, name, kind, field)                                                   \
+    static inline type name(const hgs3_srv_conf *sc)                                               \
+    {                                                                                              \
+        return (type)HGS3_##kind(sc, hgs3_srv_defaults, field);                                    \
+    }
+
 /* Getters applying the documented default to an unset field. */
-int hgs3_conf_enabled(const hgs3_dir_conf *c);
-const char *hgs3_conf_region(const hgs3_dir_conf *c);
+HGS3_DIR_GETTER(int, hgs3_conf_enabled, NUM, enabled)
+HGS3_DIR_GETTER(const char *, hgs3_conf_region, PTR, region)
+HGS3_DIR_GETTER(const char *, hgs3_conf_key_prefix, PTR, key_prefix)
+HGS3_DIR_GETTER(const char *, hgs3_conf_key_salt, PTR, key_salt)
+HGS3_DIR_GETTER(apr_off_t, hgs3_conf_min_size, NUM, min_size)
+HGS3_DIR_GETTER(apr_off_t, hgs3_conf_max_size, NUM, max_size)
+HGS3_DIR_GETTER(apr_off_t, hgs3_conf_memory, NUM, memory)
+HGS3_DIR_GETTER(int, hgs3_conf_url_expiry, NUM, url_expiry)
+HGS3_DIR_GETTER(int, hgs3_conf_max_age, NUM, max_age)
+HGS3_DIR_GETTER(hgs3_hit_mode_e, hgs3_conf_hit_mode, NUM, hit_mode)
+HGS3_DIR_GETTER(int, hgs3_conf_share_users, NUM, share_users)
+HGS3_DIR_GETTER(int, hgs3_conf_connect_ms, NUM, connect_ms)
+HGS3_DIR_GETTER(int, hgs3_conf_lookup_ms, NUM, lookup_ms)
+HGS3_DIR_GETTER(int, hgs3_conf_header, NUM, header)
+HGS3_DIR_GETTER(apr_off_t, hgs3_conf_multipart_threshold, NUM, multipart_threshold)
+HGS3_DIR_GETTER(hgs3_conffiles *, hgs3_conf_config_files, PTR, config_files)
+HGS3_DIR_GETTER(apr_off_t, hgs3_conf_inline_max, NUM, inline_max)
+HGS3_SRV_GETTER(int, hgs3_srv_upload_workers, NUM, upload_workers)
+HGS3_SRV_GETTER(int, hgs3_srv_upload_queue, NUM, upload_queue)
+HGS3_SRV_GETTER(int, hgs3_srv_presence_ttl, NUM, presence_ttl)
+HGS3_SRV_GETTER(const char *, hgs3_srv_presence_provider, PTR, presence_provider)
+HGS3_SRV_GETTER(int, hgs3_srv_breaker_fails, NUM, breaker_fails)
+HGS3_SRV_GETTER(int, hgs3_srv_breaker_secs, NUM, breaker_secs)
+HGS3_SRV_GETTER(apr_off_t, hgs3_srv_spool_max, NUM, spool_max)
+
+static inline const char *hgs3_conf_spool_dir(apr_pool_t *p, const hgs3_dir_conf *c)
+{
+    (void)p;
+    return HGS3_PTR(c, hgs3_dir_defaults, spool_dir);
+}
+
+/* Defaults that depend on other fields. */
 const char *hgs3_conf_endpoint(apr_pool_t *p, const hgs3_dir_conf *c);
 const char *hgs3_conf_public_endpoint(apr_pool_t *p, const hgs3_dir_conf *c);
 hgs3_addressing_e hgs3_conf_addressing(const hgs3_dir_conf *c);
-const char *hgs3_conf_key_prefix(const hgs3_dir_conf *c);
-const char *hgs3_conf_key_salt(const hgs3_dir_conf *c);
 int hgs3_conf_command_allowed(const hgs3_dir_conf *c, const char *cmd);
-apr_off_t hgs3_conf_min_size(const hgs3_dir_conf *c);
-apr_off_t hgs3_conf_max_size(const hgs3_dir_conf *c);
-apr_off_t hgs3_conf_memory(const hgs3_dir_conf *c);
-const char *hgs3_conf_spool_dir(apr_pool_t *p, const hgs3_dir_conf *c);
-int hgs3_conf_url_expiry(const hgs3_dir_conf *c);
-int hgs3_conf_max_age(const hgs3_dir_conf *c);
-hgs3_hit_mode_e hgs3_conf_hit_mode(const hgs3_dir_conf *c);
-int hgs3_conf_share_users(const hgs3_dir_conf *c);
-int hgs3_conf_connect_ms(const hgs3_dir_conf *c);
-int hgs3_conf_lookup_ms(const hgs3_dir_conf *c);
-int hgs3_conf_header(const hgs3_dir_conf *c);
-apr_off_t hgs3_conf_multipart_threshold(const hgs3_dir_conf *c);
-hgs3_conffiles *hgs3_conf_config_files(const hgs3_dir_conf *c);
-apr_off_t hgs3_conf_inline_max(const hgs3_dir_conf *c);
-int hgs3_srv_upload_workers(const hgs3_srv_conf *sc);
-int hgs3_srv_upload_queue(const hgs3_srv_conf *sc);
-int hgs3_srv_presence_ttl(const hgs3_srv_conf *sc);
-const char *hgs3_srv_presence_provider(const hgs3_srv_conf *sc);
-int hgs3_srv_breaker_fails(const hgs3_srv_conf *sc);
-int hgs3_srv_breaker_secs(const hgs3_srv_conf *sc);
-apr_off_t hgs3_srv_spool_max(const hgs3_srv_conf *sc);
+
+/* The URL base a repository mapping set by cmd belongs to (SPEC "Scope"),
+ * or an error message naming the directive (mod_hgs3cache_check.c). */
+const char *hgs3_config_mapping_base(cmd_parms *cmd, const char **pbase);
 
 #endif

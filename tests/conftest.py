@@ -4,7 +4,8 @@ Session scope:  env (work dir), hg, s3rver, swift, small_repo_template, big_repo
                 history_repo.
 Function scope: store (parametrized over s3rver and swift, fresh bucket),
                 proxy (FaultProxy in front of `store`), proxy_factory,
-                httpd_factory, small_repo (a fresh copy per test).
+                httpd_factory, module_httpd (an httpd with mod_hgs3cache
+                on `store`), small_repo (a fresh copy per test).
 
 After every test, the error_log of each httpd the test started is checked for
 warn/error lines it did not allow (see pyhgs3/logs.py); any makes it fail.
@@ -21,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pyhgs3 import env as E                                   # noqa: E402
 from pyhgs3.bucket import StoreBucket, unique_bucket_name     # noqa: E402
 from pyhgs3.hg import Hg, build_big_repo, build_small_repo, copy_repo  # noqa: E402
+from pyhgs3.hgweblog import instrument                        # noqa: E402
 from pyhgs3.httpd import HttpdFactory                         # noqa: E402
 from pyhgs3.proxy import FaultProxy                           # noqa: E402
 from pyhgs3.s3rver import S3rverServer                        # noqa: E402
@@ -162,6 +164,46 @@ def httpd_factory(env, request):
     request.node._hgs3_httpd_factories.append(factory)
     yield factory
     factory.stop_all()
+
+
+@pytest.fixture
+def module_httpd(httpd_factory, request):
+    """module_httpd(repos, locations=None, *, store=None, endpoint=None,
+    server_conf="", extra_conf="", count_hgweb=False, conf_for=None,
+    start=True, **kw) -> HttpdInstance with mod_hgs3cache on a store.
+
+    repos: {name: path} served by hgweb, or one path, served at /repo.
+    locations: {name: {Directive: value}}, a <Location /name> with the module
+    for repos[name] each (default: one per repo). Keyword arguments named
+    like directives (HitMode="stream") apply to every Location; the others
+    go to httpd_factory (mode, hgweb_conf, log_level, ...). store: the
+    test's `store` unless given; endpoint: e.g. a FaultProxy's instead of the
+    store's. count_hgweb: httpd.hgweb_log lists what reached hgweb.
+    conf_for(httpd) returns more configuration naming the instance's files."""
+    def make(repos, locations=None, *, store=None, endpoint=None, server_conf="",
+             extra_conf="", count_hgweb=False, conf_for=None, start=True, **kw):
+        common = {k: v for k, v in kw.items() if k[:1].isupper()}
+        httpd_kw = {k: v for k, v in kw.items() if not k[:1].isupper()}
+        if not isinstance(repos, dict):
+            repos = {"repo": repos}
+        if locations is None:
+            locations = {name: {} for name in repos}
+        store = store or request.getfixturevalue("store")
+        conf = server_conf + extra_conf + "".join(
+            store.location_conf(repos[name], location=f"/{name}", endpoint=endpoint,
+                                **{**common, **d})
+            for name, d in locations.items())
+        httpd = httpd_factory(start=False, repos=repos, module=True, extra_conf=conf,
+                              **httpd_kw)
+        if count_hgweb:
+            instrument(httpd)
+        if conf_for:
+            httpd.extra_conf += conf_for(httpd)
+        if start:
+            httpd.start()
+        return httpd
+
+    return make
 
 
 # --- the error_log check ------------------------------------------------------

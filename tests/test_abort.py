@@ -119,18 +119,16 @@ def busy_workers(httpd):
     return int(httpd.server_status()["BusyWorkers"])
 
 
-def test_client_abort(hg, httpd_factory, big_repo, tmp_dir, store, proxy):
+def test_client_abort(hg, module_httpd, big_repo, tmp_dir, store, proxy):
     """Aborts at 10%, 50%, 99% of a miss (/miss, a salted key that is never
     stored) and of a streamed hit (/hit, HgS3CacheHitMode stream)."""
     spool = tmp_dir / "spool"
     spool.mkdir()
     E.chown_to_server(spool)
-    common = dict(endpoint=proxy.endpoint, SpoolDir=str(spool), Memory="64K")
-    conf = (f"SendBufferSize {SEND_BUFFER}\nHgS3CachePresence none\n"
-            + store.location_conf(big_repo, location="/hit", HitMode="stream", **common)
-            + store.location_conf(big_repo, location="/miss", KeySalt="abort", **common))
-    httpd = httpd_factory(repos={"hit": big_repo, "miss": big_repo}, module=True,
-                          extra_conf=conf)
+    httpd = module_httpd({"hit": big_repo, "miss": big_repo},
+                         {"hit": {"HitMode": "stream"}, "miss": {"KeySalt": "abort"}},
+                         endpoint=proxy.endpoint, SpoolDir=str(spool), Memory="64K",
+                         server_conf=f"SendBufferSize {SEND_BUFFER}\nHgS3CachePresence none\n")
     httpd.allow_log(WSGI_CLIENT_GONE)
 
     # A real clone stores the object the streamed hits are read from.

@@ -146,24 +146,21 @@ class Bench:
     alone on /plain, and the bookkeeping of one fault test: every hg
     operation, its getbundle access-log entry and the proxy's records."""
 
-    def __init__(self, hg, httpd_factory, store, proxy, tmp_dir, repo, hit_mode=None,
+    def __init__(self, hg, module_httpd, store, proxy, tmp_dir, repo, hit_mode=None,
                  hgweb_conf="", more=None, **directives):
         self.hg, self.store, self.proxy, self.tmp = hg, store, proxy, tmp_dir
         self.repo = repo
         self.spool = spool_dir(tmp_dir)
         self.more = dict(more or {})         # name -> (repo, directives)
-        conf = SERVER_CONF + store.location_conf(
-            repo, location="/repo", endpoint=proxy.endpoint, Timeout=(CONNECT_MS, LOOKUP_MS),
-            SpoolDir=str(self.spool), HitMode=hit_mode, **directives)
+        common = dict(Timeout=(CONNECT_MS, LOOKUP_MS), SpoolDir=str(self.spool))
+        locations = {"repo": dict(common, HitMode=hit_mode, **directives)}
         repos = {"repo": repo, "plain": repo}
         for name, (r, d) in self.more.items():
-            conf += store.location_conf(r, location=f"/{name}", endpoint=proxy.endpoint,
-                                        Timeout=(CONNECT_MS, LOOKUP_MS),
-                                        SpoolDir=str(self.spool), **d)
+            locations[name] = dict(common, **d)
             repos[name] = r
             repos[f"plain{name}"] = r
-        self.httpd = httpd_factory(repos=repos, module=True, extra_conf=conf,
-                                   hgweb_conf=hgweb_conf)
+        self.httpd = module_httpd(repos, locations, store=store, endpoint=proxy.endpoint,
+                                  server_conf=SERVER_CONF, hgweb_conf=hgweb_conf)
         self.ops = []                 # (kind, name, dest, entry)
         self.seen = {}                # location name -> getbundle entries consumed
         self.clones = []
@@ -346,7 +343,7 @@ LOOKUP_FAULTS = {
 
 
 @pytest.mark.parametrize("fault", list(LOOKUP_FAULTS))
-def test_lookup_fault(hg, httpd_factory, small_repo, tmp_dir, store, proxy, fault):
+def test_lookup_fault(hg, module_httpd, small_repo, tmp_dir, store, proxy, fault):
     """A store fault on the lookup path: clones and pulls are answered by
     hgweb, bounded by HgS3CacheTimeout; after BREAKER_FAILS failures the
     breaker opens (no lookup, no added latency); after BREAKER_SECS one probe
@@ -357,7 +354,7 @@ def test_lookup_fault(hg, httpd_factory, small_repo, tmp_dir, store, proxy, faul
     Checks that must happen within BREAKER_SECS of an event are direct
     getbundle requests with the clone's headers (an hg run takes ~0.5 s)."""
     install, timeout_class, proxied = LOOKUP_FAULTS[fault]
-    b = Bench(hg, httpd_factory, store, proxy, tmp_dir, small_repo)
+    b = Bench(hg, module_httpd, store, proxy, tmp_dir, small_repo)
     b.httpd.allow_log(LOOKUP_TAGS)
     base = b.baseline()
     t_start = time.monotonic()
@@ -439,13 +436,13 @@ def test_lookup_fault(hg, httpd_factory, small_repo, tmp_dir, store, proxy, faul
         b.httpd.error_log.grep("HGS3004", since_mark=False)
 
 
-def test_lookup_delay_within_timeout(hg, httpd_factory, small_repo, tmp_dir, store, proxy):
+def test_lookup_delay_within_timeout(hg, module_httpd, small_repo, tmp_dir, store, proxy):
     """A store that answers every request late, but within LOOKUP_MS: no
     failure (more lookups than BREAKER_FAILS, the breaker stays closed), the
     miss is stored and the hit served; the added latency is the delay,
     bounded by HgS3CacheTimeout."""
     delay = 0.4
-    b = Bench(hg, httpd_factory, store, proxy, tmp_dir, small_repo)
+    b = Bench(hg, module_httpd, store, proxy, tmp_dir, small_repo)
     base = b.baseline()
     proxy.add_rule("delay", path=PREFIX, seconds=delay)
     first = b.clone()
@@ -482,7 +479,7 @@ STREAM_FAULTS = {
 
 
 @pytest.mark.parametrize("fault", list(STREAM_FAULTS))
-def test_streamed_hit_fault(hg, httpd_factory, small_repo, tmp_dir, store, proxy, fault):
+def test_streamed_hit_fault(hg, module_httpd, small_repo, tmp_dir, store, proxy, fault):
     """HitMode stream, the object is stored, and the store fails the GET.
 
     Before any byte reached the client (hang, cut_before_body, and
@@ -495,7 +492,7 @@ def test_streamed_hit_fault(hg, httpd_factory, small_repo, tmp_dir, store, proxy
     the next one succeeds. The stored object is never touched."""
     spec = dict(STREAM_FAULTS[fault])
     action = spec.pop("action")
-    b = Bench(hg, httpd_factory, store, proxy, tmp_dir, small_repo, hit_mode="stream")
+    b = Bench(hg, module_httpd, store, proxy, tmp_dir, small_repo, hit_mode="stream")
     b.httpd.allow_log(LOOKUP_TAGS if fault != "cut_late" else r"HGS300404|HGS300401")
     base = b.baseline()
     first = b.clone()
@@ -572,7 +569,7 @@ def _upload_rule(proxy, fault):
 
 
 @pytest.mark.parametrize("fault", UPLOAD_FAULTS)
-def test_upload_fault(hg, httpd_factory, small_repo, medium_repo, tmp_dir, store, proxy, fault):
+def test_upload_fault(hg, module_httpd, small_repo, medium_repo, tmp_dir, store, proxy, fault):
     """A store fault on the upload path: the client's response never waits
     (no added latency); a failed upload leaves no object (a multipart one
     is aborted) and no spool file or lock; lookups go on (the breaker stays
@@ -583,7 +580,7 @@ def test_upload_fault(hg, httpd_factory, small_repo, medium_repo, tmp_dir, store
     hook.write_text(SLOW_HOOK.format(flag=str(flag)))
     E.make_world_readable(tmp_dir)
     more = {"mp": (medium_repo, {"MultipartThreshold": "5M"})}
-    b = Bench(hg, httpd_factory, store, proxy, tmp_dir, small_repo, more=more,
+    b = Bench(hg, module_httpd, store, proxy, tmp_dir, small_repo, more=more,
               hgweb_conf=f"[hooks]\npreoutgoing.slow = python:{hook}:slow\n")
     if fault != "delay":
         b.httpd.allow_log(UPLOAD_TAG)

@@ -25,10 +25,8 @@ LOG_LEVEL = "info hgs3cache:debug"
 HIT = re.compile(r"^hit-")
 
 
-def start(httpd_factory, store, repo, extra_conf="", hgweb_conf="", **directives):
-    conf = extra_conf + store.location_conf(repo, **directives)
-    return httpd_factory(repos={"repo": repo}, module=True, extra_conf=conf,
-                         hgweb_conf=hgweb_conf, log_level=LOG_LEVEL)
+# module_httpd(repo, ..., **DEBUG): the key lines in the error log.
+DEBUG = dict(log_level=LOG_LEVEL)
 
 
 def clone_stored(hg, httpd, store, repo, dest):
@@ -60,9 +58,9 @@ def bookmarks_in_store_repo(hg, template, path):
     return path
 
 
-def test_bookmarksinstore_move(hg, httpd_factory, store, small_repo_template, tmp_dir):
+def test_bookmarksinstore_move(hg, module_httpd, store, small_repo_template, tmp_dir):
     repo = bookmarks_in_store_repo(hg, small_repo_template, tmp_dir / "bis")
-    httpd = start(httpd_factory, store, repo)
+    httpd = module_httpd(repo, **DEBUG)
     before = clone_stored(hg, httpd, store, repo, tmp_dir / "before")
 
     heads = hg.heads(repo)
@@ -91,10 +89,10 @@ def cat(hg, repo, rev, *extra):
     return hg.run(*extra, "cat", "-R", repo, "-r", rev, "path:secret.txt", cwd=repo)
 
 
-def test_censor_after_stored_clone(hg, httpd_factory, store, small_repo, tmp_dir):
+def test_censor_after_stored_clone(hg, module_httpd, store, small_repo, tmp_dir):
     leak = hg.commit(small_repo, {"secret.txt": SECRET}, "leak", hgdate(30), as_server=True)
     hg.commit(small_repo, {"secret.txt": "redacted\n"}, "redact", hgdate(31), as_server=True)
-    httpd = start(httpd_factory, store, small_repo)
+    httpd = module_httpd(small_repo, **DEBUG)
     before = clone_stored(hg, httpd, store, small_repo, tmp_dir / "before")
     assert cat(hg, tmp_dir / "before", leak).stdout == SECRET
 
@@ -185,14 +183,14 @@ def test_config_files_missing_allowed(httpd_factory, small_repo, tmp_dir):
     assert rc == 0, out
 
 
-def test_config_files_wildcard(hg, httpd_factory, store, small_repo, tmp_dir):
+def test_config_files_wildcard(hg, module_httpd, store, small_repo, tmp_dir):
     """A wildcard entry: an .rc file added to its directory after httpd
     started, and then an edit of that file, each give new keys."""
     rcdir = tmp_dir / "hgrc.d"
     rcdir.mkdir()
     (rcdir / "00-base.rc").write_text("[ui]\n")
     E.make_world_readable(rcdir)
-    httpd = start(httpd_factory, store, small_repo, ConfigFiles=[str(rcdir / "*.rc")])
+    httpd = module_httpd(small_repo, ConfigFiles=[str(rcdir / "*.rc")], **DEBUG)
     first = clone_stored(hg, httpd, store, small_repo, tmp_dir / "first")
 
     def clone_key(name, count):

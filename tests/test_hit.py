@@ -27,7 +27,6 @@ What is checked:
   HgS3CachePublicEndpoint.
 """
 import functools
-import json
 import re
 import subprocess
 import time
@@ -51,71 +50,10 @@ FORWARD_LIMIT = 6 * 1024  # auto mode streams above this much forwarded header d
 # Every object stored under the default prefix is named by a 64-hex key.
 wait_objects = functools.partial(_wait_objects, name_re=OBJECT_RE)
 
-# hgweb's WSGI application, wrapped: one JSON line per request that reaches
-# hgweb: [method, query string, the concatenated X-HgArg-1, -2, ... values].
-WSGI_WRAPPER = """
-# --- test instrumentation: log every request that reaches hgweb
-import json as _hgs3_json
-_hgs3_hgweb = application
-
-
-def application(environ, start_response):
-    hgargs, n = "", 1
-    while "HTTP_X_HGARG_%d" % n in environ:
-        hgargs += environ["HTTP_X_HGARG_%d" % n]
-        n += 1
-    with open({path!r}, "a") as f:
-        f.write(_hgs3_json.dumps([environ.get("REQUEST_METHOD"),
-                                  environ.get("QUERY_STRING", ""), hgargs]) + "\\n")
-    return _hgs3_hgweb(environ, start_response)
-"""
-
-
 # --- helpers -------------------------------------------------------------------
-class HgwebLog:
-    """The requests hgweb itself received (see WSGI_WRAPPER)."""
-
-    def __init__(self, path):
-        self.path = path
-
-    def entries(self):
-        try:
-            text = self.path.read_text()
-        except FileNotFoundError:
-            return []
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-    def commands(self, cmd):
-        return [e for e in self.entries() if f"cmd={cmd}" in e[1].split("&")]
-
-
-def start(httpd_factory, store, repo, *, endpoint=None, server_conf="", extra_conf="",
-          hgweb_conf="", log_level="info", conf_for=None, **directives):
-    """An httpd with mod_hgs3cache on /repo (HgS3CacheHeader on) and an
-    instrumented hgweb; httpd.hgweb_log lists what reached hgweb.
-    conf_for(httpd) returns more configuration that names the instance's
-    own files."""
-    directives.setdefault("Header", True)
-    conf = server_conf + extra_conf + store.location_conf(repo, endpoint=endpoint, **directives)
-    httpd = httpd_factory(start=False, repos={"repo": repo}, module=True, extra_conf=conf,
-                          hgweb_conf=hgweb_conf, log_level=log_level)
-    if conf_for:
-        httpd.extra_conf += conf_for(httpd)
-    log_path = httpd.dir / "hgweb-requests.jsonl"
-    log_path.write_text("")
-    log_path.chmod(0o666)
-    write_hgweb = httpd._write_hgweb
-
-    def instrumented():
-        script = write_hgweb()
-        with open(script, "a") as f:
-            f.write(WSGI_WRAPPER.format(path=str(log_path)))
-        return script
-
-    httpd._write_hgweb = instrumented
-    httpd.hgweb_log = HgwebLog(log_path)
-    httpd.start()
-    return httpd
+# An httpd with mod_hgs3cache on /repo (HgS3CacheHeader on) and a counted
+# hgweb: module_httpd(repo, ..., **ON); httpd.hgweb_log lists what reached hgweb.
+ON = dict(Header=True, count_hgweb=True)
 
 
 def getbundles(httpd, count, method="GET", timeout=10):
@@ -157,8 +95,8 @@ def headers_of(rec):
 
 
 # --- miss, then hit ------------------------------------------------------------------
-def test_miss_then_hit_redirect(hg, httpd_factory, store, proxy, small_repo, tmp_dir):
-    httpd = start(httpd_factory, store, small_repo, endpoint=proxy.endpoint)
+def test_miss_then_hit_redirect(hg, module_httpd, store, proxy, small_repo, tmp_dir):
+    httpd = module_httpd(small_repo, endpoint=proxy.endpoint, **ON)
     url = httpd.repo_url()
 
     clone(hg, url, tmp_dir / "c1", small_repo)
@@ -195,9 +133,9 @@ def test_miss_then_hit_redirect(hg, httpd_factory, store, proxy, small_repo, tmp
 
 # --- presence cache -----------------------------------------------------------------
 @pytest.mark.parametrize("presence", ["shmcb 60", "none"])
-def test_presence_cache(hg, httpd_factory, store, proxy, small_repo, tmp_dir, presence):
-    httpd = start(httpd_factory, store, small_repo, endpoint=proxy.endpoint,
-                  server_conf=f"HgS3CachePresence {presence}\n")
+def test_presence_cache(hg, module_httpd, store, proxy, small_repo, tmp_dir, presence):
+    httpd = module_httpd(small_repo, endpoint=proxy.endpoint,
+                         server_conf=f"HgS3CachePresence {presence}\n", **ON)
     url = httpd.repo_url()
     clone(hg, url, tmp_dir / "c0", small_repo)
     (key,) = wait_objects(store)
@@ -228,9 +166,9 @@ def auth_conf(tmp_dir):
     return auth_location("/repo", write_htpasswd(tmp_dir / "htpasswd", USERS))
 
 
-def test_auth_hit_is_streamed(hg, httpd_factory, store, proxy, small_repo, tmp_dir):
-    httpd = start(httpd_factory, store, small_repo, endpoint=proxy.endpoint,
-                  extra_conf=auth_conf(tmp_dir))
+def test_auth_hit_is_streamed(hg, module_httpd, store, proxy, small_repo, tmp_dir):
+    httpd = module_httpd(small_repo, endpoint=proxy.endpoint,
+                         extra_conf=auth_conf(tmp_dir), **ON)
     url = user_url(httpd, USERS, "alice")
     clone(hg, url, tmp_dir / "c1", small_repo)
     (key,) = wait_objects(store)
@@ -277,9 +215,9 @@ def test_auth_hit_is_streamed(hg, httpd_factory, store, proxy, small_repo, tmp_d
 
 
 @pytest.mark.parametrize("share", [False, True], ids=["separate", "shared"])
-def test_user_in_key(hg, httpd_factory, store, proxy, small_repo, tmp_dir, share):
-    httpd = start(httpd_factory, store, small_repo, endpoint=proxy.endpoint,
-                  extra_conf=auth_conf(tmp_dir), ShareAcrossUsers=share)
+def test_user_in_key(hg, module_httpd, store, proxy, small_repo, tmp_dir, share):
+    httpd = module_httpd(small_repo, endpoint=proxy.endpoint,
+                         extra_conf=auth_conf(tmp_dir), ShareAcrossUsers=share, **ON)
     clone(hg, user_url(httpd, USERS, "alice"), tmp_dir / "alice", small_repo)
     (alice_key,) = wait_objects(store)
     wait_puts(proxy, store, alice_key, 1)
@@ -312,9 +250,9 @@ def many_heads_repo(hg, path, heads=200):
     return path
 
 
-def test_large_headers_are_streamed(hg, httpd_factory, store, proxy, tmp_dir):
+def test_large_headers_are_streamed(hg, module_httpd, store, proxy, tmp_dir):
     repo = many_heads_repo(hg, tmp_dir / "heads")
-    httpd = start(httpd_factory, store, repo, endpoint=proxy.endpoint, MinSize=0)
+    httpd = module_httpd(repo, endpoint=proxy.endpoint, MinSize=0, **ON)
     url = httpd.repo_url()
 
     # Two identical clones: a miss, then a hit (streamed: 200 heads in the args).
@@ -350,8 +288,8 @@ def test_large_headers_are_streamed(hg, httpd_factory, store, proxy, tmp_dir):
 
 
 # --- max age -------------------------------------------------------------------------
-def test_max_age(hg, httpd_factory, store, proxy, small_repo, tmp_dir):
-    httpd = start(httpd_factory, store, small_repo, endpoint=proxy.endpoint, MaxAge=1)
+def test_max_age(hg, module_httpd, store, proxy, small_repo, tmp_dir):
+    httpd = module_httpd(small_repo, endpoint=proxy.endpoint, MaxAge=1, **ON)
     url = httpd.repo_url()
     clone(hg, url, tmp_dir / "c1", small_repo)
     (key,) = wait_objects(store)
@@ -369,9 +307,9 @@ LOOKUP_FAILED = r"\[hgs3cache:warn\].* HGS300402: "
 BREAKER_TRIPPED = r"\[hgs3cache:warn\].* HGS300401: "
 
 
-def test_store_refuses_connections(hg, httpd_factory, store, small_repo, tmp_dir):
+def test_store_refuses_connections(hg, module_httpd, store, small_repo, tmp_dir):
     dead = f"http://{E.LOOPBACK}:{E.free_port()}"
-    httpd = start(httpd_factory, store, small_repo, endpoint=dead)
+    httpd = module_httpd(small_repo, endpoint=dead, **ON)
     httpd.allow_log(LOOKUP_FAILED, BREAKER_TRIPPED)
     for i in range(4):
         clone(hg, httpd.repo_url(), tmp_dir / f"c{i}", small_repo)
@@ -387,9 +325,9 @@ def test_store_refuses_connections(hg, httpd_factory, store, small_repo, tmp_dir
     assert store.keys(PREFIX) == []
 
 
-def test_store_hangs_breaker(hg, httpd_factory, store, proxy, small_repo, tmp_dir):
-    httpd = start(httpd_factory, store, small_repo, endpoint=proxy.endpoint,
-                  server_conf="HgS3CacheBreaker 3 5\n", Timeout=(300, 1000))
+def test_store_hangs_breaker(hg, module_httpd, store, proxy, small_repo, tmp_dir):
+    httpd = module_httpd(small_repo, endpoint=proxy.endpoint,
+                         server_conf="HgS3CacheBreaker 3 5\n", Timeout=(300, 1000), **ON)
     httpd.allow_log(LOOKUP_FAILED, BREAKER_TRIPPED)
     url = httpd.repo_url()
     hang = proxy.add_rule("hang", method="HEAD")
@@ -425,9 +363,9 @@ def test_store_hangs_breaker(hg, httpd_factory, store, proxy, small_repo, tmp_di
 
 
 # --- several front ends -----------------------------------------------------------------
-def test_front_ends_share_the_bucket(hg, httpd_factory, store, proxy, small_repo, tmp_dir):
-    one = start(httpd_factory, store, small_repo, endpoint=proxy.endpoint)
-    two = start(httpd_factory, store, small_repo, endpoint=proxy.endpoint)
+def test_front_ends_share_the_bucket(hg, module_httpd, store, proxy, small_repo, tmp_dir):
+    one = module_httpd(small_repo, endpoint=proxy.endpoint, **ON)
+    two = module_httpd(small_repo, endpoint=proxy.endpoint, **ON)
     assert one.port != two.port
     clone(hg, one.repo_url(), tmp_dir / "one", small_repo)
     (key,) = wait_objects(store)
@@ -445,8 +383,8 @@ def test_front_ends_share_the_bucket(hg, httpd_factory, store, proxy, small_repo
 STREAM_ABORTED = r"\[hgs3cache:warn\].* HGS300404: "
 
 
-def test_stream_mode(hg, httpd_factory, store, proxy, small_repo, tmp_dir):
-    httpd = start(httpd_factory, store, small_repo, endpoint=proxy.endpoint, HitMode="stream")
+def test_stream_mode(hg, module_httpd, store, proxy, small_repo, tmp_dir):
+    httpd = module_httpd(small_repo, endpoint=proxy.endpoint, HitMode="stream", **ON)
     httpd.allow_log(LOOKUP_FAILED, STREAM_ABORTED)
     url = httpd.repo_url()
     clone(hg, url, tmp_dir / "c1", small_repo)
@@ -499,9 +437,9 @@ def test_stream_mode(hg, httpd_factory, store, proxy, small_repo, tmp_dir):
 
 
 # --- httppostargs -------------------------------------------------------------------
-def test_post_hit_is_303(hg, httpd_factory, store, proxy, small_repo, tmp_dir):
-    httpd = start(httpd_factory, store, small_repo, endpoint=proxy.endpoint,
-                  hgweb_conf="[experimental]\nhttppostargs = true\n")
+def test_post_hit_is_303(hg, module_httpd, store, proxy, small_repo, tmp_dir):
+    httpd = module_httpd(small_repo, endpoint=proxy.endpoint,
+                         hgweb_conf="[experimental]\nhttppostargs = true\n", **ON)
     url = httpd.repo_url()
     clone(hg, url, tmp_dir / "c1", small_repo)
     (key,) = wait_objects(store)
@@ -521,9 +459,9 @@ def test_post_hit_is_303(hg, httpd_factory, store, proxy, small_repo, tmp_dir):
 
 
 # --- the redirect itself ----------------------------------------------------------------
-def test_redirect_public_endpoint(hg, httpd_factory, store, proxy, small_repo, tmp_dir):
-    httpd = start(httpd_factory, store, small_repo, endpoint=proxy.endpoint,
-                  PublicEndpoint=store.endpoint, URLExpiry=120)
+def test_redirect_public_endpoint(hg, module_httpd, store, proxy, small_repo, tmp_dir):
+    httpd = module_httpd(small_repo, endpoint=proxy.endpoint,
+                         PublicEndpoint=store.endpoint, URLExpiry=120, **ON)
     url = httpd.repo_url()
     clone(hg, url, tmp_dir / "c1", small_repo)
     (key,) = wait_objects(store)
@@ -552,7 +490,7 @@ def test_redirect_public_endpoint(hg, httpd_factory, store, proxy, small_repo, t
     assert len(httpd.hgweb_log.commands("getbundle")) == 1
 
 
-def test_redirects_of_two_locations(hg, httpd_factory, store, proxy, small_repo, tmp_dir):
+def test_redirects_of_two_locations(hg, module_httpd, store, proxy, small_repo, tmp_dir):
     """The same Location on two virtual hosts maps to the same object (the
     Location's path is in the key, the host is not) but signs for different
     public endpoints and expiries. Redirects alternating between them, many
@@ -568,8 +506,8 @@ def test_redirects_of_two_locations(hg, httpd_factory, store, proxy, small_repo,
         wsgi = f'    WSGIScriptAlias / "{httpd.dir / "hgweb.wsgi"}"\n'
         return (f"<VirtualHost *>\n    ServerName {E.LOOPBACK}\n{wsgi}</VirtualHost>\n"
                 f"<VirtualHost *>\n    ServerName other.invalid\n{wsgi}{other}</VirtualHost>\n")
-    httpd = start(httpd_factory, store, small_repo, endpoint=proxy.endpoint,
-                  PublicEndpoint=store.endpoint, URLExpiry=120, conf_for=vhosts)
+    httpd = module_httpd(small_repo, endpoint=proxy.endpoint,
+                         PublicEndpoint=store.endpoint, URLExpiry=120, conf_for=vhosts, **ON)
     clone(hg, httpd.repo_url(), tmp_dir / "c1", small_repo)
     (key,) = wait_objects(store)
     wait_puts(proxy, store, key, 1)

@@ -32,7 +32,7 @@ from pyhgs3.checks import clone_verified, wait_objects
 from pyhgs3.hg import hgdate
 from pyhgs3.hgwire import HG_PROTO
 from pyhgs3.memcached import MemcachedServer
-from test_hit import USERS, WSGI_WRAPPER, HgwebLog, auth_conf
+from test_hit import USERS, auth_conf
 
 MODES = ["wsgi", "cgi"]
 OBJECT_RE = re.compile(r"^hgcache/[0-9a-f]{64}$")
@@ -41,40 +41,9 @@ HIT = re.compile(r"^hit-")
 
 
 # --- helpers -------------------------------------------------------------------------
-def instrument(httpd):
-    """Count what reaches hgweb (WSGI and CGI alike): httpd.hgweb_log."""
-    log_path = httpd.dir / "hgweb-requests.jsonl"
-    log_path.write_text("")
-    log_path.chmod(0o666)
-    write_hgweb = httpd._write_hgweb
-
-    def instrumented():
-        script = write_hgweb()
-        text, wrapper = script.read_text(), WSGI_WRAPPER.format(path=str(log_path))
-        launch = "wsgicgi.launch(application)\n"
-        if launch in text:
-            text = text.replace(launch, wrapper + launch)
-        else:
-            text += wrapper
-        script.write_text(text)
-        return script
-
-    httpd._write_hgweb = instrumented
-    httpd.hgweb_log = HgwebLog(log_path)
-    return httpd
-
-
-def start(httpd_factory, store, repo, *, mode="wsgi", server_conf="", extra_conf="",
-          hgweb_conf="", modules=(), start=True, **directives):
-    """httpd with mod_hgs3cache on /repo (HgS3CacheHeader on) and a counted hgweb."""
-    directives.setdefault("Header", True)
-    conf = server_conf + extra_conf + store.location_conf(repo, **directives)
-    httpd = httpd_factory(start=False, repos={"repo": repo}, mode=mode, module=True,
-                          extra_conf=conf, hgweb_conf=hgweb_conf, modules=modules)
-    instrument(httpd)
-    if start:
-        httpd.start()
-    return httpd
+# An httpd with mod_hgs3cache on /repo (HgS3CacheHeader on) and a counted
+# hgweb: module_httpd(repo, ..., **ON); httpd.hgweb_log lists what reached hgweb.
+ON = dict(Header=True, count_hgweb=True)
 
 
 def wire(httpd, since=0, settle=0.4):
@@ -143,8 +112,8 @@ def warm_pulls(hg, httpd, dest, url, n=3, *extra):
 
 # --- hgweb stays asleep --------------------------------------------------------------
 @pytest.mark.parametrize("mode", MODES)
-def test_hgweb_stays_asleep(hg, httpd_factory, store, small_repo, tmp_dir, mode):
-    httpd = start(httpd_factory, store, small_repo, mode=mode)
+def test_hgweb_stays_asleep(hg, module_httpd, store, small_repo, tmp_dir, mode):
+    httpd = module_httpd(small_repo, mode=mode, **ON)
     url = httpd.repo_url()
     clone_verified(hg, url, tmp_dir / "warm", small_repo)
     wait_objects(store, 1, name_re=OBJECT_RE)
@@ -182,10 +151,10 @@ def test_hgweb_stays_asleep(hg, httpd_factory, store, small_repo, tmp_dir, mode)
 
 
 # --- never stale ---------------------------------------------------------------------
-def warmed(hg, httpd_factory, store, repo, tmp_dir, *pull_args, **kw):
+def warmed(hg, module_httpd, repo, tmp_dir, *pull_args, **kw):
     """httpd, its URL and a clone whose small replies were warmed by several
     no-op pulls (the last one answered without hgweb)."""
-    httpd = start(httpd_factory, store, repo, **kw)
+    httpd = module_httpd(repo, **kw, **ON)
     url = httpd.repo_url()
     dest = tmp_dir / "client"
     r = hg.run(*pull_args, "clone", "-U", url, dest)
@@ -213,8 +182,8 @@ def node_of(hg, repo, rev):
     return hg.run("log", "-R", repo, "-r", rev, "-T", "{node}", check=True).stdout
 
 
-def test_stale_push(hg, httpd_factory, store, small_repo, tmp_dir):
-    httpd, url, dest = warmed(hg, httpd_factory, store, small_repo, tmp_dir)
+def test_stale_push(hg, module_httpd, store, small_repo, tmp_dir):
+    httpd, url, dest = warmed(hg, module_httpd, small_repo, tmp_dir)
     work = tmp_dir / "work"
     hg.clone(url, work, check=True)
     hg.run("update", "-R", work, "-r", "stable", check=True)
@@ -227,8 +196,8 @@ def test_stale_push(hg, httpd_factory, store, small_repo, tmp_dir):
     hg.assert_same_history(small_repo, dest)
 
 
-def test_stale_server_commit(hg, httpd_factory, store, small_repo, tmp_dir):
-    httpd, url, dest = warmed(hg, httpd_factory, store, small_repo, tmp_dir)
+def test_stale_server_commit(hg, module_httpd, store, small_repo, tmp_dir):
+    httpd, url, dest = warmed(hg, module_httpd, small_repo, tmp_dir)
     as_server(hg, "update", "-R", small_repo, "-r", "stable")
     node = hg.commit(small_repo, {"server.txt": "on the server\n"}, "server commit", hgdate(21),
                      as_server=True)
@@ -238,8 +207,8 @@ def test_stale_server_commit(hg, httpd_factory, store, small_repo, tmp_dir):
     hg.assert_same_history(small_repo, dest)
 
 
-def test_stale_bookmark_move(hg, httpd_factory, store, small_repo, tmp_dir):
-    httpd, url, dest = warmed(hg, httpd_factory, store, small_repo, tmp_dir)
+def test_stale_bookmark_move(hg, module_httpd, store, small_repo, tmp_dir):
+    httpd, url, dest = warmed(hg, module_httpd, small_repo, tmp_dir)
     child = node_of(hg, small_repo, "children(stable)")
     as_server(hg, "bookmark", "-R", small_repo, "-f", "-r", child, "stable")
     pull(hg, dest, url)
@@ -247,8 +216,8 @@ def test_stale_bookmark_move(hg, httpd_factory, store, small_repo, tmp_dir):
     assert hg.bookmarks(dest) == hg.bookmarks(small_repo)
 
 
-def test_stale_phase_change(hg, httpd_factory, store, small_repo, tmp_dir):
-    httpd, url, dest = warmed(hg, httpd_factory, store, small_repo, tmp_dir)
+def test_stale_phase_change(hg, module_httpd, store, small_repo, tmp_dir):
+    httpd, url, dest = warmed(hg, module_httpd, small_repo, tmp_dir)
     as_server(hg, "phase", "-R", small_repo, "--public", "-r", "feature")
     pull(hg, dest, url)
     r = hg.run("log", "-R", dest, "-r", "feature", "-T", "{phase}", check=True)
@@ -265,10 +234,10 @@ def obs_history(hg, repo):
     return sorted(r.stdout.splitlines())
 
 
-def test_stale_obsmarker(hg, httpd_factory, store, small_repo, tmp_dir):
+def test_stale_obsmarker(hg, module_httpd, store, small_repo, tmp_dir):
     with open(small_repo / ".hg" / "hgrc", "a") as f:
         f.write("[experimental]\nevolution = all\n")
-    httpd, url, dest = warmed(hg, httpd_factory, store, small_repo, tmp_dir, *EVOLUTION)
+    httpd, url, dest = warmed(hg, module_httpd, small_repo, tmp_dir, *EVOLUTION)
     node = node_of(hg, small_repo, "feature")
     as_server(hg, *EVOLUTION, "debugobsolete", "-R", small_repo, node)
     pull(hg, dest, url, *EVOLUTION)
@@ -276,8 +245,8 @@ def test_stale_obsmarker(hg, httpd_factory, store, small_repo, tmp_dir):
     assert obs_history(hg, dest) == obs_history(hg, small_repo)
 
 
-def test_stale_strip(hg, httpd_factory, store, small_repo, tmp_dir):
-    httpd, url, dest = warmed(hg, httpd_factory, store, small_repo, tmp_dir)
+def test_stale_strip(hg, module_httpd, store, small_repo, tmp_dir):
+    httpd, url, dest = warmed(hg, module_httpd, small_repo, tmp_dir)
     # fresh clones send the same small requests: warm those too
     clone_verified(hg, url, tmp_dir / "c1", small_repo)
     m = mark(httpd)
@@ -293,8 +262,8 @@ def test_stale_strip(hg, httpd_factory, store, small_repo, tmp_dir):
     assert r.ok and node in r.stdout, r
 
 
-def test_stale_local_tag(hg, httpd_factory, store, small_repo, tmp_dir):
-    httpd = start(httpd_factory, store, small_repo)
+def test_stale_local_tag(hg, module_httpd, store, small_repo, tmp_dir):
+    httpd = module_httpd(small_repo, **ON)
     url = httpd.repo_url()
     r = warm_command(hg, httpd, "identify", "-r", "ltag", url)
     assert not r.ok and "unknown revision" in r.stderr, r
@@ -309,10 +278,10 @@ def capabilities(hg, url):
     return [ln.strip() for ln in r.stdout.splitlines()]
 
 
-def test_stale_clonebundles_manifest(hg, httpd_factory, store, small_repo, tmp_dir):
+def test_stale_clonebundles_manifest(hg, module_httpd, store, small_repo, tmp_dir):
     with open(small_repo / ".hg" / "hgrc", "a") as f:
         f.write("[extensions]\nclonebundles =\n")
-    httpd = start(httpd_factory, store, small_repo)
+    httpd = module_httpd(small_repo, **ON)
     url = httpd.repo_url()
     r = warm_command(hg, httpd, "debugcapabilities", url)
     assert "clonebundles" not in r.stdout.split(), r
@@ -326,8 +295,8 @@ def has_stream(caps):
     return any("stream" in c for c in caps)
 
 
-def test_stale_repository_hgrc(hg, httpd_factory, store, small_repo, tmp_dir):
-    httpd = start(httpd_factory, store, small_repo)
+def test_stale_repository_hgrc(hg, module_httpd, store, small_repo, tmp_dir):
+    httpd = module_httpd(small_repo, **ON)
     url = httpd.repo_url()
     r = warm_command(hg, httpd, "debugcapabilities", url)
     assert has_stream(r.stdout.split()), r
@@ -336,11 +305,11 @@ def test_stale_repository_hgrc(hg, httpd_factory, store, small_repo, tmp_dir):
     assert not has_stream(capabilities(hg, url))
 
 
-def test_stale_hgweb_config(hg, httpd_factory, store, small_repo, tmp_dir):
+def test_stale_hgweb_config(hg, module_httpd, store, small_repo, tmp_dir):
     """A change in the hgweb.config listed in HgS3CacheConfigFiles reaches
     the next small reply."""
-    httpd = start(httpd_factory, store, small_repo, hgweb_conf="[web]\nrefreshinterval = 0\n",
-                  start=False)
+    httpd = module_httpd(small_repo, hgweb_conf="[web]\nrefreshinterval = 0\n",
+                         start=False, **ON)
     config = httpd.dir / "hgweb.config"
     httpd.extra_conf = store.location_conf(small_repo, Header=True, ConfigFiles=str(config))
     rc, out = httpd.configtest()
@@ -362,10 +331,10 @@ def memcached(tmp_dir):
     server.stop()
 
 
-def test_two_hosts_share_memcache(hg, httpd_factory, store, small_repo, tmp_dir, memcached):
+def test_two_hosts_share_memcache(hg, module_httpd, store, small_repo, tmp_dir, memcached):
     server_conf = f"HgS3CachePresence memcache:{memcached.address} 60\n"
-    a, b = (start(httpd_factory, store, small_repo, server_conf=server_conf,
-                  modules=("socache_memcache",)) for _ in range(2))
+    a, b = (module_httpd(small_repo, server_conf=server_conf,
+                         modules=("socache_memcache",), **ON) for _ in range(2))
     clone_verified(hg, a.repo_url(), tmp_dir / "a", small_repo)
     wait_objects(store, 1, name_re=OBJECT_RE)
     assert [n for _, n in since(a, (0, 0))[0]] == ["miss"] * 3
@@ -382,16 +351,16 @@ def test_two_hosts_share_memcache(hg, httpd_factory, store, small_repo, tmp_dir,
     assert since(a, m) == ([("heads", "hit-inline")], [])
 
 
-def test_memcache_store_lookup_never_reads_an_inline_entry(hg, httpd_factory, store,
+def test_memcache_store_lookup_never_reads_an_inline_entry(hg, module_httpd, store,
                                                            small_repo, tmp_dir, memcached):
     """A getbundle kept inline, then the same request where inline replies
     are off (HgS3CacheInlineMax 0: the store path looks the key up): the
     8-byte lookup of a stored object must not read the inline entry
     (memcache logs an error for a value larger than asked for)."""
     conf = store.location_conf(small_repo, location="/noinline", Header=True, InlineMax=0)
-    httpd = start(httpd_factory, store, small_repo, extra_conf=conf, modules=("socache_memcache",),
-                  server_conf=f"HgS3CachePresence memcache:{memcached.address} 60\n",
-                  start=False)
+    httpd = module_httpd(small_repo, extra_conf=conf, modules=("socache_memcache",),
+                         server_conf=f"HgS3CachePresence memcache:{memcached.address} 60\n",
+                         start=False, **ON)
     httpd.repos["noinline"] = small_repo
     httpd.start()
     dest = clone_verified(hg, httpd.repo_url(), tmp_dir / "c", small_repo)
@@ -411,8 +380,8 @@ def batch_headers(cmds):
             "Accept": "application/mercurial-0.1"}
 
 
-def test_batch_outside_list_never_cached(hg, httpd_factory, store, small_repo, tmp_dir):
-    httpd = start(httpd_factory, store, small_repo)
+def test_batch_outside_list_never_cached(hg, module_httpd, store, small_repo, tmp_dir):
+    httpd = module_httpd(small_repo, **ON)
     readonly = batch_headers("heads+%3Blistkeys+namespace%3Dbookmarks")
     other = batch_headers("heads+%3Bdebugwireargs+one%3Da%2Ctwo%3Db")
     m = mark(httpd)
@@ -426,12 +395,12 @@ def test_batch_outside_list_never_cached(hg, httpd_factory, store, small_repo, t
     assert len(ran) == 3, ran
 
 
-def test_above_inline_max_not_inline(hg, httpd_factory, store, small_repo, tmp_dir):
+def test_above_inline_max_not_inline(hg, module_httpd, store, small_repo, tmp_dir):
     """heads answers 82 bytes (two heads): inline at HgS3CacheInlineMax 82,
     not at 81; capabilities (far larger) is never inline there."""
     conf = store.location_conf(small_repo, location="/tight", Header=True, InlineMax=81,
                                KeySalt="tight")
-    httpd = start(httpd_factory, store, small_repo, InlineMax=82, extra_conf=conf, start=False)
+    httpd = module_httpd(small_repo, InlineMax=82, extra_conf=conf, start=False, **ON)
     httpd.repos["tight"] = small_repo
     httpd.start()
     m = mark(httpd)
@@ -463,11 +432,11 @@ def server_commit(hg, repo, n):
 
 
 @pytest.mark.parametrize("min_size", [None, 0], ids=["default", "minsize0"])
-def test_small_pull_of_second_client(hg, httpd_factory, store, small_repo, tmp_dir, min_size):
+def test_small_pull_of_second_client(hg, module_httpd, store, small_repo, tmp_dir, min_size):
     """A few new changesets pulled by a second client in the same state: by
     default the small bundle is inline; with HgS3CacheMinSize 0 every
     getbundle goes to the store and only the other commands are inline."""
-    httpd = start(httpd_factory, store, small_repo, MinSize=min_size)
+    httpd = module_httpd(small_repo, MinSize=min_size, **ON)
     url = httpd.repo_url()
     for name in ("c1", "c2"):
         clone_verified(hg, url, tmp_dir / name, small_repo)
@@ -495,9 +464,9 @@ def test_small_pull_of_second_client(hg, httpd_factory, store, small_repo, tmp_d
 
 
 @pytest.mark.parametrize("share", [False, True], ids=["separate", "shared"])
-def test_auth_and_users(hg, httpd_factory, store, small_repo, tmp_dir, share):
-    httpd = start(httpd_factory, store, small_repo, extra_conf=auth_conf(tmp_dir),
-                  ShareAcrossUsers=share)
+def test_auth_and_users(hg, module_httpd, store, small_repo, tmp_dir, share):
+    httpd = module_httpd(small_repo, extra_conf=auth_conf(tmp_dir),
+                         ShareAcrossUsers=share, **ON)
     alice = {"Authorization": basic_auth("alice", USERS["alice"])}
     bob = {"Authorization": basic_auth("bob", USERS["bob"])}
     m = mark(httpd)
@@ -523,8 +492,8 @@ def test_auth_and_users(hg, httpd_factory, store, small_repo, tmp_dir, share):
     assert (("batch", "miss") in notes) != share, notes
 
 
-def test_presence_none(hg, httpd_factory, store, small_repo, tmp_dir):
-    httpd = start(httpd_factory, store, small_repo, server_conf="HgS3CachePresence none\n")
+def test_presence_none(hg, module_httpd, store, small_repo, tmp_dir):
+    httpd = module_httpd(small_repo, server_conf="HgS3CachePresence none\n", **ON)
     url = httpd.repo_url()
     clone_verified(hg, url, tmp_dir / "c1", small_repo)
     wait_objects(store, 1, name_re=OBJECT_RE)
@@ -538,8 +507,8 @@ def test_presence_none(hg, httpd_factory, store, small_repo, tmp_dir):
 
 
 # --- graceful restart ----------------------------------------------------------------
-def test_graceful_restart_empties_shmcb(hg, httpd_factory, store, small_repo, tmp_dir):
-    httpd = start(httpd_factory, store, small_repo)
+def test_graceful_restart_empties_shmcb(hg, module_httpd, store, small_repo, tmp_dir):
+    httpd = module_httpd(small_repo, **ON)
     m = mark(httpd)
     first = httpd.get("/repo?cmd=capabilities")
     assert httpd.get("/repo?cmd=capabilities")[2] == first[2]
@@ -558,13 +527,13 @@ def test_graceful_restart_empties_shmcb(hg, httpd_factory, store, small_repo, tm
 
 
 # --- sizes ---------------------------------------------------------------------------
-def test_default_presence_cache_holds_hundreds(hg, httpd_factory, store, small_repo):
+def test_default_presence_cache_holds_hundreds(hg, module_httpd, store, small_repo):
     """The default shmcb presence cache holds a site's small replies without
     tuning: 600 distinct 2.6 KB replies (1.6 MB, three times shmcb's own
     default size), all still there on a second pass."""
     names = [f"bookmark-{i:03d}" for i in range(50)]
     as_server(hg, "bookmark", "-R", small_repo, "-r", "stable", *names)
-    httpd = start(httpd_factory, store, small_repo)
+    httpd = module_httpd(small_repo, **ON)
     # a query argument the key includes and hgweb ignores: 600 distinct keys
     targets = [f"/repo?cmd=listkeys&namespace=bookmarks&x={i}" for i in range(600)]
     first = [httpd.get(t) for t in targets]

@@ -113,15 +113,13 @@ def clone_key(hg, httpd, watch, repo, dest, url=None, path="/repo", extra=()):
     return watch.one(repo)
 
 
-def start(httpd_factory, store, repo, location="/repo", extra_conf="", **directives):
-    conf = extra_conf + store.location_conf(repo, location=location, **directives)
-    return httpd_factory(repos={location.strip("/"): repo}, module=True, extra_conf=conf,
-                         log_level=LOG_LEVEL)
+# module_httpd(repo, ..., **DEBUG): the key lines in the error log.
+DEBUG = dict(log_level=LOG_LEVEL)
 
 
 # --- same state, same request: same key ----------------------------------------------
-def test_unchanged_repo_same_key(hg, httpd_factory, store, small_repo, tmp_dir):
-    httpd = start(httpd_factory, store, small_repo)
+def test_unchanged_repo_same_key(hg, module_httpd, store, small_repo, tmp_dir):
+    httpd = module_httpd(small_repo, **DEBUG)
     watch = KeyWatch(httpd)
     k1 = clone_key(hg, httpd, watch, small_repo, tmp_dir / "c1")
     k2 = clone_key(hg, httpd, watch, small_repo, tmp_dir / "c2")
@@ -136,28 +134,28 @@ def test_unchanged_repo_same_key(hg, httpd_factory, store, small_repo, tmp_dir):
     assert sorted(e["note"] for e in caps) == ["hit-inline", "miss"], caps
 
 
-def test_key_is_object_name(hg, httpd_factory, store, small_repo, tmp_dir):
+def test_key_is_object_name(hg, module_httpd, store, small_repo, tmp_dir):
     """The stored object is HgS3CacheKeyPrefix + key; the prefix is not part
     of the key, so the default prefix names the same key."""
-    httpd = start(httpd_factory, store, small_repo, KeyPrefix="custom/pfx-")
+    httpd = module_httpd(small_repo, KeyPrefix="custom/pfx-", **DEBUG)
     key = clone_key(hg, httpd, KeyWatch(httpd), small_repo, tmp_dir / "c1")
     assert wait_objects(store, prefix="custom/") == ["custom/pfx-" + key]
     body, ctype, _ = store.get("custom/pfx-" + key)
     assert ctype == "application/mercurial-0.2"
     assert len(body) == getbundles(httpd)[-1]["bytes"]
 
-    other = start(httpd_factory, store, small_repo)
+    other = module_httpd(small_repo, **DEBUG)
     assert clone_key(hg, other, KeyWatch(other), small_repo, tmp_dir / "c2") == key
     assert "hgcache/" + key in wait_objects(store, prefix="hgcache/")
 
 
-def test_front_ends_and_salt(hg, httpd_factory, store, small_repo, tmp_dir):
+def test_front_ends_and_salt(hg, module_httpd, store, small_repo, tmp_dir):
     """Two front ends with the same configuration compute the same key (they
     share one bucket); HgS3CacheKeySalt changes it."""
     keys = {}
     for name, salt in (("plain", None), ("plain2", None), ("a", "salt-a"), ("a2", "salt-a"),
                        ("b", "salt-b")):
-        httpd = start(httpd_factory, store, small_repo, KeySalt=salt)
+        httpd = module_httpd(small_repo, KeySalt=salt, **DEBUG)
         keys[name] = clone_key(hg, httpd, KeyWatch(httpd), small_repo, tmp_dir / name)
         httpd.stop()
     assert keys["plain"] == keys["plain2"]
@@ -252,12 +250,12 @@ SAME_REQUEST = {"bookmark", "phase", "obsmarker", "hgrc"}
 
 
 @pytest.mark.parametrize("change", list(CHANGES))
-def test_state_change_new_key(hg, httpd_factory, store, small_repo, tmp_dir, change):
+def test_state_change_new_key(hg, module_httpd, store, small_repo, tmp_dir, change):
     if change in PREPARE:
         PREPARE[change](small_repo)
     # The clients exchange obsmarkers when the server does.
     extra = EVOLUTION if change in PREPARE else ()
-    httpd = start(httpd_factory, store, small_repo)
+    httpd = module_httpd(small_repo, **DEBUG)
     watch = KeyWatch(httpd)
     before = clone_key(hg, httpd, watch, small_repo, tmp_dir / "before", extra=extra)
     CHANGES[change](hg, httpd, small_repo, tmp_dir, watch)
@@ -281,10 +279,10 @@ def test_state_change_new_key(hg, httpd_factory, store, small_repo, tmp_dir, cha
         assert visible(hg, tmp_dir / "before") != visible(hg, small_repo)
 
 
-def test_nochange_pull_then_bookmark_move(hg, httpd_factory, store, small_repo, tmp_dir):
+def test_nochange_pull_then_bookmark_move(hg, module_httpd, store, small_repo, tmp_dir):
     """A pull that brings no changesets is a getbundle too (cg=0); a bookmark
     move with the same heads must give it a new key."""
-    httpd = start(httpd_factory, store, small_repo)
+    httpd = module_httpd(small_repo, **DEBUG)
     watch = KeyWatch(httpd)
     dest = tmp_dir / "c"
     clone_key(hg, httpd, watch, small_repo, dest)
@@ -414,9 +412,9 @@ def _recorded_args(httpd):
     return args, last[6]
 
 
-def test_request_parts(hg, httpd_factory, store, small_repo, tmp_dir):
+def test_request_parts(hg, module_httpd, store, small_repo, tmp_dir):
     # Hits are streamed, so every answer below has a body to compare.
-    httpd = start(httpd_factory, store, small_repo, extra_conf=ARGS_LOG_CONF, HitMode="stream")
+    httpd = module_httpd(small_repo, extra_conf=ARGS_LOG_CONF, HitMode="stream", **DEBUG)
     watch = KeyWatch(httpd)
     clone = clone_key(hg, httpd, watch, small_repo, tmp_dir / "c")
     args, proto = _recorded_args(httpd)
@@ -484,10 +482,10 @@ def _htpasswd(tmp_dir):
 
 
 @pytest.mark.parametrize("share", [False, True], ids=["separate", "shared"])
-def test_users(hg, httpd_factory, store, small_repo, tmp_dir, share):
-    httpd = start(httpd_factory, store, small_repo,
-                  extra_conf=auth_location("/repo", _htpasswd(tmp_dir)),
-                  ShareAcrossUsers=share)
+def test_users(hg, module_httpd, store, small_repo, tmp_dir, share):
+    httpd = module_httpd(small_repo,
+                         extra_conf=auth_location("/repo", _htpasswd(tmp_dir)),
+                         ShareAcrossUsers=share, **DEBUG)
     watch = KeyWatch(httpd)
     keys = {}
     for i, user in enumerate(["alice", "bob", "alice"]):

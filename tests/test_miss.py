@@ -179,20 +179,11 @@ def clone_ok(hg, url, dest, *extra):
     return dest
 
 
-def module_httpd(httpd_factory, store, proxy, repos, locations, **kw):
-    """An httpd with mod_hgs3cache; locations: {name: {directive: value}}
-    configures /<name> for repos[name] against the store (through the proxy)."""
-    conf = "".join(store.location_conf(repos[name], location=f"/{name}",
-                                       endpoint=proxy.endpoint, **d)
-                   for name, d in locations.items())
-    return httpd_factory(repos=repos, module=True, extra_conf=conf, **kw)
-
-
 # --- stored ------------------------------------------------------------------
-def test_big_clone_is_stored(hg, httpd_factory, big_repo, tmp_dir, store, proxy):
+def test_big_clone_is_stored(hg, httpd_factory, module_httpd, big_repo, tmp_dir, store, proxy):
     """A > 20 MB clone is stored as one PutObject; the object is exactly what
     hgweb answers without the module; both clones verify."""
-    httpd = module_httpd(httpd_factory, store, proxy, {"big": big_repo}, {"big": {}})
+    httpd = module_httpd({"big": big_repo}, {"big": {}}, endpoint=proxy.endpoint)
     plain = httpd_factory(repos={"big": big_repo})
 
     first = clone_ok(hg, httpd.repo_url("big"), tmp_dir / "first")
@@ -223,13 +214,14 @@ def test_big_clone_is_stored(hg, httpd_factory, big_repo, tmp_dir, store, proxy)
     E.wait_until(lambda: not spool_leftovers(httpd.run_dir), 10, what="clean runtime dir")
 
 
-def test_spool_spills_to_disk(hg, httpd_factory, big_repo, tmp_dir, store, proxy):
+def test_spool_spills_to_disk(hg, httpd_factory, module_httpd, big_repo, tmp_dir, store, proxy):
     """HgS3CacheMemory 64K: a 20+ MB body goes to a temp file in
     HgS3CacheSpoolDir; the upload reads it from there, the object is correct,
     and the directory is empty afterwards."""
     spool = spool_dir(tmp_dir)
-    httpd = module_httpd(httpd_factory, store, proxy, {"big": big_repo},
-                         {"big": {"Memory": "64K", "SpoolDir": str(spool)}})
+    httpd = module_httpd({"big": big_repo},
+                         {"big": {"Memory": "64K", "SpoolDir": str(spool)}},
+                         endpoint=proxy.endpoint)
     plain = httpd_factory(repos={"big": big_repo})
     # Hold the upload at the proxy so the spool can be seen while it is in use.
     gate = Gate()
@@ -264,7 +256,7 @@ def test_spool_spills_to_disk(hg, httpd_factory, big_repo, tmp_dir, store, proxy
     hg.assert_verify_clean(clone)
 
 
-def test_full_spool_disk_is_not_stored(hg, httpd_factory, big_repo, tmp_dir, store, proxy):
+def test_full_spool_disk_is_not_stored(hg, module_httpd, big_repo, tmp_dir, store, proxy):
     """The spool's disk fills up (HgS3CacheSpoolDir on a 4 MiB tmpfs) while a
     20+ MB body spills: every clone is served whole and verifies, the note
     says spool-error, the module says so in its log (HGS300101), nothing is
@@ -277,8 +269,9 @@ def test_full_spool_disk_is_not_stored(hg, httpd_factory, big_repo, tmp_dir, sto
     assert r.returncode == 0, f"cannot mount a tmpfs for the spool: {r.stderr!r}"
     try:
         E.chown_to_server(spool)
-        httpd = module_httpd(httpd_factory, store, proxy, {"big": big_repo},
-                             {"big": {"Memory": "64K", "SpoolDir": str(spool)}})
+        httpd = module_httpd({"big": big_repo},
+                             {"big": {"Memory": "64K", "SpoolDir": str(spool)}},
+                             endpoint=proxy.endpoint)
         httpd.allow_log(r"\[hgs3cache:warn\].* HGS300101: spool write failed in " +
                         re.escape(str(spool)))
         for i in range(2):
@@ -299,11 +292,11 @@ def test_full_spool_disk_is_not_stored(hg, httpd_factory, big_repo, tmp_dir, sto
         subprocess.run(["umount", "-l", str(spool)], capture_output=True)
 
 
-def test_multipart_upload(hg, httpd_factory, big_repo, tmp_dir, store, proxy):
+def test_multipart_upload(hg, httpd_factory, module_httpd, big_repo, tmp_dir, store, proxy):
     """HgS3CacheMultipartThreshold 5M: the 20+ MB body goes up as a multipart
     upload in 5 MiB parts, each with its real SHA-256, and the object is whole."""
-    httpd = module_httpd(httpd_factory, store, proxy, {"big": big_repo},
-                         {"big": {"MultipartThreshold": "5M"}})
+    httpd = module_httpd({"big": big_repo},
+                         {"big": {"MultipartThreshold": "5M"}}, endpoint=proxy.endpoint)
     plain = httpd_factory(repos={"big": big_repo})
 
     clone = clone_ok(hg, httpd.repo_url("big"), tmp_dir / "clone")
@@ -342,15 +335,15 @@ def test_multipart_upload(hg, httpd_factory, big_repo, tmp_dir, store, proxy):
 
 
 # --- not stored ----------------------------------------------------------------
-def test_too_small_and_too_large_are_skipped(hg, httpd_factory, small_repo, tmp_dir, store,
+def test_too_small_and_too_large_are_skipped(hg, module_httpd, small_repo, tmp_dir, store,
                                               proxy):
     """A ~100 KB clone is not stored below HgS3CacheMinSize 1M nor above
     HgS3CacheMaxSize 80K; with the defaults the same clone is stored."""
     repos = {"tiny": small_repo, "capped": small_repo, "repo": small_repo}
-    httpd = module_httpd(httpd_factory, store, proxy, repos, {
+    httpd = module_httpd(repos, {
         "tiny": {"MinSize": "1M", "KeySalt": "tiny"},
         "capped": {"MaxSize": "80K", "KeySalt": "capped"},
-        "repo": {}})
+        "repo": {}}, endpoint=proxy.endpoint)
 
     for name in ("tiny", "capped"):
         clone = clone_ok(hg, httpd.repo_url(name), tmp_dir / name)
@@ -370,13 +363,14 @@ def test_too_small_and_too_large_are_skipped(hg, httpd_factory, small_repo, tmp_
     assert len(uploads(proxy)) == 1 and store.keys(PREFIX) == [key]
 
 
-def test_error_part_is_not_stored(hg, httpd_factory, small_repo, tmp_dir, store, proxy):
+def test_error_part_is_not_stored(hg, module_httpd, small_repo, tmp_dir, store, proxy):
     """disablefullbundle: hgweb answers the clone with a bundle2 error:abort
     part (200, application/mercurial-0.2); the clone fails with hg's message,
     and nothing is stored, even with HgS3CacheMinSize 0."""
-    httpd = module_httpd(httpd_factory, store, proxy, {"repo": small_repo},
+    httpd = module_httpd({"repo": small_repo},
                          {"repo": {"MinSize": 0}},
-                         hgweb_conf="[server]\ndisablefullbundle = True\n")
+                         hgweb_conf="[server]\ndisablefullbundle = True\n",
+                         endpoint=proxy.endpoint)
     r = hg.clone(httpd.repo_url("repo"), tmp_dir / "clone", "-U")
     assert not r.ok, r
     assert "pull-based clones disabled" in r.stderr, r
@@ -386,13 +380,14 @@ def test_error_part_is_not_stored(hg, httpd_factory, small_repo, tmp_dir, store,
     assert_nothing_stored(store, proxy)
 
 
-def test_hg_error_is_not_stored(hg, httpd_factory, small_repo, tmp_dir, store, proxy):
+def test_hg_error_is_not_stored(hg, module_httpd, small_repo, tmp_dir, store, proxy):
     """A bundle1 getbundle of a full clone with disablefullbundle: hgweb
     answers 200 application/hg-error (an out-of-band error); the clone fails,
     and nothing is stored, even with HgS3CacheMinSize 0."""
-    httpd = module_httpd(httpd_factory, store, proxy, {"repo": small_repo},
+    httpd = module_httpd({"repo": small_repo},
                          {"repo": {"MinSize": 0}},
-                         hgweb_conf="[server]\ndisablefullbundle = True\n")
+                         hgweb_conf="[server]\ndisablefullbundle = True\n",
+                         endpoint=proxy.endpoint)
     r = hg.clone(httpd.repo_url("repo"), tmp_dir / "clone", "-U",
                  "--config", "devel.legacy.exchange=bundle1")
     assert not r.ok, r
@@ -403,12 +398,13 @@ def test_hg_error_is_not_stored(hg, httpd_factory, small_repo, tmp_dir, store, p
     assert_nothing_stored(store, proxy)
 
 
-def test_aborted_client_leaves_nothing(hg, httpd_factory, big_repo, tmp_dir, store, proxy):
+def test_aborted_client_leaves_nothing(hg, module_httpd, big_repo, tmp_dir, store, proxy):
     """A client that reads part of a 20+ MB getbundle and disconnects: no
     object, no upload, and neither spool file nor lock is left behind."""
     spool = spool_dir(tmp_dir)
-    httpd = module_httpd(httpd_factory, store, proxy, {"big": big_repo},
-                         {"big": {"Memory": "64K", "SpoolDir": str(spool)}})
+    httpd = module_httpd({"big": big_repo},
+                         {"big": {"Memory": "64K", "SpoolDir": str(spool)}},
+                         endpoint=proxy.endpoint)
     httpd.allow_log(WSGI_CLIENT_GONE)
     headers = clone_headers(hg.heads(big_repo))
     request = (f"GET /big?cmd=getbundle HTTP/1.1\r\nHost: {E.LOOPBACK}:{httpd.port}\r\n"
@@ -442,15 +438,16 @@ def test_aborted_client_leaves_nothing(hg, httpd_factory, big_repo, tmp_dir, sto
 
 
 # --- concurrency ---------------------------------------------------------------
-def test_concurrent_clones_upload_once(hg, httpd_factory, small_repo, tmp_dir, store, proxy):
+def test_concurrent_clones_upload_once(hg, module_httpd, small_repo, tmp_dir, store, proxy):
     """20 identical clones at once: exactly one upload of their key, the other
     19 are noted in-progress, and all 20 clones verify. The proxy holds the
     upload until every clone is done, so the lock is still held while the 20
     getbundles arrive."""
     spool = spool_dir(tmp_dir)
     n = 20
-    httpd = module_httpd(httpd_factory, store, proxy, {"repo": small_repo},
-                         {"repo": {"SpoolDir": str(spool)}}, mpm_conf=MPM_MANY_THREADS)
+    httpd = module_httpd({"repo": small_repo},
+                         {"repo": {"SpoolDir": str(spool)}}, mpm_conf=MPM_MANY_THREADS,
+                         endpoint=proxy.endpoint)
     gate = Gate()
     proxy.add_rule("delay", method=("PUT", "POST"), seconds=gate)
     url = httpd.repo_url("repo")
@@ -501,10 +498,10 @@ def test_concurrent_clones_upload_once(hg, httpd_factory, small_repo, tmp_dir, s
 
 
 # --- CGI -----------------------------------------------------------------------
-def test_cgi_miss_is_stored(hg, httpd_factory, small_repo, tmp_dir, store, proxy):
+def test_cgi_miss_is_stored(hg, httpd_factory, module_httpd, small_repo, tmp_dir, store, proxy):
     """hgweb as a CGI script: the miss is captured and stored the same way."""
-    httpd = module_httpd(httpd_factory, store, proxy, {"repo": small_repo}, {"repo": {}},
-                         mode="cgi")
+    httpd = module_httpd({"repo": small_repo}, {"repo": {}},
+                         mode="cgi", endpoint=proxy.endpoint)
     plain = httpd_factory(repos={"repo": small_repo}, mode="cgi")
     clone = clone_ok(hg, httpd.repo_url("repo"), tmp_dir / "clone")
     hg.assert_same_history(small_repo, clone)
@@ -538,7 +535,7 @@ LATENCY_CASES = {"history": (0.05, 0.0, 7, 1.0), "blobs": (0.05, 0.040, 5, 3.0)}
 
 
 @pytest.mark.parametrize("repo_kind", sorted(LATENCY_CASES))
-def test_upload_is_off_the_response_path(request, repo_kind, hg, httpd_factory, store, proxy):
+def test_upload_is_off_the_response_path(request, repo_kind, hg, module_httpd, store, proxy):
     """With every upload held by the store (1 s or 3 s, far above the bound),
     the time to the last byte of a 20+ MB miss is that of the same request
     with HgS3Cache off, within LATENCY_CASES (median over 5 or 7 alternating
@@ -552,7 +549,7 @@ def test_upload_is_off_the_response_path(request, repo_kind, hg, httpd_factory, 
     # A salt per Location: every sample is a miss on a key of its own.
     locations = {f"on{i}": {"KeySalt": f"latency-{i}"} for i in range(samples)}
     locations["off"] = {"enabled": False}
-    httpd = module_httpd(httpd_factory, store, proxy, repos, locations)
+    httpd = module_httpd(repos, locations, endpoint=proxy.endpoint)
     proxy.add_rule("delay", method=("PUT", "POST"), seconds=delay)
     headers = clone_headers(hg.heads(repo))
 

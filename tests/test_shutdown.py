@@ -17,21 +17,14 @@ STOP_BOUND = 2.5
 ONE_WORKER = "HgS3CacheUploadWorkers 1\nHgS3CacheUploadQueue 4\n"
 
 
-def _httpd(httpd_factory, store, proxy, repos, spool):
-    conf = ONE_WORKER + "".join(
-        store.location_conf(repos[name], location=f"/{name}", endpoint=proxy.endpoint,
-                            SpoolDir=str(spool), MinSize=1)
-        for name in repos)
-    return httpd_factory(repos=repos, module=True, extra_conf=conf)
-
-
-def test_stop_cancels_uploads(hg, httpd_factory, big_repo, small_repo, tmp_dir, store, proxy):
+def test_stop_cancels_uploads(hg, module_httpd, big_repo, small_repo, tmp_dir, store, proxy):
     """One upload hangs in the store (the proxy reads it and never answers),
     a second one waits in the queue behind it: stopping httpd takes well under
     the time after which httpd kills its children, and leaves no spool or lock
     file and no object."""
     spool = spool_dir(tmp_dir)
-    httpd = _httpd(httpd_factory, store, proxy, {"big": big_repo, "small": small_repo}, spool)
+    httpd = module_httpd({"big": big_repo, "small": small_repo}, endpoint=proxy.endpoint,
+                         SpoolDir=str(spool), MinSize=1, server_conf=ONE_WORKER)
     proxy.add_rule("hang", method=("PUT", "POST"))
 
     for name in ("big", "small"):

@@ -76,12 +76,12 @@ def counted(b, before, **want):
 
 @pytest.mark.parametrize("store", ["s3rver"], indirect=True)
 @pytest.mark.parametrize("lie", list(GET_LIES))
-def test_streamed_hit_lie_falls_back(hg, httpd_factory, small_repo, tmp_dir, store, proxy, lie):
+def test_streamed_hit_lie_falls_back(hg, module_httpd, small_repo, tmp_dir, store, proxy, lie):
     """The store's GET answer of a streamed hit lies before the first byte
     reached the client: hgweb answers (a correct clone, within LOOKUP_MS of
     the first byte's due time), the failure is counted, the stored object is
     untouched and the next clone is a streamed hit again."""
-    b = Bench(hg, httpd_factory, store, proxy, tmp_dir, small_repo, hit_mode="stream")
+    b = Bench(hg, module_httpd, store, proxy, tmp_dir, small_repo, hit_mode="stream")
     b.httpd.allow_log(LOOKUP_TAGS)
     base = b.baseline()
     key, expected = stored_hit(b)
@@ -102,13 +102,13 @@ def test_streamed_hit_lie_falls_back(hg, httpd_factory, small_repo, tmp_dir, sto
 
 
 @pytest.mark.parametrize("lie", ["stall_after_90000", "short_after_90000"])
-def test_streamed_hit_lie_after_first_bytes(hg, httpd_factory, small_repo, tmp_dir, store, proxy,
+def test_streamed_hit_lie_after_first_bytes(hg, module_httpd, small_repo, tmp_dir, store, proxy,
                                             lie):
     """The store fails a streamed hit after bytes reached the client (the
     first 64 KiB go out at once): the connection is aborted, never completed
     short, so that clone fails loudly; the failure is counted and the next
     clone is a streamed hit."""
-    b = Bench(hg, httpd_factory, store, proxy, tmp_dir, small_repo, hit_mode="stream")
+    b = Bench(hg, module_httpd, store, proxy, tmp_dir, small_repo, hit_mode="stream")
     b.httpd.allow_log(LOOKUP_TAGS, r"HGS300404")
     key, expected = stored_hit(b)
     assert len(expected) > 90_000
@@ -133,10 +133,10 @@ def test_streamed_hit_lie_after_first_bytes(hg, httpd_factory, small_repo, tmp_d
     b.assert_bucket({key: expected})
 
 
-def test_head_last_modified(hg, httpd_factory, small_repo, tmp_dir, store, proxy):
+def test_head_last_modified(hg, module_httpd, small_repo, tmp_dir, store, proxy):
     """A HEAD without a usable Last-Modified is a store failure, never a
     hit; with HgS3CacheMaxAge a Last-Modified in the future is a miss."""
-    b = Bench(hg, httpd_factory, store, proxy, tmp_dir, small_repo, MaxAge=3600)
+    b = Bench(hg, module_httpd, store, proxy, tmp_dir, small_repo, MaxAge=3600)
     b.httpd.allow_log(LOOKUP_TAGS)
     key, expected = stored_hit(b)
     assert b.clone()["note"] == "hit-redirect"
@@ -208,11 +208,11 @@ def assert_no_secrets(text, secrets, what):
         assert s not in text, f"{what} shows {s!r}:\n{text}"
 
 
-def test_upload_error_text_redacted(hg, httpd_factory, small_repo, tmp_dir, store, proxy):
+def test_upload_error_text_redacted(hg, module_httpd, small_repo, tmp_dir, store, proxy):
     """A store that echoes the request's Authorization in its error Code,
     Message and request ids, on upload: the HGS300201 line carries the error
     Code and no part of the credential or signature."""
-    b = Bench(hg, httpd_factory, store, proxy, tmp_dir, small_repo)
+    b = Bench(hg, module_httpd, store, proxy, tmp_dir, small_repo)
     b.httpd.allow_log(UPLOAD_TAG)
     proxy.add_rule("script", method="PUT", path=PREFIX, fn=liar.echo_authorization)
     assert b.clone()["note"] == "miss"
@@ -224,11 +224,11 @@ def test_upload_error_text_redacted(hg, httpd_factory, small_repo, tmp_dir, stor
 
 
 @pytest.mark.parametrize("store", ["s3rver"], indirect=True)
-def test_lookup_error_text_redacted(hg, httpd_factory, small_repo, tmp_dir, store, proxy):
+def test_lookup_error_text_redacted(hg, module_httpd, small_repo, tmp_dir, store, proxy):
     """The same echo on a streamed hit's GET: hgweb answers, and the
     HGS300402 line carries the error Code and no part of the credential or
     signature; so does the hgs3 tool's stderr."""
-    b = Bench(hg, httpd_factory, store, proxy, tmp_dir, small_repo, hit_mode="stream")
+    b = Bench(hg, module_httpd, store, proxy, tmp_dir, small_repo, hit_mode="stream")
     b.httpd.allow_log(LOOKUP_TAGS)
     key, expected = stored_hit(b)
     proxy.add_rule("script", method="GET", path=PREFIX, times=1, fn=liar.echo_authorization)
@@ -268,12 +268,12 @@ def abort_getbundle(httpd, headers):
 
 
 @pytest.mark.parametrize("store", ["s3rver"], indirect=True)
-def test_breaker_probe_client_abort(hg, httpd_factory, mib_repo, tmp_dir, store, proxy):
+def test_breaker_probe_client_abort(hg, module_httpd, mib_repo, tmp_dir, store, proxy):
     """The breaker is open; after the cooldown the probe's lookup succeeds,
     and its client leaves in the middle of the streamed hit (a failure that
     is not the store's). The probe still ends: lookups resume with the store
     healthy instead of staying off until a restart."""
-    b = Bench(hg, httpd_factory, store, proxy, tmp_dir, mib_repo, hit_mode="stream")
+    b = Bench(hg, module_httpd, store, proxy, tmp_dir, mib_repo, hit_mode="stream")
     b.httpd.allow_log(LOOKUP_TAGS)
     key, expected = stored_hit(b)
     assert b.clone()["note"] == "hit-stream"

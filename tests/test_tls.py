@@ -65,12 +65,6 @@ def https_store(https_s3rver):
     return StoreBucket(https_s3rver, bucket)
 
 
-def start(httpd_factory, store, repo, mpm_conf=None, server_conf="", repos=None, **directives):
-    conf = server_conf + store.location_conf(repo, Header=True, **directives)
-    return httpd_factory(repos=repos or {"repo": repo}, module=True, extra_conf=conf,
-                         mpm_conf=mpm_conf)
-
-
 def clone_ok(hg, url, dest, repo, *extra):
     r = hg.clone(url, dest, "-U", *extra)
     assert r.ok, r.stderr
@@ -83,14 +77,14 @@ def notes(entries):
 
 
 # --- miss, then hit, over https -------------------------------------------------------
-def test_https_redirect_miss_then_hit(hg, httpd_factory, https_store, test_ca, small_repo,
+def test_https_redirect_miss_then_hit(hg, module_httpd, https_store, test_ca, small_repo,
                                       tmp_dir):
     store = https_store
     # hg (6.3) matches only DNS names of a certificate, never IP addresses:
     # clients reach the store as localhost.
     public = f"https://localhost:{store.port}"
-    httpd = start(httpd_factory, store, small_repo, HitMode="redirect", CAFile=test_ca.cert,
-                  PublicEndpoint=public)
+    httpd = module_httpd(small_repo, HitMode="redirect", CAFile=test_ca.cert,
+                         PublicEndpoint=public, store=store, Header=True)
     url = httpd.repo_url()
     cacerts = f"web.cacerts={test_ca.cert}"
 
@@ -116,11 +110,11 @@ def test_https_redirect_miss_then_hit(hg, httpd_factory, https_store, test_ca, s
     assert wait_getbundles(httpd, "repo", 3)[2]["note"] == "hit-redirect"
 
 
-def test_https_stream_miss_then_hit(hg, httpd_factory, https_store, test_ca, small_repo,
+def test_https_stream_miss_then_hit(hg, module_httpd, https_store, test_ca, small_repo,
                                     tmp_dir):
     store = https_store
-    httpd = start(httpd_factory, store, small_repo, HitMode="stream",
-                  CAPath=test_ca.hashed_dir())
+    httpd = module_httpd(small_repo, HitMode="stream",
+                         CAPath=test_ca.hashed_dir(), store=store, Header=True)
     url = httpd.repo_url()
     clone_ok(hg, url, tmp_dir / "c1", small_repo)
     (key,) = wait_objects(store, name_re=OBJECT_RE)
@@ -145,15 +139,15 @@ FAILURES = {
 
 
 @pytest.mark.parametrize("case", sorted(FAILURES))
-def test_untrusted_store_fails_open(hg, httpd_factory, test_ca, small_repo, tmp_dir, case):
+def test_untrusted_store_fails_open(hg, module_httpd, test_ca, small_repo, tmp_dir, case):
     cert_kw, trust_ca, reason = FAILURES[case]
     bucket = unique_bucket_name()
     server = S3rverServer(tmp_dir / "s3rver", buckets=[bucket],
                           tls=test_ca.server(case, **cert_kw)).start()
     try:
         store = StoreBucket(server, bucket)
-        httpd = start(httpd_factory, store, small_repo,
-                      CAFile=test_ca.cert if trust_ca else None)
+        httpd = module_httpd(small_repo,
+                             CAFile=test_ca.cert if trust_ca else None, store=store, Header=True)
         httpd.allow_log(TLS_FAILED, BREAKER_TRIPPED)
         for i in range(4):
             clone_ok(hg, httpd.repo_url(), tmp_dir / f"c{i}", small_repo)
@@ -206,13 +200,13 @@ def test_trust_belongs_to_its_scope(hg, httpd_factory, https_store, test_ca, sma
 THREADS = 4
 
 
-def test_warm_lookups_reuse_tls(hg, httpd_factory, https_store, test_ca, small_repo, tmp_dir):
+def test_warm_lookups_reuse_tls(hg, module_httpd, https_store, test_ca, small_repo, tmp_dir):
     store = https_store
     mpm = (f"StartServers 1\nServerLimit 1\nThreadsPerChild {THREADS}\n"
            f"MaxRequestWorkers {THREADS}\nMinSpareThreads 1\nMaxSpareThreads {THREADS}\n")
-    httpd = start(httpd_factory, store, small_repo, mpm_conf=mpm,
-                  server_conf="HgS3CachePresence none\n", HitMode="redirect",
-                  CAFile=test_ca.cert)
+    httpd = module_httpd(small_repo, mpm_conf=mpm,
+                         server_conf="HgS3CachePresence none\n", HitMode="redirect",
+                         CAFile=test_ca.cert, store=store, Header=True)
     clone_ok(hg, httpd.repo_url(), tmp_dir / "c1", small_repo)
     (first,) = wait_getbundles(httpd, "repo", 1)
     wait_objects(store, name_re=OBJECT_RE)
