@@ -45,6 +45,8 @@ void *hgs3_config_create_dir(apr_pool_t *p, char *dir)
     c->max_age = HGS3_UNSET;
     c->hit_mode = HGS3_UNSET;
     c->share_users = HGS3_UNSET;
+    c->collapse = HGS3_UNSET;
+    c->collapse_timeout = HGS3_UNSET;
     c->connect_ms = HGS3_UNSET;
     c->lookup_ms = HGS3_UNSET;
     c->header = HGS3_UNSET;
@@ -117,6 +119,8 @@ void *hgs3_config_merge_dir(apr_pool_t *p, void *basev, void *addv)
     MERGE_INT(max_age);
     MERGE_INT(hit_mode);
     MERGE_INT(share_users);
+    MERGE_INT(collapse);
+    MERGE_INT(collapse_timeout);
     /* the two timeouts are set together by one directive */
     if (add->connect_ms != HGS3_UNSET) {
         m->connect_ms = add->connect_ms;
@@ -291,6 +295,16 @@ hgs3_hit_mode_e hgs3_conf_hit_mode(const hgs3_dir_conf *c)
 int hgs3_conf_share_users(const hgs3_dir_conf *c)
 {
     return DEF(c->share_users, 0);
+}
+
+int hgs3_conf_collapse(const hgs3_dir_conf *c)
+{
+    return DEF(c->collapse, 1);
+}
+
+apr_interval_time_t hgs3_conf_collapse_timeout(const hgs3_dir_conf *c)
+{
+    return apr_time_from_sec(DEF(c->collapse_timeout, 60));
 }
 
 int hgs3_conf_connect_ms(const hgs3_dir_conf *c)
@@ -859,6 +873,17 @@ static const char *set_hit_mode(cmd_parms *cmd, void *mc, const char *arg)
     return NULL;
 }
 
+static const char *set_collapse(cmd_parms *cmd, void *mc, const char *arg)
+{
+    return parse_onoff(cmd->pool, cmd->cmd->name, arg, &DIRCONF(mc)->collapse);
+}
+
+static const char *set_collapse_timeout(cmd_parms *cmd, void *mc, const char *arg)
+{
+    return parse_int(cmd->pool, cmd->cmd->name, "seconds", arg, 1, 86400,
+                     &DIRCONF(mc)->collapse_timeout);
+}
+
 static const char *set_share_users(cmd_parms *cmd, void *mc, const char *arg)
 {
     return parse_onoff(cmd->pool, cmd->cmd->name, arg, &DIRCONF(mc)->share_users);
@@ -1044,6 +1069,12 @@ const command_rec hgs3_config_cmds[] = {
                   "limit)"),
     AP_INIT_TAKE1("HgS3CacheHitMode", set_hit_mode, NULL, DIR_CMD,
                   "auto|redirect|stream: how hits are answered (default auto)"),
+    AP_INIT_TAKE1("HgS3CacheCollapse", set_collapse, NULL, DIR_CMD,
+                  "on|off: concurrent misses of a key follow the first one's generation "
+                  "(default on)"),
+    AP_INIT_TAKE1("HgS3CacheCollapseTimeout", set_collapse_timeout, NULL, DIR_CMD,
+                  "SECONDS: a follower waits this long without progress, 1 to 86400 "
+                  "(default 60)"),
     AP_INIT_TAKE1("HgS3CacheShareAcrossUsers", set_share_users, NULL, DIR_CMD,
                   "on|off: leave the authenticated user out of the key (default off)"),
     AP_INIT_TAKE12("HgS3CacheTimeout", set_timeout, NULL, DIR_CMD,

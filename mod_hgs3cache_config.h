@@ -39,7 +39,7 @@
 #ifndef HGS3_DEF_SPOOL_DIR
 #define HGS3_DEF_SPOOL_DIR "/var/cache/apache2/mod_hgs3cache"
 #endif
-#define HGS3_DEF_SPOOL_MAX      ((apr_off_t)8 * 1024 * 1024 * 1024)
+#define HGS3_DEF_SPOOL_MAX ((apr_off_t)8 * 1024 * 1024 * 1024)
 
 typedef enum {
     HGS3_HIT_AUTO = 0,
@@ -85,6 +85,8 @@ typedef struct hgs3_dir_conf {
     int connect_ms;                /* HgS3CacheTimeout CONNECT_MS: default 1000 */
     int lookup_ms;                 /*                  LOOKUP_MS: default 2000 */
     int header;                    /* HgS3CacheHeader: default off */
+    int collapse;                  /* HgS3CacheCollapse: default on */
+    int collapse_timeout;          /* HgS3CacheCollapseTimeout: default 60 s */
     apr_off_t multipart_threshold; /* HgS3CacheMultipartThreshold: default 64M */
     hgs3_conffiles *config_files;  /* HgS3CacheConfigFiles: default HGS3_DEF_CONFIG_FILES */
 } hgs3_dir_conf;
@@ -133,6 +135,8 @@ int hgs3_conf_url_expiry(const hgs3_dir_conf *c);
 int hgs3_conf_max_age(const hgs3_dir_conf *c);
 hgs3_hit_mode_e hgs3_conf_hit_mode(const hgs3_dir_conf *c);
 int hgs3_conf_share_users(const hgs3_dir_conf *c);
+int hgs3_conf_collapse(const hgs3_dir_conf *c);
+apr_interval_time_t hgs3_conf_collapse_timeout(const hgs3_dir_conf *c);
 int hgs3_conf_connect_ms(const hgs3_dir_conf *c);
 int hgs3_conf_lookup_ms(const hgs3_dir_conf *c);
 int hgs3_conf_header(const hgs3_dir_conf *c);
