@@ -115,3 +115,177 @@ def test_herd_cgi_one_generation(hg, httpd_factory, history_repo, tmp_dir, store
     spool = spool_dir(tmp_dir)
     httpd = herd_httpd(httpd_factory, store, proxy, history_repo, spool, mode="cgi")
     check_herd(hg, httpd, store, proxy, history_repo, spool, tmp_dir, 8)
+
+
+# --- helpers for single requests ---------------------------------------------------
+def getbundle_conn(httpd, headers, name="repo"):
+    """A raw getbundle request: (connection, response) with the head read."""
+    conn = http.client.HTTPConnection(E.LOOPBACK, httpd.port, timeout=120)
+    conn.request("GET", f"/{name}?cmd=getbundle", headers=headers)
+    return conn, conn.getresponse()
+
+
+def heads_of(hg, repo):
+    return hg.heads(repo)
+
+
+def wait_hgweb_started(httpd, count=1, timeout=60):
+    E.wait_until(lambda: httpd.hgweb_getbundles() >= count, timeout,
+                 what=f"{count} getbundle in hgweb")
+
+
+def spool_bytes(spool):
+    """Size of the (one) spool file in the spool directory, 0 when none."""
+    sizes = [p.stat().st_size for p in spool.iterdir() if p.name.startswith("hgs3spool.")]
+    return max(sizes) if sizes else 0
+
+
+# --- boundaries ----------------------------------------------------------------------
+def test_collapse_off_is_todays_behaviour(hg, httpd_factory, small_repo, tmp_dir, store, proxy):
+    """HgS3CacheCollapse off: every concurrent miss runs hgweb (notes miss and
+    in-progress), the upload is still made once."""
+    spool = spool_dir(tmp_dir)
+    httpd = herd_httpd(httpd_factory, store, proxy, small_repo, spool, Collapse="off")
+    gate = Gate()
+    proxy.add_rule("delay", method=("PUT", "POST"), seconds=gate)
+    n = 4
+    try:
+        results = clone_herd(hg, httpd.repo_url("repo"), tmp_dir, n)
+        entries = wait_getbundles(httpd, "repo", count=n)
+    finally:
+        gate.open()
+    assert_all_verified(results, hg.history(small_repo))
+    notes = sorted(e["note"] for e in entries)
+    assert notes == ["miss"] + ["miss-store-skipped:in-progress"] * (n - 1), notes
+    assert httpd.hgweb_getbundles() == n
+    wait_stored(store, proxy)
+    assert counters(httpd)["Collapsed"] == 0
+
+
+def test_users_never_follow_each_other(hg, httpd_factory, small_repo, tmp_dir, store, proxy):
+    """Two users (the user is part of the key): each user's clones collapse
+    onto that user's own generation only, so hgweb runs once per user."""
+    from pyhgs3.auth import auth_location, user_url, write_htpasswd
+    users = {"alice": "pw-a", "bob": "pw-b"}
+    htpasswd = write_htpasswd(tmp_dir / "htpasswd", users)
+    spool = spool_dir(tmp_dir)
+    conf = auth_location("/repo", htpasswd) + store.location_conf(
+        small_repo, location="/repo", endpoint=proxy.endpoint, SpoolDir=str(spool))
+    httpd = httpd_factory(repos={"repo": small_repo}, module=True, extra_conf=conf,
+                          mpm_conf=MPM_TWO_CHILDREN, count_hgweb=True)
+    gate = Gate()
+    proxy.add_rule("delay", method=("PUT", "POST"), seconds=gate)
+    per_user = 3
+    try:
+        results = {}
+        threads = []
+        for u in users:
+            def run(u=u):
+                results[u] = clone_herd(hg, user_url(httpd, users, u), tmp_dir, per_user, tag=u)
+            threads.append(threading.Thread(target=run))
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(300)
+        entries = wait_getbundles(httpd, "repo", count=2 * per_user)
+    finally:
+        gate.open()
+    for u in users:
+        assert_all_verified(results[u], hg.history(small_repo))
+        notes = sorted(e["note"] for e in entries if e["user"] == u)
+        assert notes == ["collapsed"] * (per_user - 1) + ["miss"], (u, notes)
+    assert httpd.hgweb_getbundles() == 2
+    assert len(wait_stored(store, proxy, count=2)) == 2
+
+
+def test_late_arrival_served_from_the_spool(hg, httpd_factory, small_repo, tmp_dir, store,
+                                            proxy):
+    """A clone made after the leader's end, while its upload is held back at
+    the store, is collapsed: served from the complete spool, not by hgweb."""
+    spool = spool_dir(tmp_dir)
+    httpd = herd_httpd(httpd_factory, store, proxy, small_repo, spool)
+    gate = Gate()
+    proxy.add_rule("delay", method=("PUT", "POST"), seconds=gate)
+    try:
+        first = hg.clone(httpd.repo_url("repo"), tmp_dir / "first", "-U")
+        assert first.ok, first
+        proxy.wait_for(("PUT", "POST"), PREFIX, done=None, timeout=20)
+        late = hg.clone(httpd.repo_url("repo"), tmp_dir / "late", "-U")
+        assert late.ok, late
+        hg.assert_verify_clean(tmp_dir / "late")
+        entries = wait_getbundles(httpd, "repo", count=2)
+        held = spool_leftovers(spool)
+    finally:
+        gate.open()
+    assert [e["note"] for e in entries] == ["miss", "collapsed"], entries
+    assert httpd.hgweb_getbundles() == 1
+    assert any(h.startswith("hgs3spool.") for h in held), held
+    (key,) = wait_stored(store, proxy)
+    assert entries[1]["bytes"] == len(store.get(key)[0])
+    assert nodes(hg.history(tmp_dir / "late")) == nodes(hg.history(small_repo))
+    E.wait_until(lambda: not spool_leftovers(spool), 20, what="spool and lock removed")
+
+
+def test_full_spool_dir_no_collapse_no_failure(hg, httpd_factory, big_repo, tmp_dir, store,
+                                               proxy):
+    """HgS3CacheSpoolDir on a full 1 MiB tmpfs: the leader's spool fails,
+    followers fall back to hgweb (or find no record), every clone succeeds
+    and verifies, nothing is stored, nothing is left behind."""
+    import subprocess
+    spool = tmp_dir / "spool"
+    spool.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "hgs3-full-coll",
+                        str(spool)], capture_output=True)
+    assert r.returncode == 0, f"cannot mount a tmpfs for the spool: {r.stderr!r}"
+    try:
+        E.chown_to_server(spool)
+        httpd = herd_httpd(httpd_factory, store, proxy, big_repo, spool)
+        httpd.allow_log(r"HGS300101: spool write failed")
+        n = 4
+        results = clone_herd(hg, httpd.repo_url("repo"), tmp_dir, n)
+        assert_all_verified(results, hg.history(big_repo))
+        entries = wait_getbundles(httpd, "repo", count=n)
+        assert all(e["note"] != "collapsed" or e["bytes"] > 20 * 1024 * 1024
+                   for e in entries), entries
+        time.sleep(1)
+        assert store.keys(PREFIX) == []
+        E.wait_until(lambda: not spool_leftovers(spool), 20, what="nothing left")
+        httpd.stop()
+    finally:
+        subprocess.run(["umount", "-l", str(spool)], capture_output=True)
+
+
+# --- the leader fails ----------------------------------------------------------------
+def test_hgweb_dies_midway(hg, httpd_factory, history_repo, tmp_dir, store, proxy):
+    """The mod_wsgi daemon is killed while the leader's body is half spooled:
+    followers that had sent bytes fail their clone (never a complete short
+    body), any that had not fall back and succeed; no object, no spool or
+    lock file is left, and the next clone succeeds."""
+    spool = spool_dir(tmp_dir)
+    httpd = herd_httpd(httpd_factory, store, proxy, history_repo, spool)
+    httpd.allow_log(r"\[wsgi:", r"HGS301701", r"End of script output", r"Truncated or oversized")
+    hd = {"Accept-Encoding": "identity"}
+    from pyhgs3.hgwire import clone_headers
+    headers = clone_headers(heads_of(hg, history_repo))
+    headers.update(hd)
+    leader_conn, leader = getbundle_conn(httpd, headers)
+    assert leader.status == 200
+    wait_hgweb_started(httpd)
+    E.wait_until(lambda: spool_bytes(spool) > 64 * 1024, 60, what="the leader's first bytes")
+    followers = [getbundle_conn(httpd, headers) for _ in range(3)]
+    got = [(resp.status, resp.read(1024)) for _, resp in followers]
+    assert all(s == 200 and len(b) == 1024 for s, b in got), got
+    pid = int(httpd.hgweb_count_path.read_text().split()[0])
+    os.kill(pid, signal.SIGKILL)
+    for conn, resp in followers + [(leader_conn, leader)]:
+        with pytest.raises((http.client.IncompleteRead, ConnectionError, OSError)):
+            resp.read()
+        conn.close()
+    entries = wait_getbundles(httpd, "repo", count=4)
+    assert sorted(e["note"] for e in entries)[:3] == ["collapsed"] * 3, entries
+    assert counters(httpd)["CollapseAborts"] == 3
+    E.wait_until(lambda: not spool_leftovers(spool), 20, what="nothing left")
+    assert store.keys(PREFIX) == []
+    clone = hg.clone(httpd.repo_url("repo"), tmp_dir / "after", "-U")
+    assert clone.ok, clone
+    hg.assert_verify_clean(tmp_dir / "after")
