@@ -61,9 +61,11 @@ apr_status_t hgs3_collapse_lead(hgs3_collapse_rec **prec, int fd)
         rv = APR_FROM_OS_ERROR(errno);
         goto leave;
     }
-    /* never shrink: a follower may have the old record mapped */
+    /* Allocated, not just extended: a store to a mapped hole of a full
+     * file system (tmpfs) would be SIGBUS. Never shrunk: a follower may
+     * have the old record mapped. */
     if (st.st_size < HGS3_COLLAPSE_REC_OFFSET + HGS3_COLLAPSE_REC_SIZE &&
-        ftruncate(fd, HGS3_COLLAPSE_REC_OFFSET + HGS3_COLLAPSE_REC_SIZE) != 0) {
+        (errno = posix_fallocate(fd, 0, HGS3_COLLAPSE_REC_OFFSET + HGS3_COLLAPSE_REC_SIZE)) != 0) {
         rv = APR_FROM_OS_ERROR(errno);
         goto leave;
     }
