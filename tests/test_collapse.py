@@ -303,3 +303,49 @@ def test_hgweb_dies_midway(hg, httpd_factory, history_repo, tmp_dir, store, prox
     clone = hg.clone(httpd.repo_url("repo"), tmp_dir / "after", "-U")
     assert clone.ok, clone
     hg.assert_verify_clean(tmp_dir / "after")
+
+
+# --- the leader's client leaves ----------------------------------------------------
+@pytest.mark.parametrize("fraction", [0.1, 0.9])
+def test_leader_client_leaves(hg, httpd_factory, history_repo, tmp_dir, store, proxy, fraction):
+    """The leader's client reads `fraction` of the body and disconnects while
+    5 followers (hg clones) are attached: the leader drains hgweb to the end,
+    every follower completes and verifies, and the stored object equals
+    hgweb's body."""
+    from pyhgs3.hgwire import clone_headers
+    from test_miss import assert_same_body, direct_getbundle
+    headers = clone_headers(heads_of(hg, history_repo))
+    plain = httpd_factory(repos={"repo": history_repo})
+    direct = direct_getbundle(plain, "repo", headers)
+    plain.stop()
+    spool = spool_dir(tmp_dir)
+    httpd = herd_httpd(httpd_factory, store, proxy, history_repo, spool)
+    httpd.allow_log(r"\[wsgi:")
+    conn, leader = getbundle_conn(httpd, headers)
+    assert leader.status == 200
+    want = int(len(direct) * fraction)
+    got = 0
+    results = []
+    herd = None
+    while got < want:
+        chunk = leader.read(min(65536, want - got))
+        assert chunk, "the leader's body ended early"
+        got += len(chunk)
+        if herd is None and got >= min(want, 256 * 1024):
+            # followers attach while the leader is still being read
+            herd = threading.Thread(
+                target=lambda: results.extend(
+                    clone_herd(hg, httpd.repo_url("repo"), tmp_dir, 5)))
+            herd.start()
+            time.sleep(3)
+    sock = conn.sock
+    sock.shutdown(socket.SHUT_RDWR)
+    conn.close()
+    herd.join(600)
+    assert_all_verified(results, hg.history(history_repo))
+    entries = wait_getbundles(httpd, "repo", count=6)
+    assert sorted(e["note"] for e in entries) == ["collapsed"] * 5 + ["miss"], entries
+    assert httpd.hgweb_getbundles() == 1
+    (key,) = wait_stored(store, proxy)
+    assert_same_body(store.get(key)[0], direct)
+    E.wait_until(lambda: not spool_leftovers(spool), 20, what="spool and lock removed")
