@@ -444,7 +444,7 @@ def test_aborted_client_leaves_nothing(hg, httpd_factory, big_repo, tmp_dir, sto
 # --- concurrency ---------------------------------------------------------------
 def test_concurrent_clones_upload_once(hg, httpd_factory, small_repo, tmp_dir, store, proxy):
     """20 identical clones at once: exactly one upload of their key, the other
-    19 are noted in-progress, and all 20 clones verify. The proxy holds the
+    19 follow the first (noted collapsed), and all 20 clones verify. The proxy holds the
     upload until every clone is done, so the lock is still held while the 20
     getbundles arrive."""
     spool = spool_dir(tmp_dir)
@@ -487,7 +487,7 @@ def test_concurrent_clones_upload_once(hg, httpd_factory, small_repo, tmp_dir, s
         assert hist == expected, f"clone {i} history differs"
 
     notes = sorted(e["note"] for e in entries)
-    assert notes == ["miss"] + ["miss-store-skipped:in-progress"] * (n - 1), notes
+    assert notes == ["collapsed"] * (n - 1) + ["miss"], notes
     (key,) = wait_stored(store, proxy)
     assert held == ["hgs3lock." + key[len(PREFIX):]], held
     time.sleep(0.5)
