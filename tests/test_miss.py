@@ -489,7 +489,9 @@ def test_concurrent_clones_upload_once(hg, httpd_factory, small_repo, tmp_dir, s
     notes = sorted(e["note"] for e in entries)
     assert notes == ["collapsed"] * (n - 1) + ["miss"], notes
     (key,) = wait_stored(store, proxy)
-    assert held == ["hgs3lock." + key[len(PREFIX):]], held
+    # the lock, and the spool file the followers read (SPEC "Collapsed misses")
+    assert held[0] == "hgs3lock." + key[len(PREFIX):], held
+    assert [h.startswith("hgs3spool.") for h in held[1:]] == [True], held
     time.sleep(0.5)
     ups = uploads(proxy, key)
     assert [(u["method"], u["status"]) for u in ups] == [("PUT", 200)], ups
