@@ -349,3 +349,162 @@ def test_leader_client_leaves(hg, httpd_factory, history_repo, tmp_dir, store, p
     (key,) = wait_stored(store, proxy)
     assert_same_body(store.get(key)[0], direct)
     E.wait_until(lambda: not spool_leftovers(spool), 20, what="spool and lock removed")
+
+
+# --- slow followers and memory -------------------------------------------------------
+def new_state(repo):
+    """A new state fingerprint (hgrc mtime), hence new keys, same answers."""
+    hgrc = repo / ".hg" / "hgrc"
+    if not hgrc.exists():
+        hgrc.write_text("# mod_hgs3cache test\n")
+        hgrc.chmod(0o644)
+    ns = max(time.time_ns(), hgrc.stat().st_mtime_ns + 1_000_000)
+    os.utime(hgrc, ns=(ns, ns))
+
+
+def read_all(resp, rate=None, chunk=65536):
+    """Read a response to its end (at most `rate` bytes/s): (bytes, sha256,
+    seconds to the last byte)."""
+    import hashlib
+    h, n, t0 = hashlib.sha256(), 0, time.monotonic()
+    while True:
+        b = resp.read(chunk)
+        if not b:
+            break
+        h.update(b)
+        n += len(b)
+        if rate:
+            ahead = n / rate - (time.monotonic() - t0)
+            if ahead > 0:
+                time.sleep(ahead)
+    return n, h.hexdigest(), time.monotonic() - t0
+
+
+def test_slow_follower_does_not_slow_the_leader(hg, httpd_factory, history_repo, tmp_dir, store,
+                                               proxy):
+    """A follower reading at 1 MB/s: the leader's time to last byte stays
+    within 5% of a lone miss's, and the follower still gets the whole body
+    after the upload ended and the spool file was removed."""
+    import shutil
+    from pyhgs3.hgwire import clone_headers
+    repo = tmp_dir / "hist"
+    shutil.copytree(history_repo, repo, symlinks=True)
+    E.make_world_readable(repo)
+    spool = spool_dir(tmp_dir)
+    httpd = herd_httpd(httpd_factory, store, proxy, repo, spool)
+    headers = clone_headers(heads_of(hg, repo))
+
+    def lone():
+        new_state(repo)
+        conn, resp = getbundle_conn(httpd, headers)
+        t0 = time.monotonic()
+        n, sha, _ = read_all(resp)
+        conn.close()
+        return n, sha, time.monotonic() - t0
+    alone = [lone(), lone()]
+    new_state(repo)
+    conn, leader = getbundle_conn(httpd, headers)
+    t0 = time.monotonic()
+    wait_hgweb_started(httpd, 3)
+    slow_conn, slow = getbundle_conn(httpd, headers)
+    slow_result = []
+    t = threading.Thread(target=lambda: slow_result.append(read_all(slow, rate=1_000_000)))
+    t.start()
+    n, sha, _ = read_all(leader)
+    ttlb = time.monotonic() - t0
+    conn.close()
+    base = max(a[2] for a in alone)
+    print(f"\nleader time to last byte {ttlb:.2f}s, lone {[round(a[2], 2) for a in alone]}")
+    assert ttlb <= base * 1.05, (ttlb, alone)
+    E.wait_until(lambda: not spool_leftovers(spool), 60, what="upload done, spool removed")
+    assert t.is_alive(), "the slow follower finished before the spool was removed"
+    t.join(120)
+    slow_conn.close()
+    assert slow_result and slow_result[0][:2] == (n, sha), (slow_result, n)
+    assert n == alone[0][0] and sha == alone[0][1]
+
+
+def httpd_children_rss_kb(httpd):
+    """{pid: VmRSS kB} of the httpd worker children (not the hgweb daemon)."""
+    import subprocess
+    daemon = set(httpd.hgweb_count_path.read_text().split()) \
+        if httpd.hgweb_count_path.exists() else set()
+    out = {}
+    pids = subprocess.run(["pgrep", "-P", str(httpd.proc.pid)], capture_output=True,
+                          text=True).stdout.split()
+    for pid in pids:
+        if pid in daemon:
+            continue
+        try:
+            status = open(f"/proc/{pid}/status").read()
+            cmd = open(f"/proc/{pid}/cmdline", "rb").read()
+        except OSError:
+            continue
+        if b"apache2" not in cmd and b"httpd" not in cmd:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                out[pid] = int(line.split()[1])
+    return out
+
+
+def test_memory_of_ten_followers(hg, httpd_factory, env, tmp_dir, store, proxy):
+    """10 slow followers of a 192 MiB response (a repository built for this
+    test: 1 GiB takes too long here, the bound is the same): the httpd
+    children's RSS grows by at most HgS3CacheMemory + 32 MiB in total, and
+    every follower receives exactly the leader's body."""
+    from pyhgs3.hg import build_big_repo
+    from pyhgs3.hgwire import clone_headers
+    repo = build_big_repo(hg, tmp_dir / "large", total_mb=192, commits=3, seed=77)
+    E.make_world_readable(repo)
+    spool = spool_dir(tmp_dir)
+    httpd = herd_httpd(httpd_factory, store, proxy, repo, spool, Memory="1M",
+                       MaxSize="1G")
+    # the upload is held: the body must not be re-read into memory for it
+    gate = Gate()
+    proxy.add_rule("delay", method=("PUT", "POST"), seconds=gate)
+    headers = clone_headers(heads_of(hg, repo))
+    # warm every worker thread a little, then take the baseline
+    for _ in range(4):
+        httpd.get("/server-status?auto")
+    base = httpd_children_rss_kb(httpd)
+    conn, leader = getbundle_conn(httpd, headers)
+    results, peak = {}, [0]
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            now = httpd_children_rss_kb(httpd)
+            growth = sum(now.get(p, 0) - base.get(p, 0) for p in now)
+            peak[0] = max(peak[0], growth)
+            time.sleep(0.1)
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        lead = threading.Thread(target=lambda: results.update(leader=read_all(leader)))
+        lead.start()
+        wait_hgweb_started(httpd)
+        follows = []
+        for i in range(10):
+            c, r = getbundle_conn(httpd, headers)
+            th = threading.Thread(
+                target=lambda i=i, r=r: results.update({i: read_all(r, rate=40_000_000)}))
+            th.start()
+            follows.append((c, th))
+        lead.join(300)
+        for c, th in follows:
+            th.join(300)
+            c.close()
+        conn.close()
+    finally:
+        stop.set()
+        sampler.join()
+        gate.open()
+    n, sha, _ = results["leader"]
+    assert n > 190 * 1024 * 1024
+    assert all(results[i][:2] == (n, sha) for i in range(10)), results
+    entries = wait_getbundles(httpd, "repo", count=11)
+    assert sorted(e["note"] for e in entries) == ["collapsed"] * 10 + ["miss"]
+    print(f"\nhttpd children RSS growth, peak: {peak[0] / 1024:.1f} MiB")
+    assert peak[0] <= (1 + 32) * 1024, f"RSS grew by {peak[0]} kB"
+    wait_stored(store, proxy)
