@@ -396,19 +396,26 @@ def test_slow_follower_does_not_slow_the_leader(hg, httpd_factory, history_repo,
 
     def lone():
         new_state(repo)
-        conn, resp = getbundle_conn(httpd, headers)
         t0 = time.monotonic()
+        conn, resp = getbundle_conn(httpd, headers)
         n, sha, _ = read_all(resp)
+        took = time.monotonic() - t0
         conn.close()
-        return n, sha, time.monotonic() - t0
+        # the next measurement starts with the upload done
+        E.wait_until(lambda: not spool_leftovers(spool), 60, what="upload done")
+        return n, sha, took
     alone = [lone(), lone()]
     new_state(repo)
-    conn, leader = getbundle_conn(httpd, headers)
+    slow_result, slow_conn = [], []
+
+    def slow_follower():
+        wait_hgweb_started(httpd, 3)
+        c, r = getbundle_conn(httpd, headers)
+        slow_conn.append(c)
+        slow_result.append(read_all(r, rate=1_000_000))
+    t = threading.Thread(target=slow_follower)
     t0 = time.monotonic()
-    wait_hgweb_started(httpd, 3)
-    slow_conn, slow = getbundle_conn(httpd, headers)
-    slow_result = []
-    t = threading.Thread(target=lambda: slow_result.append(read_all(slow, rate=1_000_000)))
+    conn, leader = getbundle_conn(httpd, headers)
     t.start()
     n, sha, _ = read_all(leader)
     ttlb = time.monotonic() - t0
@@ -419,7 +426,7 @@ def test_slow_follower_does_not_slow_the_leader(hg, httpd_factory, history_repo,
     E.wait_until(lambda: not spool_leftovers(spool), 60, what="upload done, spool removed")
     assert t.is_alive(), "the slow follower finished before the spool was removed"
     t.join(120)
-    slow_conn.close()
+    slow_conn[0].close()
     assert slow_result and slow_result[0][:2] == (n, sha), (slow_result, n)
     assert n == alone[0][0] and sha == alone[0][1]
 
