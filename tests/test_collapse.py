@@ -515,3 +515,42 @@ def test_memory_of_ten_followers(hg, httpd_factory, env, tmp_dir, store, proxy):
     print(f"\nhttpd children RSS growth, peak: {peak[0] / 1024:.1f} MiB")
     assert peak[0] <= (1 + 32) * 1024, f"RSS grew by {peak[0]} kB"
     wait_stored(store, proxy)
+
+
+def test_leader_fails_before_the_head(hg, httpd_factory, small_repo, tmp_dir, store, proxy):
+    """hgweb fails the leader's getbundle (a 500) while 3 followers wait
+    for its head (held by the counting wrapper): they have sent nothing, so
+    they fall back, run hgweb themselves and their clones succeed; nothing
+    is left behind."""
+    spool = spool_dir(tmp_dir)
+    httpd = herd_httpd(httpd_factory, store, proxy, small_repo, spool)
+    httpd.allow_log(r"\[wsgi:", r"test fault")
+    httpd.hgweb_hold_path.write_text("")
+    httpd.hgweb_fail_path.write_text("")
+    E.chown_to_server(httpd.hgweb_fail_path)
+    leader = []
+    lt = threading.Thread(target=lambda: leader.append(
+        hg.clone(httpd.repo_url("repo"), tmp_dir / "leader", "-U")))
+    lt.start()
+    wait_hgweb_started(httpd)
+    results = []
+    ft = threading.Thread(target=lambda: results.extend(
+        clone_herd(hg, httpd.repo_url("repo"), tmp_dir, 3)))
+    ft.start()
+    # the followers' batch commands are answered, then they wait for the head
+    E.wait_until(lambda: len(httpd.access_log.find("GET", r"cmd=batch")) >= 4, 60,
+                 what="the followers' batch")
+    time.sleep(2)
+    httpd.hgweb_hold_path.unlink()
+    lt.join(120)
+    ft.join(300)
+    assert leader and not leader[0].ok, leader
+    assert_all_verified(results, hg.history(small_repo))
+    c = counters(httpd)
+    notes = [e["note"] for e in wait_getbundles(httpd, "repo", count=4)]
+    assert len(notes) == 4, notes
+    assert c["CollapseFallbacks"] == 3 and c["CollapseAborts"] == 0, (c, notes)
+    assert "collapsed" not in notes, notes
+    assert httpd.hgweb_getbundles() >= 2
+    wait_stored(store, proxy)
+    E.wait_until(lambda: not spool_leftovers(spool), 20, what="nothing left")

@@ -107,6 +107,10 @@ class HttpdInstance:
         self.default_spool_dir = default_spool_dir
         self.count_hgweb = count_hgweb
         self.hgweb_count_path = self.dir / "run" / "hgweb_getbundles"
+        # while this file exists, a counted getbundle waits before hgweb runs
+        self.hgweb_hold_path = self.dir / "run" / "hgweb_hold"
+        # and if this one exists when it goes on, that getbundle fails (once)
+        self.hgweb_fail_path = self.dir / "run" / "hgweb_fail"
         self.port = port or E.free_port()
         self.url = f"http://{E.LOOPBACK}:{self.port}"
         self.conf_path = self.dir / "httpd.conf"
@@ -173,6 +177,12 @@ class HttpdInstance:
                 "    if 'cmd=getbundle' in environ.get('QUERY_STRING', ''):\n"
                 f"        with open({str(self.hgweb_count_path)!r}, 'a') as f:\n"
                 "            f.write('%d\\n' % os.getpid())\n"
+                "        import time\n"
+                f"        while os.path.exists({str(self.hgweb_hold_path)!r}):\n"
+                "            time.sleep(0.05)\n"
+                f"        if os.path.exists({str(self.hgweb_fail_path)!r}):\n"
+                f"            os.unlink({str(self.hgweb_fail_path)!r})\n"
+                "            raise RuntimeError('hgweb failed (test fault)')\n"
                 "    return _hgweb_app(environ, start_response)\n")
         if self.mode == "wsgi":
             script = self.dir / "hgweb.wsgi"
