@@ -26,10 +26,12 @@
 #include "hgs3_lock.h"
 #include "hgs3_spool.h"
 #include "hgs3_bundle2.h"
+#include "hgs3_collapse.h"
 
 #include "mod_hgs3cache.h"
 #include "mod_hgs3cache_config.h"
 #include "mod_hgs3cache_capture.h"
+#include "mod_hgs3cache_collapse.h"
 #include "mod_hgs3cache_store.h"
 #include "mod_hgs3cache_spooldir.h"
 #include "mod_hgs3cache_status.h"
@@ -51,8 +53,11 @@ typedef struct capture_ctx {
     apr_bucket_brigade *rest; /* what is left of a brigade while a part is passed */
     apr_uint64_t reserved;    /* of the host's spool budget (HgS3CacheSpoolMax) */
     apr_uint64_t spool_max;
-    int checked; /* headers were examined */
-    int off;     /* stepped out of the way */
+    int checked;            /* headers were examined */
+    int off;                /* stepped out of the way */
+    hgs3_collapse_rec *rec; /* collapsed misses: our record, in the lock */
+    int head_published;     /* followers may attach */
+    int drain;              /* our client left, followers did not: no more passing on */
 } capture_ctx;
 
 /* HgS3CacheSpoolMax is reserved ahead of the body in steps of this size, so
@@ -100,8 +105,9 @@ static void step_out(capture_ctx *ctx, hgs3_skip_e reason)
         ctx->spool = NULL;
     }
     spool_unreserve(ctx);
-    hgs3_lock_release(ctx->lock);
+    hgs3_lock_release(ctx->lock); /* marks the record failed for followers */
     ctx->lock = NULL;
+    ctx->rec = NULL;
     hgs3_note_skip(ctx->r, ctx->conf, reason); /* HGS3_SKIP_NONE: the note stays */
 }
 
@@ -222,7 +228,7 @@ static void finish(capture_ctx *ctx)
     apr_off_t len;
     apr_status_t rv;
 
-    if (r->connection->aborted) {
+    if (r->connection->aborted && !ctx->drain) {
         why = HGS3_SKIP_ABORTED;
     } else if (r->status != HTTP_OK) {
         why = HGS3_SKIP_STATUS;
@@ -254,6 +260,13 @@ static void finish(capture_ctx *ctx)
                      ? HGS3_SKIP_NONE
                      : HGS3_SKIP_TOO_SMALL);
         return;
+    }
+    if (ctx->rec) {
+        /* followers finish from the file: have the last block written now,
+         * not when the upload job gets to it */
+        hgs3_spool_push(ctx->spool);
+        hgs3_collapse_done(ctx->rec, (apr_uint64_t)len);
+        ctx->rec = NULL; /* goes with the lock */
     }
     why = hgs3_store_submit(r, ctx->conf, ctx->object, ctx->content_type, ctx->spool, ctx->lock,
                             ctx->reserved);
@@ -322,6 +335,44 @@ static void tee_some(capture_ctx *ctx, apr_bucket_brigade *bb, apr_bucket **spli
     *split = b;
 }
 
+/* Collapsed misses: once the spool file exists, publish the (cacheable)
+ * head so followers may attach, and have what was read so far written
+ * for them. */
+static void collapse_publish(capture_ctx *ctx)
+{
+    request_rec *r = ctx->r;
+
+    if (!ctx->rec || ctx->off || !hgs3_spool_path(ctx->spool)) {
+        return;
+    }
+    if (!ctx->head_published) {
+        ctx->head_published = 1;
+        if (hgs3_collapse_set_head(ctx->rec, r->status, hgs3_spool_path(ctx->spool),
+                                   ctx->content_type, r->headers_out) != APR_SUCCESS) {
+            hgs3_collapse_fail(ctx->rec); /* a head too large to share */
+            ctx->rec = NULL;
+            return;
+        }
+    }
+    hgs3_spool_push(ctx->spool);
+}
+
+/* Our client went away: with followers attached, keep reading hgweb to the
+ * end (passing nothing on), so they complete and the body is stored. */
+static int collapse_drain(capture_ctx *ctx)
+{
+    if (!ctx->rec || ctx->off || !ctx->r->connection->aborted ||
+        !hgs3_collapse_followers(ctx->rec)) {
+        return 0;
+    }
+    if (!ctx->drain) {
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, ctx->r,
+                      "hgs3cache: client left; draining the response for its followers");
+    }
+    ctx->drain = 1;
+    return 1;
+}
+
 static apr_status_t capture_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
 {
     capture_ctx *ctx = f->ctx;
@@ -349,10 +400,14 @@ static apr_status_t capture_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
         if (split != APR_BRIGADE_SENTINEL(bb)) {
             ctx->rest = apr_brigade_split_ex(bb, split, ctx->rest);
         }
-        rv = ap_pass_brigade(f->next, bb);
+        collapse_publish(ctx);
+        rv = ctx->drain ? APR_SUCCESS : ap_pass_brigade(f->next, bb);
         apr_brigade_cleanup(bb);
         if (ctx->rest) {
             APR_BRIGADE_CONCAT(bb, ctx->rest);
+        }
+        if (rv != APR_SUCCESS && collapse_drain(ctx)) {
+            rv = APR_SUCCESS;
         }
         if (rv != APR_SUCCESS) {
             /* Stop reading: the script (CGI) or the daemon (mod_wsgi)
@@ -367,7 +422,9 @@ static apr_status_t capture_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     }
     if (ctx->off) {
         ap_remove_output_filter(f);
-        if (!APR_BRIGADE_EMPTY(bb)) {
+        if (ctx->drain) {
+            apr_brigade_cleanup(bb);
+        } else if (!APR_BRIGADE_EMPTY(bb)) {
             rv = ap_pass_brigade(f->next, bb);
         }
     }
@@ -388,6 +445,14 @@ int hgs3_capture_start(request_rec *r, const hgs3_dir_conf *conf, const char *he
     ctx->expected = -1;
     ctx->spool_max = (apr_uint64_t)hgs3_srv_spool_max(hgs3_get_srv_conf(r->server));
     rv = hgs3_lock_try(&ctx->lock, r->pool, spool_dir, hex);
+    if (rv == APR_EEXIST && hgs3_conf_collapse(conf)) {
+        /* a miss of this key is being answered: follow it */
+        int rc = hgs3_collapse_follow(r, conf, hex);
+        if (rc != DECLINED) {
+            return rc;
+        }
+        rv = hgs3_lock_try(&ctx->lock, r->pool, spool_dir, hex); /* a plain miss */
+    }
     if (rv == APR_EEXIST) {
         hgs3_note_skip(r, conf, HGS3_SKIP_IN_PROGRESS);
         return DECLINED;
@@ -410,8 +475,11 @@ int hgs3_capture_start(request_rec *r, const hgs3_dir_conf *conf, const char *he
         return DECLINED;
     }
     hgs3_store_sweep_later(spool_dir);
-    rv = hgs3_spool_create(&ctx->spool, r->pool, (apr_size_t)hgs3_conf_memory(conf), spool_dir,
-                           hgs3_conf_max_size(conf));
+    /* Collapsed misses: followers read the spool file, so it is a file
+     * from the first byte, and the record in the lock says how far. */
+    ctx->rec = hgs3_conf_collapse(conf) ? hgs3_lock_collapse(ctx->lock) : NULL;
+    rv = hgs3_spool_create(&ctx->spool, r->pool, ctx->rec ? 0 : (apr_size_t)hgs3_conf_memory(conf),
+                           spool_dir, hgs3_conf_max_size(conf));
     if (rv != APR_SUCCESS) {
         step_out(ctx, HGS3_SKIP_SPOOL_ERROR);
         return DECLINED;
@@ -420,6 +488,9 @@ int hgs3_capture_start(request_rec *r, const hgs3_dir_conf *conf, const char *he
      * a spilled body is written to its file by the spool's own thread. */
     hgs3_spool_defer_hash(ctx->spool);
     hgs3_spool_write_behind(ctx->spool, (apr_size_t)hgs3_conf_memory(conf));
+    if (ctx->rec) {
+        hgs3_spool_publish(ctx->spool, hgs3_collapse_published(ctx->rec));
+    }
     hgs3_set_note(r, conf, "miss");
     ap_add_output_filter(CAPTURE_FILTER, ctx, r, r->connection);
     return DECLINED;

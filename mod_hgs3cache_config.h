@@ -70,6 +70,8 @@ typedef struct hgs3_dir_conf {
     int connect_ms;                /* HgS3CacheTimeout CONNECT_MS: default 1000 */
     int lookup_ms;                 /*                  LOOKUP_MS: default 2000 */
     int header;                    /* HgS3CacheHeader: default off */
+    int collapse;                  /* HgS3CacheCollapse: default on */
+    int collapse_timeout;          /* HgS3CacheCollapseTimeout: default 60 s */
     apr_off_t multipart_threshold; /* HgS3CacheMultipartThreshold: default 64M */
     hgs3_conffiles *config_files;  /* HgS3CacheConfigFiles: default in the table */
     apr_off_t inline_max;          /* HgS3CacheInlineMax: default 64K, 0 = off */
@@ -138,6 +140,14 @@ HGS3_DIR_GETTER(int, hgs3_conf_header, NUM, header)
 HGS3_DIR_GETTER(apr_off_t, hgs3_conf_multipart_threshold, NUM, multipart_threshold)
 HGS3_DIR_GETTER(hgs3_conffiles *, hgs3_conf_config_files, PTR, config_files)
 HGS3_DIR_GETTER(apr_off_t, hgs3_conf_inline_max, NUM, inline_max)
+HGS3_DIR_GETTER(int, hgs3_conf_collapse, NUM, collapse)
+HGS3_DIR_GETTER(int, hgs3_conf_collapse_timeout_sec, NUM, collapse_timeout)
+
+/* HgS3CacheCollapseTimeout as an interval. */
+static inline apr_interval_time_t hgs3_conf_collapse_timeout(const hgs3_dir_conf *c)
+{
+    return apr_time_from_sec(hgs3_conf_collapse_timeout_sec(c));
+}
 HGS3_SRV_GETTER(int, hgs3_srv_upload_workers, NUM, upload_workers)
 HGS3_SRV_GETTER(int, hgs3_srv_upload_queue, NUM, upload_queue)
 HGS3_SRV_GETTER(int, hgs3_srv_presence_ttl, NUM, presence_ttl)

@@ -23,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 from pathlib import Path
@@ -1088,6 +1089,73 @@ class Bench:
             f"HgS3CacheInlineMax 0 {median(off) * 1000:.2f} ms, of which hgweb "
             f"{hgweb_off * 1000:.2f} ms ({hgweb_off / median(off) * 100:.0f}%); miss clone "
             f"{miss * 1000:.0f} ms. {n} rounds, medians.")
+    # -- herd --
+    def herd_once(self, name, n, expect):
+        """n concurrent cold clones (-U) of /<name>: server CPU (httpd +
+        hgweb daemon, until the upload is done), each clone's wall time,
+        and the notes of their getbundles."""
+        inst = self.main
+        offset = self.log_offset(inst)
+        before = self.object_count()
+        wait_quiet(inst)
+        c0 = inst.cpu()
+        walls, errors = [None] * n, []
+        start = threading.Barrier(n)
+
+        def one(i):
+            dest = self.work / f"herd-{i}"
+            start.wait(60)
+            p, tv = time_v([E.HG, "clone", "-q", "-U", inst.repo_url(name), str(dest)],
+                           env=self.hg.env(), timeout=900)
+            if p.returncode != 0:
+                errors.append(p.stderr.decode(errors="replace")[-500:])
+            else:
+                walls[i] = elapsed_seconds(tv["Elapsed (wall clock) time (h:mm:ss or m:ss)"])
+            shutil.rmtree(dest, ignore_errors=True)
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise RuntimeError(f"herd clone failed: {errors[0]}")
+        if expect:
+            self.wait_new_object(before)
+            self.wait_jobs_done(inst.run_dir)
+        wait_quiet(inst)
+        c1 = inst.cpu()
+        time.sleep(0.5)
+        notes = self.notes_since(inst, offset, f"/{name}?cmd=getbundle")
+        if expect and notes != expect:
+            raise RuntimeError(f"/{name} herd of {n}: notes {notes}, expected {expect}")
+        cpu = (c1["httpd"] - c0["httpd"] + c1["hgweb"] - c0["hgweb"]) / 1e9
+        return {"cpu": cpu, "walls": walls, "notes": notes}
+
+    def fig_herd(self):
+        """herd_cpu_ratio, herd_wall_ratio: N = 8 concurrent cold clones of
+        the history repository against one lone cold clone (server CPU;
+        the slowest clone's wall time), and the same without the module as
+        the anchor."""
+        n = 8
+        log(f"herd_cpu_ratio, herd_wall_ratio: history repository, {n} concurrent cold clones "
+            "against one, with the module and without")
+        self.new_state(self.hist)
+        lone = self.herd_once("hist", 1, {"miss": 1})
+        self.new_state(self.hist)
+        herd = self.herd_once("hist", n, {"miss": 1, "collapsed": n - 1})
+        off_lone = self.herd_once("histoff", 1, None)
+        off_herd = self.herd_once("histoff", n, None)
+        self.fig.add("herd_cpu_ratio", f"{herd['cpu'] / lone['cpu']:.3f}", "target <= 1.2")
+        self.fig.add("herd_wall_ratio", f"{max(herd['walls']) / lone['walls'][0]:.3f}",
+                     "target <= 1.2")
+        self.fig.note(
+            f"herd (history repository, N={n}, hg clone -U): server CPU lone {lone['cpu']:.2f} s,"
+            f" herd {herd['cpu']:.2f} s; wall lone {lone['walls'][0]:.2f} s, herd slowest "
+            f"{max(herd['walls']):.2f} s (clients share the machine with the server: "
+            f"{os.cpu_count()} CPUs). Module off (anchor): herd CPU ratio "
+            f"{off_herd['cpu'] / off_lone['cpu']:.2f}, wall ratio "
+            f"{max(off_herd['walls']) / off_lone['walls'][0]:.2f} "
+            f"(lone {off_lone['cpu']:.2f} s CPU, {off_lone['walls'][0]:.2f} s wall).")
 
     # -- 6 --
     def fig_capture_rss_growth(self):
@@ -1257,7 +1325,7 @@ class Bench:
 # ---- main ---------------------------------------------------------------------
 FIGURES = ("hit_redirect_rps_ratio", "hit_redirect_head_latency",
            "hit_redirect_head_latency_tls", "miss_overhead_ratio",
-           "stream_hit_ratio", "clone", "hit_clone_cpu", "capture_rss_growth",
+           "stream_hit_ratio", "clone", "hit_clone_cpu", "herd", "capture_rss_growth",
            "hit_cpu_per_request")
 
 

@@ -14,13 +14,15 @@
 
 #include "hgs3_err.h"
 #include "hgs3_lock.h"
+#include "hgs3_collapse.h"
 
 #define LOCK_PREFIX  "hgs3lock."
 #define SPOOL_PREFIX "hgs3spool."
 
 struct hgs3_lock {
     char *path;
-    int fd; /* holds the flock */
+    int fd;                 /* holds the flock */
+    hgs3_collapse_rec *rec; /* hgs3_lock_collapse: the mapped record */
 };
 
 /* Does path still name the file open on fd? */
@@ -76,12 +78,13 @@ leave:
     return rv;
 }
 
-/* Record the owner's pid (for people looking at the directory). */
+/* Record the owner's pid (for people looking at the directory), in place:
+ * the file never shrinks, as followers may map its collapse record. */
 static void write_owner(int fd)
 {
     char buf[32];
-    int n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-    if (ftruncate(fd, 0) == 0 && n > 0 && write(fd, buf, (size_t)n) < 0) {
+    int n = snprintf(buf, sizeof(buf), "%-15ld\n", (long)getpid());
+    if (n > 0 && pwrite(fd, buf, (size_t)n, 0) < 0) {
         /* informational only */
     }
 }
@@ -121,11 +124,22 @@ leave:
     return rv;
 }
 
+hgs3_collapse_rec *hgs3_lock_collapse(hgs3_lock *lock)
+{
+    if (lock && !lock->rec && hgs3_collapse_lead(&lock->rec, lock->fd) != APR_SUCCESS) {
+        lock->rec = NULL;
+    }
+    return lock ? lock->rec : NULL;
+}
+
 void hgs3_lock_release(hgs3_lock *lock)
 {
     if (!lock) {
         return;
     }
+    /* followers of an unfinished body must not wait for it */
+    hgs3_collapse_fail(lock->rec);
+    hgs3_collapse_unmap(lock->rec);
     /* Still ours (nobody removed and re-created it)? Remove it while the
      * flock is held, so nobody can be between taking and checking it. */
     if (same_file(lock->fd, lock->path)) {

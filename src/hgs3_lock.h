@@ -32,6 +32,11 @@ typedef struct hgs3_lock hgs3_lock;
  * took it (the uploader releases it); p is only scratch. */
 apr_status_t hgs3_lock_try(hgs3_lock **plock, apr_pool_t *p, const char *dir, const char *name);
 
+/* The lock file carries the collapse record of its key (hgs3_collapse.h):
+ * map it and start a new epoch on first call; NULL when that fails. It is
+ * unmapped, and marked failed unless complete, by hgs3_lock_release. */
+struct hgs3_collapse_rec *hgs3_lock_collapse(hgs3_lock *lock);
+
 /* Remove the lock file (if it is still ours) and free the lock: the flock
  * goes with the descriptor. NULL is fine. */
 void hgs3_lock_release(hgs3_lock *lock);

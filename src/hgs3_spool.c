@@ -59,6 +59,8 @@ struct hgs3_spool {
     int stop;                  /* drop everything and quit */
     int writer_ended;          /* the writer thread returned (or will at once) */
     apr_status_t writer_rv;    /* its write error, if any */
+    apr_uint64_t *publish;     /* hgs3_spool_publish: bytes on the file */
+    apr_uint64_t written;      /* by the writer thread */
 };
 
 /* apr_allocator_alloc hands out a node whose usable memory starts right
@@ -254,6 +256,11 @@ static void *APR_THREAD_FUNC writer_main(apr_thread_t *thd, void *data)
             }
             bytes += node_used(node);
         }
+        if (rv == APR_SUCCESS && spool->publish) {
+            /* readers of the file may now read this far */
+            spool->written += bytes;
+            __atomic_store_n(spool->publish, spool->written, __ATOMIC_RELEASE);
+        }
 
         apr_thread_mutex_lock(spool->mu);
         last->next = spool->free_nodes;
@@ -421,6 +428,29 @@ static apr_status_t writer_drain(hgs3_spool *spool)
     }
     writer_join(spool, &spool->input_done);
     return rv != APR_SUCCESS ? rv : spool->writer_rv;
+}
+
+apr_status_t hgs3_spool_publish(hgs3_spool *spool, apr_uint64_t *counter)
+{
+    if (spool->length || spool->finished || spool->failed || spool->discarded || !spool->window) {
+        return APR_EINVAL;
+    }
+    spool->publish = counter;
+    return APR_SUCCESS;
+}
+
+apr_status_t hgs3_spool_push(hgs3_spool *spool)
+{
+    apr_memnode_t *node = spool->tail;
+
+    if (spool->failed) {
+        return spool->failed;
+    }
+    if (!spool->writer || !node || node_used(node) == 0) {
+        return APR_SUCCESS;
+    }
+    spool->blocks = spool->tail = NULL;
+    return writer_queue(spool, node, 0);
 }
 
 apr_status_t hgs3_spool_write_behind(hgs3_spool *spool, apr_size_t window)

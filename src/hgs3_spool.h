@@ -138,6 +138,20 @@ void hgs3_spool_defer_hash(hgs3_spool *spool);
  * spills. */
 apr_status_t hgs3_spool_write_behind(hgs3_spool *spool, apr_size_t window);
 
+/* Readers of a growing file (collapsed misses, hgs3_collapse.h): the
+ * write-behind thread stores in *counter, with release order, how many
+ * bytes of the file are written after each batch. Needs write-behind, and
+ * memory_limit 0 so the file exists from the first byte; must be called
+ * before the first write (APR_EINVAL otherwise). counter must stay valid
+ * until the writer is joined (finish, discard or destroy). */
+apr_status_t hgs3_spool_publish(hgs3_spool *spool, apr_uint64_t *counter);
+
+/* Hand the partly filled last block to the writer now and wake it, so
+ * readers of the file need not wait for a full block or batch (a no-op
+ * without a writer). Does not wait: the window may be exceeded by this one
+ * block. */
+apr_status_t hgs3_spool_push(hgs3_spool *spool);
+
 /* After finish: compute the SHA-256 now if it was deferred (reads the body
  * back from memory or the file). No-op when already known. */
 apr_status_t hgs3_spool_hash(hgs3_spool *spool);

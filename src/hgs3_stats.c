@@ -69,6 +69,9 @@ static const struct {
     {HGS3_C_PRESENCE_HITS, "PresenceHits", "presence cache hits"},
     {HGS3_C_HEADS, "Heads", "HEAD requests"},
     {HGS3_C_INLINE_STORED, "InlineStored", "small replies kept inline"},
+    {HGS3_C_COLLAPSED, "Collapsed", "collapsed misses (followers)"},
+    {HGS3_C_COLLAPSE_FALLBACKS, "CollapseFallbacks", "collapse fallbacks to hgweb"},
+    {HGS3_C_COLLAPSE_ABORTS, "CollapseAborts", "collapse aborts (leader failed midway)"},
 };
 
 typedef char
@@ -194,6 +197,8 @@ void hgs3_stats_note(hgs3_stats *st, const char *note)
         hgs3_stats_add(st, HGS3_C_HITS_INLINE, 1);
     } else if (!strcmp(note, "miss")) {
         hgs3_stats_add(st, HGS3_C_MISSES, 1);
+    } else if (!strcmp(note, "collapsed")) {
+        hgs3_stats_add(st, HGS3_C_COLLAPSED, 1);
     } else if (!strncmp(note, SKIPPED, sizeof(SKIPPED) - 1)) {
         hgs3_stats_add(st, HGS3_C_MISSES, 1);
         hgs3_stats_skip(st, note + sizeof(SKIPPED) - 1);

@@ -26,22 +26,25 @@
 #include <apr_time.h>
 
 typedef enum {
-    HGS3_C_HITS_REDIRECT = 0, /* answered with a presigned redirect */
-    HGS3_C_HITS_STREAM,       /* answered by streaming the object */
-    HGS3_C_MISSES,            /* went to hgweb (captured or skipped) */
-    HGS3_C_STORED,            /* uploads completed */
-    HGS3_C_STORED_BYTES,      /* bytes of completed uploads */
-    HGS3_C_UPLOADS_DROPPED,   /* upload queue full, or dropped at shutdown */
-    HGS3_C_UPLOAD_ERRORS,     /* uploads that failed */
-    HGS3_C_STORE_ERRORS,      /* lookup failures: timeouts, 5xx, transport */
-    HGS3_C_BREAKER_TRIPS,     /* the breaker opened */
-    HGS3_C_LOOKUPS,           /* lookups made (presence cache or HEAD) */
-    HGS3_C_LOOKUP_US_SUM,     /* their total duration, microseconds */
-    HGS3_C_LOOKUP_US_MAX,     /* the longest one (kept as a maximum) */
-    HGS3_C_PRESENCE_HITS,     /* lookups answered by the presence cache */
-    HGS3_C_HEADS,             /* S3 HEAD requests made */
-    HGS3_C_HITS_INLINE,       /* answered from an inline entry of the presence cache */
-    HGS3_C_INLINE_STORED,     /* small replies kept inline in the presence cache */
+    HGS3_C_HITS_REDIRECT = 0,  /* answered with a presigned redirect */
+    HGS3_C_HITS_STREAM,        /* answered by streaming the object */
+    HGS3_C_MISSES,             /* went to hgweb (captured or skipped) */
+    HGS3_C_STORED,             /* uploads completed */
+    HGS3_C_STORED_BYTES,       /* bytes of completed uploads */
+    HGS3_C_UPLOADS_DROPPED,    /* upload queue full, or dropped at shutdown */
+    HGS3_C_UPLOAD_ERRORS,      /* uploads that failed */
+    HGS3_C_STORE_ERRORS,       /* lookup failures: timeouts, 5xx, transport */
+    HGS3_C_BREAKER_TRIPS,      /* the breaker opened */
+    HGS3_C_LOOKUPS,            /* lookups made (presence cache or HEAD) */
+    HGS3_C_LOOKUP_US_SUM,      /* their total duration, microseconds */
+    HGS3_C_LOOKUP_US_MAX,      /* the longest one (kept as a maximum) */
+    HGS3_C_PRESENCE_HITS,      /* lookups answered by the presence cache */
+    HGS3_C_HEADS,              /* S3 HEAD requests made */
+    HGS3_C_HITS_INLINE,        /* answered from an inline entry of the presence cache */
+    HGS3_C_INLINE_STORED,      /* small replies kept inline in the presence cache */
+    HGS3_C_COLLAPSED,          /* misses served by following another's generation */
+    HGS3_C_COLLAPSE_FALLBACKS, /* followers that ran hgweb themselves */
+    HGS3_C_COLLAPSE_ABORTS,    /* followers aborted after their first byte */
     HGS3_C_COUNT
 } hgs3_counter_e;
 

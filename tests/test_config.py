@@ -126,6 +126,8 @@ HgS3CacheHeader on
     HgS3CacheShareAcrossUsers on
     HgS3CacheTimeout 500 1500
     HgS3CacheHeader off
+    HgS3CacheCollapse on
+    HgS3CacheCollapseTimeout 30
 </Location>
 
 <Location /collection>
@@ -182,6 +184,10 @@ DIR_CASES = [
     ("HgS3CacheCommands", '"bad cmd!"', "getbundle batch", None),
     ("HgS3CacheShareAcrossUsers", "maybe", "off", None),
     ("HgS3CacheHeader", "2", "on", None),
+    ("HgS3CacheCollapse", "sometimes", "off", None),
+    ("HgS3CacheCollapseTimeout", "0", "1", None),
+    ("HgS3CacheCollapseTimeout", "86401", "86400", None),
+    ("HgS3CacheCollapseTimeout", "1m", "60", None),
     ("HgS3CacheKeyPrefix", "/leading", "leading/", None),
     ("HgS3CacheSpoolDir", "/nonexistent", "{plain_dir}", None),
     ("HgS3CacheAccessKeyId", '"with space"', "AKIDOTHER", None),

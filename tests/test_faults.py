@@ -517,7 +517,7 @@ def test_streamed_hit_fault(hg, module_httpd, small_repo, tmp_dir, store, proxy,
         proxy.add_rule(action, method="GET", path=PREFIX, **spec)
         for i in range(BREAKER_FAILS):
             e = b.clone()
-            assert e["note"] in ("miss", "miss-store-skipped:in-progress"), (i, e)
+            assert e["note"] in ("miss", "miss-store-skipped:in-progress", "collapsed"), (i, e)
             # the stream's first byte is bounded by LOOKUP_MS, checked about
             # once a second (libcurl's progress callback)
             check_latency(e, base, LOOKUP_MS / 1000 + 1.0 + SLACK_BOUND, f"fallback clone {i}")
@@ -620,7 +620,7 @@ def test_upload_fault(hg, module_httpd, small_repo, medium_repo, tmp_dir, store,
         proxy.add_rule("delay", method="PUT", path=PREFIX, seconds=2.5)
         first = miss()
         proxy.wait_for("PUT", PREFIX, done=None, timeout=20)
-        miss(note="miss-store-skipped:in-progress")
+        miss(note="collapsed")  # served from the spool (SPEC "Collapsed misses")
         (put,) = proxy.wait_for("PUT", PREFIX, timeout=UPLOAD_WAIT)
         assert put["status"] == 200 and put["duration"] >= 2.4, put
         b.wait_object(key_of(put))
@@ -710,8 +710,9 @@ def test_upload_fault(hg, module_httpd, small_repo, medium_repo, tmp_dir, store,
         if fault == "hang":
             miss()
             proxy.wait_for("PUT", PREFIX, done=None, timeout=20)
-            # While the upload hangs, its lock stands: no second upload.
-            miss(note="miss-store-skipped:in-progress")
+            # While the upload hangs, its lock stands: no second upload
+            # (the second is served from the first's spool).
+            miss(note="collapsed")
             proxy.wait_for("PUT", PREFIX, timeout=UPLOAD_WAIT)
             wait_log(b.httpd, UPLOAD_TAG)
             failed_uploads = 1

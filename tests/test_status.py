@@ -49,7 +49,7 @@ MaxConnectionsPerChild 0
 COUNTERS = ("Hits", "HitsRedirect", "HitsStream", "HitsInline", "InlineStored", "Misses", "Stored", "StoredBytes",
             "UploadsDropped", "UploadErrors", "StoreErrors", "BreakerTrips", "Lookups",
             "LookupUsSum", "LookupUsMax", "LookupUsMean", "PresenceHits", "Heads", "Skips",
-            "Bypasses", "SpoolBytes")
+            "Bypasses", "SpoolBytes", "Collapsed", "CollapseFallbacks", "CollapseAborts")
 SKIP_REASONS = ("status", "hg-error", "content-type", "content-encoding", "content-length",
                 "set-cookie", "too-large", "too-small", "error-part", "unrecognized-body",
                 "aborted", "length-mismatch", "spool-error", "in-progress", "queue-full",

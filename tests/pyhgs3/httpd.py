@@ -82,11 +82,14 @@ class HttpdInstance:
     env:        extra environment variables for httpd (e.g. AWS_ACCESS_KEY_ID).
     default_spool_dir: leave HgS3CacheSpoolDir unset, so the module's default
                 is used; otherwise each instance spools in its own run/.
+    count_hgweb: hgweb itself records each getbundle it answers (a line with
+                its pid in run/hgweb_getbundles; see hgweb_getbundles()).
     """
 
     def __init__(self, workdir, *, repos=None, mode="wsgi", module=False, extra_conf="",
                  hgweb_conf="", log_level="info", env=None, modules=(), mpm_conf=None,
-                 hgrc=None, port=None, name="httpd", default_spool_dir=False):
+                 hgrc=None, port=None, name="httpd", default_spool_dir=False,
+                 count_hgweb=False):
         if mode not in MODE_MODULES:
             raise ValueError(f"mode must be wsgi or cgi, not {mode!r}")
         self.dir = Path(workdir)
@@ -102,6 +105,12 @@ class HttpdInstance:
         self.mpm_conf = DEFAULT_MPM_CONF if mpm_conf is None else mpm_conf
         self.hgrc = hgrc
         self.default_spool_dir = default_spool_dir
+        self.count_hgweb = count_hgweb
+        self.hgweb_count_path = self.dir / "run" / "hgweb_getbundles"
+        # while this file exists, a counted getbundle waits before hgweb runs
+        self.hgweb_hold_path = self.dir / "run" / "hgweb_hold"
+        # and if this one exists when it goes on, that getbundle fails (once)
+        self.hgweb_fail_path = self.dir / "run" / "hgweb_fail"
         self.port = port or E.free_port()
         self.url = f"http://{E.LOOPBACK}:{self.port}"
         self.conf_path = self.dir / "httpd.conf"
@@ -159,12 +168,28 @@ class HttpdInstance:
             "os.environ['HGENCODING'] = 'utf-8'\n"
             "os.environ.pop('HGPLAIN', None)\n")
         config = repr(str(self.dir / "hgweb.config").encode())
+        wrap = ""
+        if self.count_hgweb:
+            # counted in hgweb, not by the module: what hgweb really generated
+            wrap = (
+                "_hgweb_app = application\n"
+                "def application(environ, start_response):\n"
+                "    if 'cmd=getbundle' in environ.get('QUERY_STRING', ''):\n"
+                f"        with open({str(self.hgweb_count_path)!r}, 'a') as f:\n"
+                "            f.write('%d\\n' % os.getpid())\n"
+                "        import time\n"
+                f"        while os.path.exists({str(self.hgweb_hold_path)!r}):\n"
+                "            time.sleep(0.05)\n"
+                f"        if os.path.exists({str(self.hgweb_fail_path)!r}):\n"
+                f"            os.unlink({str(self.hgweb_fail_path)!r})\n"
+                "            raise RuntimeError('hgweb failed (test fault)')\n"
+                "    return _hgweb_app(environ, start_response)\n")
         if self.mode == "wsgi":
             script = self.dir / "hgweb.wsgi"
             script.write_text(
                 "# hgweb under mod_wsgi (daemon mode)\n" + prologue +
                 "from mercurial.hgweb import hgweb\n"
-                f"application = hgweb({config})\n")
+                f"application = hgweb({config})\n" + wrap)
             script.chmod(0o644)
         else:
             script = self.dir / "hgweb.cgi"
@@ -173,7 +198,7 @@ class HttpdInstance:
                 "from mercurial import demandimport\n"
                 "demandimport.enable()\n"
                 "from mercurial.hgweb import hgweb, wsgicgi\n"
-                f"application = hgweb({config})\n"
+                f"application = hgweb({config})\n" + wrap +
                 "wsgicgi.launch(application)\n")
             script.chmod(0o755)
         return script
@@ -352,6 +377,13 @@ ExtendedStatus On
         self.stop_seconds = time.monotonic() - t0
         self._close_stderr()
         shutil.rmtree(self.sock_dir, ignore_errors=True)
+
+    def hgweb_getbundles(self):
+        """How many getbundle requests hgweb itself answered (count_hgweb)."""
+        try:
+            return len(self.hgweb_count_path.read_text().splitlines())
+        except FileNotFoundError:
+            return 0
 
     def running(self):
         return self.proc is not None and self.proc.poll() is None
