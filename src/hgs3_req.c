@@ -568,6 +568,37 @@ typedef struct hdr_scan {
     int te;              /* a Transfer-Encoding was given */
 } hdr_scan;
 
+/* Note one header of a kind that matters. A second X-HgArgs-Post or
+ * Content-Length is malformed. */
+static apr_status_t scan_one(hdr_scan *hs, hdr_kind kind, const char *suffix, const char *val,
+                             const hgs3_req_limits *lim)
+{
+    apr_status_t rv = APR_SUCCESS;
+
+    switch (kind) {
+    case HDR_HGARG:
+        rv = numbered_add(&hs->args, suffix, val, lim->max_header_value);
+        break;
+    case HDR_HGPROTO:
+        rv = numbered_add(&hs->proto, suffix, val, lim->max_header_value);
+        break;
+    case HDR_POSTLEN:
+        rv = hs->postlen ? HGS3_EMALFORMED : APR_SUCCESS;
+        hs->postlen = val;
+        break;
+    case HDR_CLEN:
+        rv = hs->clen ? HGS3_EMALFORMED : APR_SUCCESS;
+        hs->clen = val;
+        break;
+    case HDR_TE:
+        hs->te = 1;
+        break;
+    default:
+        break;
+    }
+    return rv;
+}
+
 static apr_status_t scan_headers(hdr_scan *hs, apr_pool_t *p, const apr_table_t *headers,
                                  const hgs3_req_limits *lim)
 {
@@ -602,27 +633,7 @@ static apr_status_t scan_headers(hdr_scan *hs, apr_pool_t *p, const apr_table_t 
             rv = HGS3_EMALFORMED;
             goto leave;
         }
-        switch (kind) {
-        case HDR_HGARG:
-            rv = numbered_add(&hs->args, suffix, val, lim->max_header_value);
-            break;
-        case HDR_HGPROTO:
-            rv = numbered_add(&hs->proto, suffix, val, lim->max_header_value);
-            break;
-        case HDR_POSTLEN:
-            rv = hs->postlen ? HGS3_EMALFORMED : APR_SUCCESS;
-            hs->postlen = val;
-            break;
-        case HDR_CLEN:
-            rv = hs->clen ? HGS3_EMALFORMED : APR_SUCCESS;
-            hs->clen = val;
-            break;
-        case HDR_TE:
-            hs->te = 1;
-            break;
-        default:
-            break;
-        }
+        rv = scan_one(hs, kind, suffix, val, lim);
         if (rv != APR_SUCCESS) {
             goto leave;
         }
