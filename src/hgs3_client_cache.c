@@ -39,6 +39,21 @@ static void thread_clients_free(void *data)
     free(tcs);
 }
 
+/* Deleting the key frees no thread's slots: those of the thread that
+ * destroys the pool (a child's main thread, which never runs the key's
+ * destructor) are freed here; other threads free theirs when they exit. */
+static apr_status_t cache_cleanup(void *data)
+{
+    hgs3_client_cache *cc = data;
+    thread_clients *tcs = NULL;
+
+    if (apr_threadkey_private_get((void **)&tcs, cc->key) == APR_SUCCESS && tcs) {
+        apr_threadkey_private_set(NULL, cc->key);
+        thread_clients_free(tcs);
+    }
+    return APR_SUCCESS;
+}
+
 apr_status_t hgs3_client_cache_create(hgs3_client_cache **pcc, apr_pool_t *p)
 {
     hgs3_client_cache *cc = apr_pcalloc(p, sizeof(*cc));
@@ -47,6 +62,8 @@ apr_status_t hgs3_client_cache_create(hgs3_client_cache **pcc, apr_pool_t *p)
     *pcc = NULL;
     rv = apr_threadkey_private_create(&cc->key, thread_clients_free, p);
     if (rv == APR_SUCCESS) {
+        /* registered after the key's own cleanup: runs before it */
+        apr_pool_cleanup_register(p, cc, cache_cleanup, apr_pool_cleanup_null);
         *pcc = cc;
     }
     return rv;

@@ -10,7 +10,8 @@
  * rotated credentials get a fresh client, and scopes that trust different
  * CAs never share a client or its verified connections. When all slots are
  * taken, the least recently used one is replaced. A thread's clients are
- * freed when the thread exits. */
+ * freed when the thread exits, the calling thread's when the cache's pool
+ * goes. */
 #ifndef HGS3_CLIENT_CACHE_H
 #define HGS3_CLIENT_CACHE_H
 

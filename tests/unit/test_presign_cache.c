@@ -182,8 +182,8 @@ static void *APR_THREAD_FUNC work(apr_thread_t *t, void *data)
         }
     }
     apr_pool_destroy(p);
-    apr_thread_exit(t, APR_SUCCESS);
-    return NULL;
+    (void)t;
+    return NULL; /* not apr_thread_exit(): ASan misreads its unwinding */
 }
 
 static void test_threads(void **state)
