@@ -18,6 +18,7 @@
 #include "mod_hgs3cache_presence.h"
 #include "mod_hgs3cache_status.h"
 #include "mod_hgs3cache_spooldir.h"
+#include "mod_hgs3cache_hit.h"
 
 void hgs3_handler_register(apr_pool_t *p);
 
@@ -62,6 +63,7 @@ static void hgs3_child_init(apr_pool_t *pchild, server_rec *s)
 {
     hgs3_presence_child_init(pchild, s);
     hgs3_store_child_init(pchild, s);
+    hgs3_hit_child_init(pchild);
 }
 
 static void hgs3_register_hooks(apr_pool_t *pool)

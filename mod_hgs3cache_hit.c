@@ -6,10 +6,8 @@
  * redirect would be unsafe: hg forwards its request headers to the redirect
  * target, Authorization (the user's password) included, and S3 refuses
  * requests whose headers pass 8 KB. */
-#include <pthread.h>
 #include <string.h>
 
-#include <apr_hash.h>
 #include <apr_strings.h>
 #include <apr_buckets.h>
 #include <httpd.h>
@@ -25,6 +23,7 @@
 #include "hgs3_req.h"
 #include "hgs3_s3.h"
 #include "hgs3_breaker.h"
+#include "hgs3_presign_cache.h"
 
 #include "mod_hgs3cache.h"
 #include "mod_hgs3cache_config.h"
@@ -226,123 +225,16 @@ static int use_stream(request_rec *r, const hgs3_dir_conf *conf)
     }
 }
 
-/* ---- presigned URLs, reused within their second ----------------------------
- *
- * X-Amz-Date has a one-second resolution and the signer is a pure function
- * of its inputs, so every redirect to the same object within one second
- * would be signed into the same URL. A small table per child, under a
- * mutex, keeps the last URL per object slot. An entry is used only when
- * every input of the signature is equal: the object, the public endpoint,
- * region, addressing, bucket, the credentials (the secret compared in
- * constant time), the expiry and the second; the method ("GET") and the
- * absence of a response-content-type are fixed here. So one Location's
- * credentials or endpoint are never used for another's, and a rotated
- * credentials file takes effect at once. Entries hold credentials and URLs
- * (credentials too): wiped when replaced, never logged. */
+/* ---- presigned URLs, reused within their second (hgs3_presign_cache.h) --- */
 
-#define PRESIGN_SLOTS 16
+static hgs3_presign_cache *presign_cache;
 
-typedef struct presign_slot {
-    char *object, *endpoint, *region, *bucket;
-    char *access_key, *secret_key, *session_token;
-    char *url;
-    int addressing;
-    int expiry;
-    apr_time_t second;
-} presign_slot;
-
-static pthread_mutex_t presign_mutex = PTHREAD_MUTEX_INITIALIZER;
-static presign_slot presign_cache[PRESIGN_SLOTS];
-
-static presign_slot *presign_slot_for(const char *object)
+void hgs3_hit_child_init(apr_pool_t *pchild)
 {
-    apr_ssize_t len = APR_HASH_KEY_STRING;
-    return &presign_cache[apr_hashfunc_default(object, &len) % PRESIGN_SLOTS];
-}
-
-static int same_str(const char *a, const char *b)
-{
-    return a == b || (a && b && strcmp(a, b) == 0);
-}
-
-static int same_secret(const char *a, const char *b)
-{
-    apr_size_t n;
-    if (!a || !b) {
-        return a == b;
+    if (hgs3_presign_cache_create(&presign_cache, pchild, HGS3_PRESIGN_CACHE_SLOTS) !=
+        APR_SUCCESS) {
+        presign_cache = NULL;
     }
-    n = strlen(a);
-    return n == strlen(b) && hgs3_memeq_ct(a, b, n);
-}
-
-static void wipe_free(char **ps)
-{
-    if (*ps) {
-        memset(*ps, 0, strlen(*ps));
-        free(*ps);
-        *ps = NULL;
-    }
-}
-
-static void presign_slot_clear(presign_slot *e)
-{
-    wipe_free(&e->object);
-    wipe_free(&e->endpoint);
-    wipe_free(&e->region);
-    wipe_free(&e->bucket);
-    wipe_free(&e->access_key);
-    wipe_free(&e->secret_key);
-    wipe_free(&e->session_token);
-    wipe_free(&e->url);
-}
-
-/* strdup, where NULL stays NULL; 0 when out of memory. */
-static int dup_field(char **pdst, const char *src)
-{
-    *pdst = src ? strdup(src) : NULL;
-    return !src || *pdst;
-}
-
-/* The URL signed for exactly these inputs in this second, or NULL. */
-static const char *presign_cached(apr_pool_t *p, const hgs3_s3_config *pub, const char *object,
-                                  int expiry, apr_time_t second)
-{
-    presign_slot *e = presign_slot_for(object);
-    const char *url = NULL;
-
-    pthread_mutex_lock(&presign_mutex);
-    if (e->url && e->second == second && e->expiry == expiry && e->addressing == pub->addressing &&
-        same_str(e->object, object) && same_str(e->endpoint, pub->endpoint) &&
-        same_str(e->region, pub->region) && same_str(e->bucket, pub->bucket) &&
-        same_str(e->access_key, pub->creds.access_key) &&
-        same_str(e->session_token, pub->creds.session_token) &&
-        same_secret(e->secret_key, pub->creds.secret_key)) {
-        url = apr_pstrdup(p, e->url);
-    }
-    pthread_mutex_unlock(&presign_mutex);
-    return url;
-}
-
-static void presign_remember(const hgs3_s3_config *pub, const char *object, int expiry,
-                             apr_time_t second, const char *url)
-{
-    presign_slot *e = presign_slot_for(object);
-
-    pthread_mutex_lock(&presign_mutex);
-    presign_slot_clear(e);
-    if (!dup_field(&e->object, object) || !dup_field(&e->endpoint, pub->endpoint) ||
-        !dup_field(&e->region, pub->region) || !dup_field(&e->bucket, pub->bucket) ||
-        !dup_field(&e->access_key, pub->creds.access_key) ||
-        !dup_field(&e->secret_key, pub->creds.secret_key) ||
-        !dup_field(&e->session_token, pub->creds.session_token) || !dup_field(&e->url, url) ||
-        !e->url) {
-        presign_slot_clear(e); /* out of memory: not cached */
-    } else {
-        e->addressing = pub->addressing;
-        e->expiry = expiry;
-        e->second = second;
-    }
-    pthread_mutex_unlock(&presign_mutex);
 }
 
 static int answer_redirect(request_rec *r, const hgs3_dir_conf *conf, const hgs3_s3_config *s3,
@@ -355,17 +247,13 @@ static int answer_redirect(request_rec *r, const hgs3_dir_conf *conf, const hgs3
     apr_status_t rv;
 
     pub.endpoint = hgs3_conf_public_endpoint(r->pool, conf);
-    url = presign_cached(r->pool, &pub, object, expiry, apr_time_sec(now));
-    if (!url) {
-        rv = hgs3_s3_presign(&url, r->pool, &pub, "GET", object, expiry, NULL, now);
-        if (rv != APR_SUCCESS) {
-            char buf[128];
-            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                          HGS3LOGNO(00403) "cannot presign a URL for %s: %s", object,
-                          hgs3_strerror(rv, buf, sizeof(buf)));
-            return DECLINED;
-        }
-        presign_remember(&pub, object, expiry, apr_time_sec(now), url);
+    rv = hgs3_presign_cache_url(&url, presign_cache, r->pool, &pub, object, expiry, now);
+    if (rv != APR_SUCCESS) {
+        char buf[128];
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                      HGS3LOGNO(00403) "cannot presign a URL for %s: %s", object,
+                      hgs3_strerror(rv, buf, sizeof(buf)));
+        return DECLINED;
     }
     hgs3_set_note(r, conf, "hit-redirect");
     /* hg turns a 302 on POST into a GET; a 303 says so explicitly. */

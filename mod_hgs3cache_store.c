@@ -16,6 +16,8 @@
 
 #include "hgs3_err.h"
 #include "hgs3_creds.h"
+#include "hgs3_creds_cache.h"
+#include "hgs3_client_cache.h"
 #include "hgs3_crypto.h"
 #include "hgs3_s3.h"
 #include "hgs3_upload.h"
@@ -163,113 +165,22 @@ static void job_drop(void *data)
 
 /* ---- credentials ---------------------------------------------------------
  *
- * Credentials files are re-read when they change (mtime, size or inode), not
- * on every request; the environment is read once per child. Results are
- * copied into the caller's pool under the lock, so a reload never frees
- * strings a request is still using. */
+ * Files and the environment through the child's credentials cache (see
+ * hgs3_creds_cache.h). */
 
-typedef struct creds_entry {
-    struct creds_entry *next;
-    apr_pool_t *pool; /* the entry's current strings */
-    const char *file;
-    const char *profile;
-    apr_time_t mtime;
-    apr_off_t size;
-    apr_ino_t inode;
-    apr_status_t rv; /* of the last load */
-    hgs3_creds creds;
-} creds_entry;
-
-static apr_pool_t *creds_pool;
-static apr_thread_mutex_t *creds_mx;
-static creds_entry *creds_entries;
-static hgs3_creds env_creds;
-static apr_status_t env_rv = APR_EINIT;
-
-static void creds_copy(hgs3_creds *out, apr_pool_t *p, const hgs3_creds *in)
-{
-    out->access_key = apr_pstrdup(p, in->access_key);
-    out->secret_key = apr_pstrdup(p, in->secret_key);
-    out->session_token = in->session_token ? apr_pstrdup(p, in->session_token) : NULL;
-}
-
-static creds_entry *creds_entry_get(const char *file, const char *profile)
-{
-    creds_entry *e;
-    for (e = creds_entries; e; e = e->next) {
-        if (!strcmp(e->file, file) && !strcmp(e->profile, profile)) {
-            return e;
-        }
-    }
-    e = apr_pcalloc(creds_pool, sizeof(*e));
-    e->file = apr_pstrdup(creds_pool, file);
-    e->profile = apr_pstrdup(creds_pool, profile);
-    e->rv = APR_EINIT;
-    e->next = creds_entries;
-    creds_entries = e;
-    return e;
-}
-
-/* Under creds_mx: reload e when the file changed since the last good load.
- * After an error (the file was missing, unreadable or unparsable) it is read
- * again on every call, whatever its stat says: a file moved away and back
- * unchanged keeps its mtime, size and inode, and must still be picked up. */
-static void creds_entry_refresh(creds_entry *e, apr_pool_t *scratch)
-{
-    apr_finfo_t fi;
-    apr_status_t rv =
-        apr_stat(&fi, e->file, APR_FINFO_MTIME | APR_FINFO_SIZE | APR_FINFO_INODE, scratch);
-    if (rv != APR_SUCCESS) {
-        e->rv = rv;
-        return;
-    }
-    if (e->rv == APR_SUCCESS && fi.mtime == e->mtime && fi.size == e->size &&
-        fi.inode == e->inode) {
-        return;
-    }
-    if (e->pool) {
-        apr_pool_clear(e->pool);
-    } else {
-        apr_pool_create(&e->pool, creds_pool);
-    }
-    memset(&e->creds, 0, sizeof(e->creds));
-    e->rv = hgs3_creds_load_file(&e->creds, e->pool, e->file, e->profile, NULL);
-    e->mtime = fi.mtime;
-    e->size = fi.size;
-    e->inode = fi.inode;
-}
+static hgs3_creds_cache *creds_cache;
 
 static apr_status_t creds_resolve(hgs3_creds *out, apr_pool_t *p, const hgs3_dir_conf *conf)
 {
     hgs3_creds statics = {conf->access_key, conf->secret_key, conf->session_token};
-    apr_status_t rv;
 
     memset(out, 0, sizeof(*out));
-    if (conf->access_key || !creds_mx) {
+    if (conf->access_key || !creds_cache) {
         /* static credentials, or not in a child (no cache): direct */
         return hgs3_creds_resolve(out, p, &statics, conf->creds_file, conf->creds_profile, NULL,
                                   NULL);
     }
-    apr_thread_mutex_lock(creds_mx);
-    if (conf->creds_file) {
-        creds_entry *e = creds_entry_get(conf->creds_file,
-                                         conf->creds_profile ? conf->creds_profile : "default");
-        creds_entry_refresh(e, p);
-        rv = e->rv;
-        if (rv == APR_SUCCESS) {
-            creds_copy(out, p, &e->creds);
-        }
-    } else {
-        if (env_rv == APR_EINIT) {
-            env_rv = hgs3_creds_from_env(&env_creds, creds_pool);
-        }
-        rv = env_rv;
-        if (rv == APR_SUCCESS) {
-            *out = env_creds; /* lives as long as the child */
-        }
-    }
-    apr_thread_mutex_unlock(creds_mx);
-    return rv;
+    return hgs3_creds_cache_get(creds_cache, out, p, conf->creds_file, conf->creds_profile);
 }
 
 apr_status_t hgs3_store_s3_config(hgs3_s3_config *s3, apr_pool_t *p, const hgs3_dir_conf *conf)
@@ -296,112 +207,13 @@ apr_status_t hgs3_store_s3_config(hgs3_s3_config *s3, apr_pool_t *p, const hgs3_
     return APR_SUCCESS;
 }
 
-/* ---- per-thread clients ----------------------------------------------------
- *
- * Lookups run on httpd's worker threads. Each thread keeps its last two S3
- * clients (say, one for HEAD with the lookup timeout, one for streaming),
- * so their connections to the store are reused across requests instead of
- * being set up for every lookup; over https that spares a TLS handshake per
- * lookup. A client is matched by a digest of its whole configuration,
- * credentials and trust (CA file and directory) included, so a rotated
- * credentials file gets a fresh client, and scopes that trust different CAs
- * never share a client or its verified connections. */
+/* ---- per-thread clients (see hgs3_client_cache.h) ----------------------- */
 
-#define THREAD_CLIENTS 2
-
-typedef struct thread_client {
-    apr_pool_t *pool;
-    char sig[HGS3_SHA256_HEX_LEN + 1];
-    hgs3_s3_client *client;
-    apr_uint64_t used;
-} thread_client;
-
-typedef struct thread_clients {
-    thread_client slot[THREAD_CLIENTS];
-    apr_uint64_t tick;
-} thread_clients;
-
-static apr_threadkey_t *clients_key;
-
-static void thread_clients_free(void *data)
-{
-    thread_clients *tcs = data;
-    int i;
-    if (!tcs) {
-        return;
-    }
-    for (i = 0; i < THREAD_CLIENTS; ++i) {
-        if (tcs->slot[i].pool) {
-            apr_pool_destroy(tcs->slot[i].pool);
-        }
-    }
-    free(tcs);
-}
-
-static const char *config_sig(apr_pool_t *p, const hgs3_s3_config *s3)
-{
-    const char *text =
-        apr_psprintf(p, "%s\n%s\n%d\n%s\n%s\n%s\n%s\n%ld\n%ld\n%ld\n%d\n%s\n%s",
-                     s3->endpoint ? s3->endpoint : "", s3->region ? s3->region : "", s3->addressing,
-                     s3->bucket ? s3->bucket : "", s3->creds.access_key ? s3->creds.access_key : "",
-                     s3->creds.secret_key ? s3->creds.secret_key : "",
-                     s3->creds.session_token ? s3->creds.session_token : "", s3->connect_timeout_ms,
-                     s3->timeout_ms, s3->stall_timeout_ms, s3->upload_tries,
-                     s3->ca_file ? s3->ca_file : "", s3->ca_path ? s3->ca_path : "");
-    return hgs3_sha256_hex(p, text, strlen(text));
-}
+static hgs3_client_cache *client_cache;
 
 apr_status_t hgs3_store_client(hgs3_s3_client **pc, apr_pool_t *p, const hgs3_s3_config *s3)
 {
-    thread_clients *tcs = NULL;
-    thread_client *tc, *victim;
-    const char *sig;
-    apr_status_t rv;
-    int i;
-
-    *pc = NULL;
-    if (!clients_key || apr_threadkey_private_get((void **)&tcs, clients_key) != APR_SUCCESS) {
-        return hgs3_s3_client_create(pc, p, s3); /* no cache: one for this request */
-    }
-    if (!tcs) {
-        tcs = calloc(1, sizeof(*tcs));
-        if (!tcs || apr_threadkey_private_set(tcs, clients_key) != APR_SUCCESS) {
-            free(tcs);
-            return hgs3_s3_client_create(pc, p, s3);
-        }
-    }
-    sig = config_sig(p, s3);
-    if (!sig) {
-        return hgs3_s3_client_create(pc, p, s3);
-    }
-    victim = &tcs->slot[0];
-    for (i = 0; i < THREAD_CLIENTS; ++i) {
-        tc = &tcs->slot[i];
-        if (tc->client && !strcmp(tc->sig, sig)) {
-            tc->used = ++tcs->tick;
-            *pc = tc->client;
-            return APR_SUCCESS;
-        }
-        if (tc->used < victim->used) {
-            victim = tc;
-        }
-    }
-    if (victim->pool) {
-        apr_pool_clear(victim->pool);
-    } else if ((rv = apr_pool_create_unmanaged_ex(&victim->pool, NULL, NULL)) != APR_SUCCESS) {
-        victim->pool = NULL;
-        return rv;
-    }
-    victim->client = NULL;
-    rv = hgs3_s3_client_create(&victim->client, victim->pool, s3);
-    if (rv != APR_SUCCESS) {
-        victim->client = NULL;
-        return rv;
-    }
-    apr_cpystrn(victim->sig, sig, sizeof(victim->sig));
-    victim->used = ++tcs->tick;
-    *pc = victim->client;
-    return APR_SUCCESS;
+    return hgs3_client_cache_get(client_cache, pc, p, s3);
 }
 
 const char *hgs3_store_presence_id(apr_pool_t *p, const hgs3_dir_conf *conf, const char *object)
@@ -509,12 +321,11 @@ void hgs3_store_child_init(apr_pool_t *pchild, server_rec *s)
 
     main_server = s;
     apr_atomic_set32(&stopping, 0);
-    if (apr_threadkey_private_create(&clients_key, thread_clients_free, pchild) != APR_SUCCESS) {
-        clients_key = NULL;
+    if (hgs3_client_cache_create(&client_cache, pchild) != APR_SUCCESS) {
+        client_cache = NULL;
     }
-    creds_pool = pchild;
-    if (apr_thread_mutex_create(&creds_mx, APR_THREAD_MUTEX_DEFAULT, pchild) != APR_SUCCESS) {
-        creds_mx = NULL;
+    if (hgs3_creds_cache_create(&creds_cache, pchild) != APR_SUCCESS) {
+        creds_cache = NULL;
     }
     rv = hgs3_breaker_init(&breaker, pchild, hgs3_srv_breaker_fails(sc),
                            apr_time_from_sec(hgs3_srv_breaker_secs(sc)));

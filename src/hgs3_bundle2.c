@@ -385,16 +385,48 @@ static void finish_zstd_stage(hgs3_bundle2 *det)
     }
 }
 
-/* The bytes of the current stage are all there: act on them. */
-static void finish_stage(hgs3_bundle2 *det)
+/* The engine name of a v2 body is in. */
+static void stream_engine(hgs3_bundle2 *det)
+{
+    const unsigned char *b = det->buf;
+
+    if (bytes_eq(b, det->want, "none")) {
+        collect(det, ST_MAGIC, 4);
+    } else if (bytes_eq(b, det->want, "zstd")) {
+        start_zstd(det);
+    } else if (bytes_eq(b, det->want, "zlib") || bytes_eq(b, det->want, "bzip2")) {
+        decide(det, HGS3_BUNDLE2_OPAQUE);
+    } else {
+        decide(det, HGS3_BUNDLE2_MALFORMED);
+    }
+}
+
+/* The stream parameters are in: a compression parameter may say the rest
+ * cannot be read. */
+static void stream_params(hgs3_bundle2 *det)
+{
+    switch (det->want ? check_params(det->buf, det->want) : PARAMS_PLAIN) {
+    case PARAMS_PLAIN:
+    case PARAMS_OTHER:
+        collect(det, ST_PART_SIZE, INT32_LEN);
+        break;
+    case PARAMS_ZSTD:
+        start_zstd(det);
+        break;
+    case PARAMS_OPAQUE:
+        decide(det, HGS3_BUNDLE2_OPAQUE);
+        break;
+    default:
+        decide(det, HGS3_BUNDLE2_MALFORMED);
+    }
+}
+
+/* The stages of the stream header: engine, magic, stream parameters. */
+static void finish_stream_stage(hgs3_bundle2 *det)
 {
     const unsigned char *b = det->buf;
     apr_int64_t v;
 
-    if (det->stage >= ST_ZS_MAGIC) {
-        finish_zstd_stage(det);
-        return;
-    }
     switch (det->stage) {
     case ST_ENGINE_LEN:
         if (b[0] == 0) {
@@ -404,15 +436,7 @@ static void finish_stage(hgs3_bundle2 *det)
         collect(det, ST_ENGINE, b[0]);
         break;
     case ST_ENGINE:
-        if (bytes_eq(b, det->want, "none")) {
-            collect(det, ST_MAGIC, 4);
-        } else if (bytes_eq(b, det->want, "zstd")) {
-            start_zstd(det);
-        } else if (bytes_eq(b, det->want, "zlib") || bytes_eq(b, det->want, "bzip2")) {
-            decide(det, HGS3_BUNDLE2_OPAQUE);
-        } else {
-            decide(det, HGS3_BUNDLE2_MALFORMED);
-        }
+        stream_engine(det);
         break;
     case ST_MAGIC:
         if (bytes_eq(b, 4, "HG20")) {
@@ -429,42 +453,71 @@ static void finish_stage(hgs3_bundle2 *det)
         }
         collect(det, ST_PARAMS, (apr_size_t)v);
         break;
-    case ST_PARAMS:
-        switch (det->want ? check_params(det->buf, det->want) : PARAMS_PLAIN) {
-        case PARAMS_PLAIN:
-        case PARAMS_OTHER:
-            collect(det, ST_PART_SIZE, INT32_LEN);
-            break;
-        case PARAMS_ZSTD:
-            start_zstd(det);
-            break;
-        case PARAMS_OPAQUE:
-            decide(det, HGS3_BUNDLE2_OPAQUE);
-            break;
-        default:
-            decide(det, HGS3_BUNDLE2_MALFORMED);
-        }
-        break;
+    default: /* ST_PARAMS */
+        stream_params(det);
+    }
+}
+
+/* A part header size is in: 0 ends the stream (or, after an interrupt
+ * flag, says no part follows). */
+static void part_size(hgs3_bundle2 *det)
+{
+    apr_int64_t v = be32(det->buf);
+    int interrupt = det->stage == ST_INTERRUPT_SIZE;
+
+    if (v < 0 || (interrupt && v > 0 && det->depth >= HGS3_BUNDLE2_MAX_DEPTH)) {
+        decide(det, HGS3_BUNDLE2_MALFORMED);
+    } else if (v == 0 && interrupt) {
+        collect(det, ST_CHUNK_SIZE, INT32_LEN); /* no part after all */
+    } else if (v == 0) {
+        decide(det, HGS3_BUNDLE2_OK); /* end of stream */
+    } else {
+        det->depth += interrupt;
+        start_part(det, v);
+    }
+}
+
+/* The part type is in: the one thing this parser is after. */
+static void part_type(hgs3_bundle2 *det)
+{
+    det->header_left -= (apr_uint32_t)det->want;
+    if (det->want >= 6 && apr_cstr_casecmpn((const char *)det->buf, "error:", 6) == 0) {
+        decide(det, HGS3_BUNDLE2_ERROR);
+    } else if (det->flags & HGS3_BUNDLE2_FIRST_PART) {
+        decide(det, HGS3_BUNDLE2_OK);
+    } else {
+        det->header_left -= PART_ID_LEN;
+        skip(det, ST_PART_ID, PART_ID_LEN);
+    }
+}
+
+/* The parameter sizes are in: they must fit in the header. */
+static void part_param_sizes(hgs3_bundle2 *det)
+{
+    apr_size_t i;
+
+    det->header_left -= 2 * det->nparams;
+    det->param_bytes = 0;
+    for (i = 0; i < det->want; ++i) {
+        det->param_bytes += det->buf[i];
+    }
+    if (det->param_bytes > det->header_left) {
+        decide(det, HGS3_BUNDLE2_MALFORMED);
+        return;
+    }
+    /* Keys, values and any slack: Mercurial ignores the latter too. */
+    skip(det, ST_HEADER_REST, det->header_left);
+}
+
+/* The stages of a part header. */
+static void finish_part_stage(hgs3_bundle2 *det)
+{
+    const unsigned char *b = det->buf;
+
+    switch (det->stage) {
     case ST_PART_SIZE:
-        v = be32(b);
-        if (v < 0) {
-            decide(det, HGS3_BUNDLE2_MALFORMED);
-        } else if (v == 0) {
-            decide(det, HGS3_BUNDLE2_OK); /* end of stream */
-        } else {
-            start_part(det, v);
-        }
-        break;
     case ST_INTERRUPT_SIZE:
-        v = be32(b);
-        if (v < 0 || (v > 0 && det->depth >= HGS3_BUNDLE2_MAX_DEPTH)) {
-            decide(det, HGS3_BUNDLE2_MALFORMED);
-        } else if (v == 0) {
-            collect(det, ST_CHUNK_SIZE, INT32_LEN); /* no part after all */
-        } else {
-            det->depth++;
-            start_part(det, v);
-        }
+        part_size(det);
         break;
     case ST_TYPE_LEN:
         det->header_left -= 1;
@@ -475,15 +528,7 @@ static void finish_stage(hgs3_bundle2 *det)
         collect(det, ST_TYPE, b[0]);
         break;
     case ST_TYPE:
-        det->header_left -= (apr_uint32_t)det->want;
-        if (det->want >= 6 && apr_cstr_casecmpn((const char *)b, "error:", 6) == 0) {
-            decide(det, HGS3_BUNDLE2_ERROR);
-        } else if (det->flags & HGS3_BUNDLE2_FIRST_PART) {
-            decide(det, HGS3_BUNDLE2_OK);
-        } else {
-            det->header_left -= PART_ID_LEN;
-            skip(det, ST_PART_ID, PART_ID_LEN);
-        }
+        part_type(det);
         break;
     case ST_PART_ID:
         collect(det, ST_COUNTS, PARAM_COUNTS_LEN);
@@ -497,44 +542,58 @@ static void finish_stage(hgs3_bundle2 *det)
         }
         collect(det, ST_SIZES, 2 * det->nparams);
         break;
-    case ST_SIZES: {
-        apr_size_t i;
-        det->header_left -= 2 * det->nparams;
-        det->param_bytes = 0;
-        for (i = 0; i < det->want; ++i) {
-            det->param_bytes += b[i];
-        }
-        if (det->param_bytes > det->header_left) {
-            decide(det, HGS3_BUNDLE2_MALFORMED);
-            break;
-        }
-        /* Keys, values and any slack: Mercurial ignores the latter too. */
-        skip(det, ST_HEADER_REST, det->header_left);
-        break;
-    }
-    case ST_HEADER_REST:
-        collect(det, ST_CHUNK_SIZE, INT32_LEN);
-        break;
-    case ST_CHUNK_SIZE:
-        v = be32(b);
-        if (v > 0) {
-            skip(det, ST_CHUNK_DATA, (apr_uint32_t)v);
-        } else if (v == FLAG_INTERRUPT) {
-            collect(det, ST_INTERRUPT_SIZE, INT32_LEN);
-        } else if (v < 0) {
-            decide(det, HGS3_BUNDLE2_MALFORMED);
-        } else if (det->depth > 0) {
-            det->depth--; /* end of an interrupt part: back to the outer payload */
-            collect(det, ST_CHUNK_SIZE, INT32_LEN);
-        } else {
-            collect(det, ST_PART_SIZE, INT32_LEN);
-        }
-        break;
-    case ST_CHUNK_DATA:
-        collect(det, ST_CHUNK_SIZE, INT32_LEN);
+    case ST_SIZES:
+        part_param_sizes(det);
         break;
     default:
         decide(det, HGS3_BUNDLE2_MALFORMED);
+    }
+}
+
+/* A payload chunk size is in: a chunk, an interrupt part, or the end of
+ * the payload (of an interrupt part, then back to the outer payload). */
+static void chunk_size(hgs3_bundle2 *det)
+{
+    apr_int64_t v = be32(det->buf);
+
+    if (v > 0) {
+        skip(det, ST_CHUNK_DATA, (apr_uint32_t)v);
+    } else if (v == FLAG_INTERRUPT) {
+        collect(det, ST_INTERRUPT_SIZE, INT32_LEN);
+    } else if (v < 0) {
+        decide(det, HGS3_BUNDLE2_MALFORMED);
+    } else if (det->depth > 0) {
+        det->depth--;
+        collect(det, ST_CHUNK_SIZE, INT32_LEN);
+    } else {
+        collect(det, ST_PART_SIZE, INT32_LEN);
+    }
+}
+
+/* The bytes of the current stage are all there: act on them. */
+static void finish_stage(hgs3_bundle2 *det)
+{
+    switch (det->stage) {
+    case ST_ENGINE_LEN:
+    case ST_ENGINE:
+    case ST_MAGIC:
+    case ST_PARAMS_SIZE:
+    case ST_PARAMS:
+        finish_stream_stage(det);
+        break;
+    case ST_HEADER_REST:
+    case ST_CHUNK_DATA:
+        collect(det, ST_CHUNK_SIZE, INT32_LEN);
+        break;
+    case ST_CHUNK_SIZE:
+        chunk_size(det);
+        break;
+    default:
+        if (det->stage >= ST_ZS_MAGIC) {
+            finish_zstd_stage(det);
+        } else {
+            finish_part_stage(det);
+        }
     }
 }
 

@@ -57,101 +57,129 @@ static int section_match(const char *s, const char *e, const char *profile)
     return 0;
 }
 
+/* What the parser has seen so far. Values for the exact "[name]" section
+ * (index 2) and the "[profile name]" spelling (index 1); index 0 collects
+ * nothing. */
+typedef struct ini_state {
+    const char *profile;
+    const char *key[3], *secret[3], *token[3];
+    int seen[3];
+    int section;    /* index of the current section */
+    int in_section; /* a section header has been seen */
+} ini_state;
+
+/* A "[...]" line [ls, le). */
+static apr_status_t ini_section(ini_state *st, const char *ls, const char *le)
+{
+    const char *ns, *ne;
+
+    if (le[-1] != ']' || le - ls < 3) {
+        return HGS3_EMALFORMED;
+    }
+    ns = ls + 1;
+    ne = le - 1;
+    trim(&ns, &ne);
+    st->section = section_match(ns, ne, st->profile);
+    st->seen[st->section] = 1;
+    st->in_section = 1;
+    return APR_SUCCESS;
+}
+
+/* A "name = value" line [ls, le). configparser splits at the first '=' or
+ * ':', whichever comes first ("key: a=b" has the value "a=b"). */
+static apr_status_t ini_pair(ini_state *st, apr_pool_t *p, const char *ls, const char *le)
+{
+    const char *eq, *ns = ls, *ne, *vs, *ve = le;
+    const char **slot = NULL;
+
+    for (eq = ls; eq < le && *eq != '=' && *eq != ':'; ++eq) {
+    }
+    if (eq == le || eq == ls || !st->in_section) {
+        return HGS3_EMALFORMED;
+    }
+    ne = eq;
+    vs = eq + 1;
+    trim(&ns, &ne);
+    trim(&vs, &ve);
+    if (!st->section) {
+        return APR_SUCCESS;
+    }
+    if (span_eq_nocase(ns, ne, "aws_access_key_id")) {
+        slot = &st->key[st->section];
+    } else if (span_eq_nocase(ns, ne, "aws_secret_access_key")) {
+        slot = &st->secret[st->section];
+    } else if (span_eq_nocase(ns, ne, "aws_session_token") ||
+               span_eq_nocase(ns, ne, "aws_security_token")) {
+        slot = &st->token[st->section];
+    }
+    if (slot) {
+        *slot = apr_pstrmemdup(p, vs, (apr_size_t)(ve - vs));
+    }
+    return APR_SUCCESS;
+}
+
+/* One line [ls, le), without its newline. */
+static apr_status_t ini_line(ini_state *st, apr_pool_t *p, const char *ls, const char *le)
+{
+    trim(&ls, &le);
+    if (ls == le || *ls == '#' || *ls == ';') {
+        return APR_SUCCESS;
+    }
+    if (memchr(ls, '\0', (apr_size_t)(le - ls))) {
+        return HGS3_EMALFORMED;
+    }
+    return *ls == '[' ? ini_section(st, ls, le) : ini_pair(st, p, ls, le);
+}
+
+/* The credentials of the profile's section: "[name]" wins over
+ * "[profile name]". */
+static apr_status_t ini_pick(hgs3_creds *out, const ini_state *st)
+{
+    int pick = st->seen[2] ? 2 : (st->seen[1] ? 1 : 0);
+
+    if (!pick) {
+        return HGS3_ENOTFOUND;
+    }
+    if (!nonempty(st->key[pick]) || !nonempty(st->secret[pick])) {
+        return HGS3_ECONFIG;
+    }
+    out->access_key = st->key[pick];
+    out->secret_key = st->secret[pick];
+    out->session_token = nonempty(st->token[pick]);
+    return APR_SUCCESS;
+}
+
 apr_status_t hgs3_creds_parse(hgs3_creds *out, apr_pool_t *p, const char *text, apr_size_t len,
                               const char *profile, int *lineno)
 {
-    /* Values for the exact "[name]" section (index 2) and the
-     * "[profile name]" spelling (index 1); index 0 collects nothing. */
-    const char *key[3] = {NULL, NULL, NULL}, *secret[3] = {NULL, NULL, NULL},
-               *token[3] = {NULL, NULL, NULL};
-    int seen[3] = {0, 0, 0};
+    ini_state st;
     const char *pos = text, *end = text + len;
-    int section = 0, in_section = 0, line = 0, pick;
+    int line = 0;
     apr_status_t rv = APR_SUCCESS;
 
     creds_clear(out);
+    memset(&st, 0, sizeof(st));
     if (lineno) {
         *lineno = 0;
     }
-    if (!profile || !*profile) {
-        profile = HGS3_CREDS_DEFAULT_PROFILE;
-    }
+    st.profile = (profile && *profile) ? profile : HGS3_CREDS_DEFAULT_PROFILE;
     /* A UTF-8 byte order mark, as some editors write one. */
     if (len >= 3 && !memcmp(text, "\xef\xbb\xbf", 3)) {
         pos += 3;
     }
     while (pos < end) {
-        const char *ls = pos, *le = memchr(pos, '\n', (apr_size_t)(end - pos)), *eq;
-        const char *ns, *ne, *vs, *ve;
+        const char *ls = pos, *le = memchr(pos, '\n', (apr_size_t)(end - pos));
 
         if (!le) {
             le = end;
         }
         pos = le < end ? le + 1 : end;
         ++line;
-        trim(&ls, &le);
-        if (ls == le || *ls == '#' || *ls == ';') {
-            continue;
-        }
-        if (memchr(ls, '\0', (apr_size_t)(le - ls))) {
-            rv = HGS3_EMALFORMED;
+        if ((rv = ini_line(&st, p, ls, le)) != APR_SUCCESS) {
             goto leave;
         }
-        if (*ls == '[') {
-            if (le[-1] != ']' || le - ls < 3) {
-                rv = HGS3_EMALFORMED;
-                goto leave;
-            }
-            ns = ls + 1;
-            ne = le - 1;
-            trim(&ns, &ne);
-            section = section_match(ns, ne, profile);
-            seen[section] = 1;
-            in_section = 1;
-            continue;
-        }
-        /* configparser splits at the first '=' or ':', whichever comes
-         * first ("key: a=b" has the value "a=b") */
-        for (eq = ls; eq < le && *eq != '=' && *eq != ':'; ++eq) {
-        }
-        if (eq == le) {
-            eq = NULL;
-        }
-        if (!eq || eq == ls || !in_section) {
-            rv = HGS3_EMALFORMED;
-            goto leave;
-        }
-        ns = ls;
-        ne = eq;
-        vs = eq + 1;
-        ve = le;
-        trim(&ns, &ne);
-        trim(&vs, &ve);
-        if (!section) {
-            continue;
-        }
-        if (span_eq_nocase(ns, ne, "aws_access_key_id")) {
-            key[section] = apr_pstrmemdup(p, vs, (apr_size_t)(ve - vs));
-        } else if (span_eq_nocase(ns, ne, "aws_secret_access_key")) {
-            secret[section] = apr_pstrmemdup(p, vs, (apr_size_t)(ve - vs));
-        } else if (span_eq_nocase(ns, ne, "aws_session_token") ||
-                   span_eq_nocase(ns, ne, "aws_security_token")) {
-            token[section] = apr_pstrmemdup(p, vs, (apr_size_t)(ve - vs));
-        }
     }
-    pick = seen[2] ? 2 : (seen[1] ? 1 : 0);
-    if (!pick) {
-        rv = HGS3_ENOTFOUND;
-        goto leave;
-    }
-    if (!nonempty(key[pick]) || !nonempty(secret[pick])) {
-        rv = HGS3_ECONFIG;
-        goto leave;
-    }
-    out->access_key = key[pick];
-    out->secret_key = secret[pick];
-    out->session_token = nonempty(token[pick]);
-    line = 0;
+    rv = ini_pick(out, &st);
 leave:
     if (rv != APR_SUCCESS) {
         creds_clear(out);

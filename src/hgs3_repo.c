@@ -360,6 +360,43 @@ static const char *join(apr_pool_t *p, const apr_array_header_t *segs, int from,
     return out;
 }
 
+/* The repository named by the longest prefix of the decoded segments dec
+ * under rroot (real path), as hgwebdir looks. The first repository found
+ * decides: if it is refused, we do not fall back to a shorter one, because
+ * hgweb would not either. APR_ENOENT when no prefix names one. */
+static apr_status_t find_longest(hgs3_repo *repo, apr_pool_t *p, const char *rroot,
+                                 const apr_array_header_t *raw, const apr_array_header_t *dec)
+{
+    apr_status_t rv = APR_ENOENT;
+    int k;
+
+    for (k = dec->nelts; k >= 1; --k) {
+        const char *cand = apr_pstrcat(p, rroot, "/", join(p, dec, 0, k), NULL);
+        if (!exists(p, cand, ".hg/requires", 1, &rv)) {
+            if (rv != APR_SUCCESS) {
+                goto leave;
+            }
+            rv = APR_ENOENT;
+            continue;
+        }
+        if ((rv = real_path(&repo->dir, p, cand)) != APR_SUCCESS) {
+            goto leave;
+        }
+        if (!under(repo->dir, rroot) || strcmp(repo->dir, rroot) == 0) {
+            rv = APR_EACCES;
+            goto leave;
+        }
+        if ((rv = check_repo(p, repo->dir)) != APR_SUCCESS) {
+            goto leave;
+        }
+        repo->name = join(p, dec, 0, k);
+        repo->rest = join(p, raw, k, raw->nelts);
+        goto leave;
+    }
+leave:
+    return rv;
+}
+
 apr_status_t hgs3_repo_find(hgs3_repo **prepo, apr_pool_t *p, const char *root,
                             const char *raw_path)
 {
@@ -368,7 +405,6 @@ apr_status_t hgs3_repo_find(hgs3_repo **prepo, apr_pool_t *p, const char *root,
     const char *rroot = NULL, *path;
     apr_size_t len;
     apr_status_t rv;
-    int k;
 
     *prepo = NULL;
     if (!root || !*root) {
@@ -390,33 +426,10 @@ apr_status_t hgs3_repo_find(hgs3_repo **prepo, apr_pool_t *p, const char *root,
     if ((rv = real_path(&rroot, p, root)) != APR_SUCCESS) {
         goto leave;
     }
-    /* Longest match first, as hgwebdir does. The first repository found
-     * decides: if it is refused, we do not fall back to a shorter one,
-     * because hgweb would not either. */
-    for (k = dec->nelts; k >= 1; --k) {
-        const char *cand = apr_pstrcat(p, rroot, "/", join(p, dec, 0, k), NULL);
-        if (!exists(p, cand, ".hg/requires", 1, &rv)) {
-            if (rv != APR_SUCCESS) {
-                goto leave;
-            }
-            continue;
-        }
-        if ((rv = real_path(&repo->dir, p, cand)) != APR_SUCCESS) {
-            goto leave;
-        }
-        if (!under(repo->dir, rroot) || strcmp(repo->dir, rroot) == 0) {
-            rv = APR_EACCES;
-            goto leave;
-        }
-        if ((rv = check_repo(p, repo->dir)) != APR_SUCCESS) {
-            goto leave;
-        }
-        repo->name = join(p, dec, 0, k);
-        repo->rest = join(p, raw, k, raw->nelts);
+    rv = find_longest(repo, p, rroot, raw, dec);
+    if (rv == APR_SUCCESS) {
         *prepo = repo;
-        goto leave;
     }
-    rv = APR_ENOENT;
 leave:
     if (rv != APR_SUCCESS) {
         *prepo = NULL;

@@ -127,43 +127,64 @@ static int query_char_ok(unsigned char c)
     return c > 0x20 && c < 0x7f && c != ';';
 }
 
-/* Split and decode the query as Python's parse_qsl(keep_blank_values=True)
- * does: '&' separated, empty pieces skipped, a piece without '=' is a name
- * with an empty value, '+' is a space, %XX a byte. */
-static apr_status_t parse_query(const char **pcmd, apr_array_header_t **pargs, apr_pool_t *p,
-                                const char *query, const hgs3_req_limits *lim)
+/* The query's size and raw bytes are within bounds. */
+static apr_status_t check_query(const char *query, apr_size_t qlen, const hgs3_req_limits *lim)
 {
-    apr_array_header_t *tmp = NULL;
-    const char *cmd = NULL, *s, *end;
-    apr_size_t qlen, i, ncmd = 0;
-    apr_status_t rv = APR_SUCCESS;
+    apr_size_t i;
 
-    *pcmd = NULL;
-    if (pargs) {
-        *pargs = NULL;
-    }
-    if (!query || !*query) {
-        rv = APR_ENOENT;
-        goto leave;
-    }
-    qlen = strlen(query);
     if (qlen > lim->max_query) {
-        rv = HGS3_ETOOBIG;
-        goto leave;
+        return HGS3_ETOOBIG;
     }
     for (i = 0; i < qlen; ++i) {
         if (!query_char_ok((unsigned char)query[i])) {
-            rv = HGS3_EMALFORMED;
+            return HGS3_EMALFORMED;
+        }
+    }
+    return APR_SUCCESS;
+}
+
+/* Decodes one "name[=value]" piece [s, end) onto args. */
+static apr_status_t push_arg(apr_array_header_t *args, apr_pool_t *p, const char *s,
+                             const char *end)
+{
+    const char *eq = memchr(s, '=', (apr_size_t)(end - s));
+    char *name, *value = "";
+    apr_size_t nlen, vlen = 0;
+    sort_arg *sa;
+    apr_status_t rv;
+
+    rv = hgs3_req_unescape(&name, &nlen, p, s, (apr_size_t)((eq ? eq : end) - s), 1);
+    if (rv != APR_SUCCESS) {
+        goto leave;
+    }
+    if (eq) {
+        rv = hgs3_req_unescape(&value, &vlen, p, eq + 1, (apr_size_t)(end - eq - 1), 1);
+        if (rv != APR_SUCCESS) {
             goto leave;
         }
     }
-    tmp = apr_array_make(p, 8, sizeof(sort_arg));
-    for (s = query; s < query + qlen; s = end + 1) {
-        const char *eq;
-        sort_arg *sa;
-        char *name, *value;
-        apr_size_t nlen, vlen;
+    sa = apr_array_push(args);
+    sa->arg.name = name;
+    sa->arg.name_len = nlen;
+    sa->arg.value = value;
+    sa->arg.value_len = vlen;
+    sa->idx = (apr_size_t)args->nelts;
+leave:
+    return rv;
+}
 
+/* Split and decode the query as Python's parse_qsl(keep_blank_values=True)
+ * does: '&' separated, empty pieces skipped, a piece without '=' is a name
+ * with an empty value, '+' is a space, %XX a byte. *pargs holds sort_arg. */
+static apr_status_t split_query(apr_array_header_t **pargs, apr_pool_t *p, const char *query,
+                                apr_size_t qlen, const hgs3_req_limits *lim)
+{
+    apr_array_header_t *tmp = apr_array_make(p, 8, sizeof(sort_arg));
+    const char *s, *end;
+    apr_status_t rv = APR_SUCCESS;
+
+    *pargs = NULL;
+    for (s = query; s < query + qlen; s = end + 1) {
         end = memchr(s, '&', (apr_size_t)(query + qlen - s));
         if (!end) {
             end = query + qlen;
@@ -175,28 +196,24 @@ static apr_status_t parse_query(const char **pcmd, apr_array_header_t **pargs, a
             rv = HGS3_ETOOBIG;
             goto leave;
         }
-        eq = memchr(s, '=', (apr_size_t)(end - s));
-        rv = hgs3_req_unescape(&name, &nlen, p, s, (apr_size_t)((eq ? eq : end) - s), 1);
-        if (rv != APR_SUCCESS) {
+        if ((rv = push_arg(tmp, p, s, end)) != APR_SUCCESS) {
             goto leave;
         }
-        if (eq) {
-            rv = hgs3_req_unescape(&value, &vlen, p, eq + 1, (apr_size_t)(end - eq - 1), 1);
-            if (rv != APR_SUCCESS) {
-                goto leave;
-            }
-        } else {
-            value = "";
-            vlen = 0;
-        }
-        sa = apr_array_push(tmp);
-        sa->arg.name = name;
-        sa->arg.name_len = nlen;
-        sa->arg.value = value;
-        sa->arg.value_len = vlen;
-        sa->idx = (apr_size_t)tmp->nelts;
     }
+    *pargs = tmp;
+leave:
+    return rv;
+}
 
+/* The one valid cmd among the split arguments. A "static" argument makes
+ * hgwebdir serve a static file instead of the command: APR_ENOTIMPL. */
+static apr_status_t find_cmd(const char **pcmd, const apr_array_header_t *tmp)
+{
+    const char *cmd = NULL;
+    apr_size_t i, ncmd = 0;
+    apr_status_t rv = APR_SUCCESS;
+
+    *pcmd = NULL;
     for (i = 0; i < (apr_size_t)tmp->nelts; ++i) {
         const hgs3_req_arg *a = &APR_ARRAY_IDX(tmp, i, sort_arg).arg;
         if (is_name(a, "cmd")) {
@@ -207,31 +224,62 @@ static apr_status_t parse_query(const char **pcmd, apr_array_header_t **pargs, a
                 goto leave;
             }
         } else if (is_name(a, "static")) {
-            /* hgwebdir serves a static file instead of the command */
             rv = APR_ENOTIMPL;
             goto leave;
         }
     }
-    if (ncmd == 0) {
+    if (ncmd != 1) {
+        rv = ncmd ? HGS3_EMALFORMED : APR_ENOENT;
+        goto leave;
+    }
+    *pcmd = cmd;
+leave:
+    return rv;
+}
+
+/* The arguments other than cmd, sorted by name (stable). */
+static apr_array_header_t *sorted_args(apr_pool_t *p, apr_array_header_t *tmp)
+{
+    apr_array_header_t *args = apr_array_make(p, tmp->nelts, sizeof(hgs3_req_arg));
+    int i;
+
+    if (tmp->nelts > 1) {
+        qsort(tmp->elts, (size_t)tmp->nelts, sizeof(sort_arg), cmp_sort_arg);
+    }
+    for (i = 0; i < tmp->nelts; ++i) {
+        const hgs3_req_arg *a = &APR_ARRAY_IDX(tmp, i, sort_arg).arg;
+        if (!is_name(a, "cmd")) {
+            APR_ARRAY_PUSH(args, hgs3_req_arg) = *a;
+        }
+    }
+    return args;
+}
+
+/* The query's command and (when pargs) its other arguments, sorted. */
+static apr_status_t parse_query(const char **pcmd, apr_array_header_t **pargs, apr_pool_t *p,
+                                const char *query, const hgs3_req_limits *lim)
+{
+    apr_array_header_t *tmp = NULL;
+    const char *cmd = NULL;
+    apr_size_t qlen;
+    apr_status_t rv;
+
+    *pcmd = NULL;
+    if (pargs) {
+        *pargs = NULL;
+    }
+    if (!query || !*query) {
         rv = APR_ENOENT;
         goto leave;
     }
-    if (ncmd > 1) {
-        rv = HGS3_EMALFORMED;
+    qlen = strlen(query);
+    if ((rv = check_query(query, qlen, lim)) != APR_SUCCESS ||
+        (rv = split_query(&tmp, p, query, qlen, lim)) != APR_SUCCESS ||
+        (rv = find_cmd(&cmd, tmp)) != APR_SUCCESS) {
         goto leave;
     }
     if (pargs) {
-        apr_array_header_t *args = apr_array_make(p, tmp->nelts, sizeof(hgs3_req_arg));
-        if (tmp->nelts > 1) {
-            qsort(tmp->elts, (size_t)tmp->nelts, sizeof(sort_arg), cmp_sort_arg);
-        }
-        for (i = 0; i < (apr_size_t)tmp->nelts; ++i) {
-            const hgs3_req_arg *a = &APR_ARRAY_IDX(tmp, i, sort_arg).arg;
-            if (!is_name(a, "cmd")) {
-                APR_ARRAY_PUSH(args, hgs3_req_arg) = *a;
-            }
-        }
-        *pargs = args;
+        *pargs = sorted_args(p, tmp);
     }
     *pcmd = cmd;
 leave:
@@ -520,6 +568,37 @@ typedef struct hdr_scan {
     int te;              /* a Transfer-Encoding was given */
 } hdr_scan;
 
+/* Note one header of a kind that matters. A second X-HgArgs-Post or
+ * Content-Length is malformed. */
+static apr_status_t scan_one(hdr_scan *hs, hdr_kind kind, const char *suffix, const char *val,
+                             const hgs3_req_limits *lim)
+{
+    apr_status_t rv = APR_SUCCESS;
+
+    switch (kind) {
+    case HDR_HGARG:
+        rv = numbered_add(&hs->args, suffix, val, lim->max_header_value);
+        break;
+    case HDR_HGPROTO:
+        rv = numbered_add(&hs->proto, suffix, val, lim->max_header_value);
+        break;
+    case HDR_POSTLEN:
+        rv = hs->postlen ? HGS3_EMALFORMED : APR_SUCCESS;
+        hs->postlen = val;
+        break;
+    case HDR_CLEN:
+        rv = hs->clen ? HGS3_EMALFORMED : APR_SUCCESS;
+        hs->clen = val;
+        break;
+    case HDR_TE:
+        hs->te = 1;
+        break;
+    default:
+        break;
+    }
+    return rv;
+}
+
 static apr_status_t scan_headers(hdr_scan *hs, apr_pool_t *p, const apr_table_t *headers,
                                  const hgs3_req_limits *lim)
 {
@@ -554,27 +633,7 @@ static apr_status_t scan_headers(hdr_scan *hs, apr_pool_t *p, const apr_table_t 
             rv = HGS3_EMALFORMED;
             goto leave;
         }
-        switch (kind) {
-        case HDR_HGARG:
-            rv = numbered_add(&hs->args, suffix, val, lim->max_header_value);
-            break;
-        case HDR_HGPROTO:
-            rv = numbered_add(&hs->proto, suffix, val, lim->max_header_value);
-            break;
-        case HDR_POSTLEN:
-            rv = hs->postlen ? HGS3_EMALFORMED : APR_SUCCESS;
-            hs->postlen = val;
-            break;
-        case HDR_CLEN:
-            rv = hs->clen ? HGS3_EMALFORMED : APR_SUCCESS;
-            hs->clen = val;
-            break;
-        case HDR_TE:
-            hs->te = 1;
-            break;
-        default:
-            break;
-        }
+        rv = scan_one(hs, kind, suffix, val, lim);
         if (rv != APR_SUCCESS) {
             goto leave;
         }

@@ -889,20 +889,15 @@ static void tls_setup(const hgs3_s3_client *c, CURL *h)
     }
 }
 
-/* Sign and send r once. */
-static apr_status_t attempt(s3_req *r)
+/* Signs r with the client's credentials: *url is the request's URL with
+ * the canonical (encoded, sorted) query, *sig the headers to add. */
+static apr_status_t sign_request(s3_req *r, const char **url, hgs3_sigv4_result **sig)
 {
     hgs3_s3_client *c = r->c;
-    CURL *h = c->curl;
     hgs3_sigv4_request sreq;
-    hgs3_sigv4_result *sig;
-    struct curl_slist *list = NULL;
-    const char *url, *code = NULL, *message = NULL, *reqid = NULL;
-    CURLcode cc;
-    long status = 0, connects = 0;
     apr_status_t rv;
-    int i;
 
+    *url = NULL;
     memset(&sreq, 0, sizeof(sreq));
     sreq.method = r->method;
     sreq.host = c->ep.hostport;
@@ -912,30 +907,53 @@ static apr_status_t attempt(s3_req *r)
     sreq.headers = r->headers;
     sreq.nheaders = r->nheaders;
     sreq.payload_hash = r->payload_hash ? r->payload_hash : HGS3_SIGV4_EMPTY_SHA256;
-    rv = hgs3_sigv4_sign_header(&sig, r->pool, &c->conf.creds, c->ep.region, S3_SERVICE,
+    rv = hgs3_sigv4_sign_header(sig, r->pool, &c->conf.creds, c->ep.region, S3_SERVICE,
                                 apr_time_now(), &sreq, c->conf.keycache);
     if (rv != APR_SUCCESS) {
         goto leave;
     }
-    url = apr_pstrcat(r->pool, c->ep.scheme, "://", c->ep.hostport, sig->canonical_uri,
-                      *sig->canonical_query ? "?" : "", sig->canonical_query, NULL);
+    *url = apr_pstrcat(r->pool, c->ep.scheme, "://", c->ep.hostport, (*sig)->canonical_uri,
+                       *(*sig)->canonical_query ? "?" : "", (*sig)->canonical_query, NULL);
+leave:
+    if (rv != APR_SUCCESS) {
+        *sig = NULL;
+    }
+    return rv;
+}
 
-    rv = slist_add(&list, apr_pstrcat(r->pool, "Host: ", c->ep.hostport, NULL));
+/* The request's header lines: Host, the caller's, the signer's. On failure
+ * *list is freed and NULL. */
+static apr_status_t header_list(s3_req *r, const hgs3_sigv4_result *sig, struct curl_slist **list)
+{
+    apr_status_t rv;
+    int i;
+
+    *list = NULL;
+    rv = slist_add(list, apr_pstrcat(r->pool, "Host: ", r->c->ep.hostport, NULL));
     for (i = 0; rv == APR_SUCCESS && i < r->nheaders; ++i) {
-        rv = slist_add(&list,
+        rv = slist_add(list,
                        apr_pstrcat(r->pool, r->headers[i].name, ": ", r->headers[i].value, NULL));
     }
     for (i = 0; rv == APR_SUCCESS && i < sig->headers->nelts; ++i) {
         const hgs3_sigv4_pair *hp = &APR_ARRAY_IDX(sig->headers, i, hgs3_sigv4_pair);
-        rv = slist_add(&list, apr_pstrcat(r->pool, hp->name, ": ", hp->value, NULL));
+        rv = slist_add(list, apr_pstrcat(r->pool, hp->name, ": ", hp->value, NULL));
     }
     if (rv == APR_SUCCESS) {
         /* No "Expect: 100-continue" round trip before each upload. */
-        rv = slist_add(&list, "Expect:");
+        rv = slist_add(list, "Expect:");
     }
     if (rv != APR_SUCCESS) {
-        goto leave;
+        curl_slist_free_all(*list);
+        *list = NULL;
     }
+    return rv;
+}
+
+/* The options every request of a client sets alike: transport, trust,
+ * timeouts, progress and the response callbacks. */
+static void set_common_opts(s3_req *r, CURL *h, const char *url, struct curl_slist *list)
+{
+    hgs3_s3_client *c = r->c;
 
     curl_easy_reset(h); /* keeps the connection cache */
     c->errbuf[0] = '\0';
@@ -970,6 +988,11 @@ static apr_status_t attempt(s3_req *r)
     curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
+}
+
+/* The options that depend on the method and the body. */
+static void set_method_opts(s3_req *r, CURL *h)
+{
     if (r->body) {
         curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
         curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->body->len);
@@ -990,6 +1013,44 @@ static apr_status_t attempt(s3_req *r)
     } else {
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, r->method);
     }
+}
+
+/* Keeps the S3 error document's code, message and request id in c->err,
+ * redacted. *code is the code as sent, for the status mapping. */
+static void keep_error_doc(s3_req *r, long status, const char **code)
+{
+    hgs3_s3_client *c = r->c;
+    const char *message = NULL, *reqid = NULL, *shown;
+
+    *code = NULL;
+    if (!r->buf_len || (is_2xx(status) && !r->keep_body) ||
+        hgs3_s3xml_error(r->pool, r->buf, r->buf_len, code, &message, &reqid) != APR_SUCCESS) {
+        return;
+    }
+    /* Store-supplied: never keep what looks like a credential. */
+    shown = hgs3_s3xml_redact(r->pool, *code);
+    message = hgs3_s3xml_redact(r->pool, message);
+    reqid = hgs3_s3xml_redact(r->pool, reqid);
+    if (shown) {
+        copy_field(c->err.code, sizeof(c->err.code), shown, strlen(shown));
+    }
+    if (message) {
+        copy_field(c->err.message, sizeof(c->err.message), message, strlen(message));
+    }
+    if (reqid && !c->err.request_id[0]) {
+        copy_field(c->err.request_id, sizeof(c->err.request_id), reqid, strlen(reqid));
+    }
+}
+
+/* Runs the configured transfer and maps its outcome to a status; the
+ * error details go to c->err. */
+static apr_status_t run_transfer(s3_req *r, CURL *h)
+{
+    hgs3_s3_client *c = r->c;
+    const char *code = NULL;
+    long status = 0, connects = 0;
+    CURLcode cc;
+    apr_status_t rv;
 
     cc = curl_easy_perform(h);
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
@@ -1000,23 +1061,7 @@ static apr_status_t attempt(s3_req *r)
     if (cc != CURLE_OK) {
         set_transport_error(c, cc);
     }
-    if (r->buf_len && (!is_2xx(status) || r->keep_body) &&
-        hgs3_s3xml_error(r->pool, r->buf, r->buf_len, &code, &message, &reqid) == APR_SUCCESS) {
-        /* Store-supplied: never keep what looks like a credential. The
-         * status mapping reads the code as sent. */
-        const char *shown = hgs3_s3xml_redact(r->pool, code);
-        message = hgs3_s3xml_redact(r->pool, message);
-        reqid = hgs3_s3xml_redact(r->pool, reqid);
-        if (shown) {
-            copy_field(c->err.code, sizeof(c->err.code), shown, strlen(shown));
-        }
-        if (message) {
-            copy_field(c->err.message, sizeof(c->err.message), message, strlen(message));
-        }
-        if (reqid && !c->err.request_id[0]) {
-            copy_field(c->err.request_id, sizeof(c->err.request_id), reqid, strlen(reqid));
-        }
-    }
+    keep_error_doc(r, status, &code);
     rv = s3_status(cc, status, code,
                    r->cb_rv != APR_SUCCESS                   ? r->cb_rv
                    : (r->body && r->body->rv != APR_SUCCESS) ? r->body->rv
@@ -1027,6 +1072,29 @@ static apr_status_t attempt(s3_req *r)
         r->obj.status = (int)status;
         rv = r->on_headers(r->baton, &r->obj);
     }
+    return rv;
+}
+
+/* Sign and send r once. */
+static apr_status_t attempt(s3_req *r)
+{
+    CURL *h = r->c->curl;
+    hgs3_sigv4_result *sig;
+    struct curl_slist *list = NULL;
+    const char *url;
+    apr_status_t rv;
+
+    rv = sign_request(r, &url, &sig);
+    if (rv != APR_SUCCESS) {
+        goto leave;
+    }
+    rv = header_list(r, sig, &list);
+    if (rv != APR_SUCCESS) {
+        goto leave;
+    }
+    set_common_opts(r, h, url, list);
+    set_method_opts(r, h);
+    rv = run_transfer(r, h);
 leave:
     /* Do not leave pointers to our stack or lists in the reused handle. */
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);

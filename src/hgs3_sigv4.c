@@ -617,6 +617,35 @@ leave:
     return rv;
 }
 
+/* The X-Amz-* query parameters of a presigned URL (all but the signature),
+ * encoded. */
+static apr_array_header_t *presign_params(apr_pool_t *p, const hgs3_sigv4_result *res,
+                                          const hgs3_creds *creds, int expires)
+{
+    const char *token = session_token(creds);
+    hgs3_sigv4_pair ap[6];
+    apr_array_header_t *auth;
+    int n = 0;
+
+    ap[n].name = "X-Amz-Algorithm";
+    ap[n++].value = HGS3_SIGV4_ALGORITHM;
+    ap[n].name = "X-Amz-Credential";
+    ap[n++].value = apr_pstrcat(p, creds->access_key, "/", res->scope, NULL);
+    ap[n].name = "X-Amz-Date";
+    ap[n++].value = res->amz_date;
+    ap[n].name = "X-Amz-Expires";
+    ap[n++].value = apr_itoa(p, expires);
+    ap[n].name = "X-Amz-SignedHeaders";
+    ap[n++].value = res->signed_headers;
+    if (token) {
+        ap[n].name = "X-Amz-Security-Token";
+        ap[n++].value = token;
+    }
+    auth = apr_array_make(p, n, sizeof(enc_pair));
+    encode_pairs(auth, p, ap, n);
+    return auth;
+}
+
 apr_status_t hgs3_sigv4_presign(hgs3_sigv4_result **pres, apr_pool_t *p, const hgs3_creds *creds,
                                 const char *region, const char *service, apr_time_t now,
                                 int expires, const hgs3_sigv4_request *req,
@@ -624,7 +653,7 @@ apr_status_t hgs3_sigv4_presign(hgs3_sigv4_result **pres, apr_pool_t *p, const h
 {
     hgs3_sigv4_result *res = NULL;
     apr_array_header_t *hs, *own, *auth, *all;
-    const char *block, *token, *signed_headers;
+    const char *block, *signed_headers;
     char date8[9];
     apr_status_t rv;
 
@@ -636,7 +665,6 @@ apr_status_t hgs3_sigv4_presign(hgs3_sigv4_result **pres, apr_pool_t *p, const h
     if ((rv = begin(&res, &hs, date8, p, creds, region, service, now, req)) != APR_SUCCESS) {
         goto leave;
     }
-    token = session_token(creds);
     res->payload_hash = req->payload_hash ? req->payload_hash : HGS3_SIGV4_UNSIGNED;
     /* The signed headers must be known before the query is built. */
     canonical_headers(p, hs, &block, &signed_headers);
@@ -644,26 +672,7 @@ apr_status_t hgs3_sigv4_presign(hgs3_sigv4_result **pres, apr_pool_t *p, const h
 
     own = apr_array_make(p, req->nquery > 0 ? req->nquery : 1, sizeof(enc_pair));
     encode_pairs(own, p, req->query, req->nquery);
-    {
-        hgs3_sigv4_pair ap[6];
-        int n = 0;
-        ap[n].name = "X-Amz-Algorithm";
-        ap[n++].value = HGS3_SIGV4_ALGORITHM;
-        ap[n].name = "X-Amz-Credential";
-        ap[n++].value = apr_pstrcat(p, creds->access_key, "/", res->scope, NULL);
-        ap[n].name = "X-Amz-Date";
-        ap[n++].value = res->amz_date;
-        ap[n].name = "X-Amz-Expires";
-        ap[n++].value = apr_itoa(p, expires);
-        ap[n].name = "X-Amz-SignedHeaders";
-        ap[n++].value = signed_headers;
-        if (token) {
-            ap[n].name = "X-Amz-Security-Token";
-            ap[n++].value = token;
-        }
-        auth = apr_array_make(p, n, sizeof(enc_pair));
-        encode_pairs(auth, p, ap, n);
-    }
+    auth = presign_params(p, res, creds, expires);
     all = apr_array_append(p, own, auth);
     res->canonical_query = sorted_query(p, all);
 
