@@ -253,6 +253,14 @@ static void finish(capture_ctx *ctx)
         step_out(ctx, HGS3_SKIP_LENGTH_MISMATCH);
         return;
     }
+    if (ctx->rec) {
+        /* the body is whole: followers finish from the file, whether or not
+         * it is stored (have the last block written now, not when the upload
+         * job gets to it) */
+        hgs3_spool_push(ctx->spool);
+        hgs3_collapse_done(ctx->rec, (apr_uint64_t)len);
+        ctx->rec = NULL; /* goes with the lock */
+    }
     if (len < hgs3_conf_min_size(ctx->conf)) {
         /* a small bundle is kept inline in the presence cache instead */
         step_out(ctx,
@@ -260,13 +268,6 @@ static void finish(capture_ctx *ctx)
                      ? HGS3_SKIP_NONE
                      : HGS3_SKIP_TOO_SMALL);
         return;
-    }
-    if (ctx->rec) {
-        /* followers finish from the file: have the last block written now,
-         * not when the upload job gets to it */
-        hgs3_spool_push(ctx->spool);
-        hgs3_collapse_done(ctx->rec, (apr_uint64_t)len);
-        ctx->rec = NULL; /* goes with the lock */
     }
     why = hgs3_store_submit(r, ctx->conf, ctx->object, ctx->content_type, ctx->spool, ctx->lock,
                             ctx->reserved);

@@ -316,12 +316,26 @@ int hgs3_inline_keep_spool(request_rec *r, const hgs3_dir_conf *conf, const char
                            const char *content_type, hgs3_spool *spool)
 {
     apr_size_t max = inline_max(conf), len = 0;
+    apr_off_t size = hgs3_spool_length(spool);
     const void *data = NULL;
 
-    if (!max || hgs3_spool_length(spool) > (apr_off_t)max || !hgs3_spool_in_memory(spool) ||
-        hgs3_spool_finish(spool) != APR_SUCCESS ||
-        hgs3_spool_memory(spool, &data, &len) != APR_SUCCESS) {
+    if (!max || size > (apr_off_t)max || hgs3_spool_finish(spool) != APR_SUCCESS) {
         return 0;
+    }
+    if (hgs3_spool_in_memory(spool)) {
+        if (hgs3_spool_memory(spool, &data, &len) != APR_SUCCESS) {
+            return 0;
+        }
+    } else {
+        /* a file from the first byte (HgS3CacheCollapse on): at most
+         * HgS3CacheInlineMax bytes, read back once */
+        char *buf = apr_palloc(r->pool, (apr_size_t)size + 1);
+        if (size > 0 && (hgs3_spool_read(spool, 0, buf, (apr_size_t)size, &len) != APR_SUCCESS ||
+                         len != (apr_size_t)size)) {
+            return 0;
+        }
+        data = buf;
+        len = (apr_size_t)size;
     }
     return put_entry(r, inline_id(r->pool, conf, object), content_type, data, len);
 }
