@@ -149,7 +149,8 @@ static void step_out(request_rec *r, inline_ctx *ctx, hgs3_skip_e reason)
     }
 }
 
-/* SPEC "Never cached", as far as the headers tell. NULL when cacheable. */
+/* SPEC "Never cached", as far as the headers tell. HGS3_SKIP_NONE when
+ * cacheable. */
 static hgs3_skip_e check_headers(request_rec *r, inline_ctx *ctx)
 {
     const char *cl = apr_table_get(r->headers_out, "Content-Length");
