@@ -28,6 +28,7 @@
 #include "mod_hgs3cache_config.h"
 #include "mod_hgs3cache_capture.h"
 #include "mod_hgs3cache_hit.h"
+#include "mod_hgs3cache_loc.h"
 #include "mod_hgs3cache_presence.h"
 #include "mod_hgs3cache_store.h"
 #include "mod_hgs3cache_status.h"
@@ -45,11 +46,10 @@ typedef enum { LOOKUP_HIT, LOOKUP_MISS, LOOKUP_BYPASS } lookup_e;
 /* With HgS3CacheMaxAge, an object is fresh only with a known age: a
  * missing or unparsable Last-Modified (0), or one in the future, is a miss,
  * never "not too old". */
-static int too_old(const hgs3_dir_conf *conf, apr_time_t lastmod, apr_time_t now)
+static int too_old(const hgs3_loc *loc, apr_time_t lastmod, apr_time_t now)
 {
-    int max_age = hgs3_conf_max_age(conf);
-    return max_age > 0 && (lastmod <= 0 || lastmod > now + HGS3_CLOCK_SKEW ||
-                           now - lastmod > apr_time_from_sec(max_age));
+    return loc->max_age > 0 &&
+           (lastmod <= 0 || lastmod > now + HGS3_CLOCK_SKEW || now - lastmod > loc->max_age);
 }
 
 /* Count a store failure toward the breaker and StoreErrors; 1 when it
@@ -133,8 +133,8 @@ static apr_status_t head(request_rec *r, hgs3_store_conn *c, const char *object,
  * once the hit has been answered (a streamed hit may still fail). A probe
  * of a half-open breaker that ends without a word counts as failed when
  * the request's pool goes (hgs3_breaker_enter()). */
-static lookup_e lookup(request_rec *r, const hgs3_dir_conf *conf, hgs3_store_conn *c,
-                       const char *object, hgs3_bypass_e *why, int *headed, hgs3_store_object *obj)
+static lookup_e lookup(request_rec *r, const hgs3_loc *loc, hgs3_store_conn *c, const char *object,
+                       hgs3_bypass_e *why, int *headed, hgs3_store_object *obj)
 {
     const char *pid = hgs3_store_object_id(r->pool, c->st, object);
     hgs3_breaker *b = hgs3_store_breaker();
@@ -143,7 +143,7 @@ static lookup_e lookup(request_rec *r, const hgs3_dir_conf *conf, hgs3_store_con
 
     *headed = 0;
     if (hgs3_presence_get(r->server, r->pool, pid, &lastmod)) {
-        if (!too_old(conf, lastmod, now)) {
+        if (!too_old(loc, lastmod, now)) {
             hgs3_status_count(HGS3_C_PRESENCE_HITS, 1);
             hgs3_status_lookup(apr_time_now() - now);
             return LOOKUP_HIT;
@@ -155,7 +155,7 @@ static lookup_e lookup(request_rec *r, const hgs3_dir_conf *conf, hgs3_store_con
         return LOOKUP_BYPASS;
     }
     rv = head(r, c, object, obj);
-    if (rv == APR_SUCCESS && !too_old(conf, obj->last_modified, now)) {
+    if (rv == APR_SUCCESS && !too_old(loc, obj->last_modified, now)) {
         hgs3_presence_put(r->server, r->pool, pid, obj->last_modified);
         *headed = 1;
         return LOOKUP_HIT;
@@ -176,7 +176,7 @@ static lookup_e lookup(request_rec *r, const hgs3_dir_conf *conf, hgs3_store_con
  * presence cache before it lets go of the lock; without a presence cache,
  * ask the store again. */
 typedef struct recheck_ctx {
-    const hgs3_dir_conf *conf;
+    const hgs3_loc *loc;
     hgs3_store_conn *c;
     const char *object;
 } recheck_ctx;
@@ -190,15 +190,15 @@ static int stored_meanwhile(request_rec *r, void *baton)
     if (hgs3_presence_enabled()) {
         return hgs3_presence_get(r->server, r->pool,
                                  hgs3_store_object_id(r->pool, rc->c->st, rc->object), &lastmod) &&
-               !too_old(rc->conf, lastmod, apr_time_now());
+               !too_old(rc->loc, lastmod, apr_time_now());
     }
     return head(r, rc->c, rc->object, &obj) == APR_SUCCESS &&
-           !too_old(rc->conf, obj.last_modified, apr_time_now());
+           !too_old(rc->loc, obj.last_modified, apr_time_now());
 }
 
-static int use_stream(request_rec *r, const hgs3_dir_conf *conf)
+static int use_stream(request_rec *r, const hgs3_loc *loc)
 {
-    switch (hgs3_conf_hit_mode(conf)) {
+    switch (loc->hit_mode) {
     case HGS3_HIT_REDIRECT:
         return 0;
     case HGS3_HIT_STREAM:
@@ -213,15 +213,12 @@ static int use_stream(request_rec *r, const hgs3_dir_conf *conf)
 
 /* A redirect to the object's client URL (for S3: presigned on the public
  * endpoint). */
-static int answer_redirect(request_rec *r, const hgs3_dir_conf *conf, hgs3_store *st,
-                           const char *object)
+static int answer_redirect(request_rec *r, const hgs3_loc *loc, const char *object)
 {
     const char *url = NULL;
-    apr_time_t now = apr_time_now();
-    int expiry = hgs3_conf_url_expiry(conf);
     apr_status_t rv;
 
-    rv = hgs3_store_client_url(&url, st, r->pool, object, expiry, now);
+    rv = hgs3_store_client_url(&url, loc->store, r->pool, object, loc->url_expiry, apr_time_now());
     if (rv != APR_SUCCESS) {
         char buf[128];
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
@@ -229,7 +226,7 @@ static int answer_redirect(request_rec *r, const hgs3_dir_conf *conf, hgs3_store
                       hgs3_strerror(rv, buf, sizeof(buf)));
         return DECLINED;
     }
-    hgs3_set_note(r, conf, "hit-redirect");
+    hgs3_set_note(r, loc->conf, "hit-redirect");
     /* hg turns a 302 on POST into a GET; a 303 says so explicitly. */
     r->status = r->method_number == M_POST ? HTTP_SEE_OTHER : HTTP_MOVED_TEMPORARILY;
     apr_table_setn(r->headers_out, "Location", url);
@@ -400,8 +397,8 @@ static int stream_failed(stream_ctx *ctx, apr_status_t rv, hgs3_store_conn *c, c
 /* Returns OK when the response was sent (completely or aborted), DECLINED
  * when nothing was sent and hgweb should answer. head is the lookup's HEAD
  * answer, or NULL. */
-static int answer_stream(request_rec *r, const hgs3_dir_conf *conf, hgs3_store *st,
-                         const char *object, const hgs3_store_object *head)
+static int answer_stream(request_rec *r, const hgs3_loc *loc, const char *object,
+                         const hgs3_store_object *head)
 {
     stream_ctx ctx;
     hgs3_store_conn *c = NULL;
@@ -409,14 +406,14 @@ static int answer_stream(request_rec *r, const hgs3_dir_conf *conf, hgs3_store *
 
     memset(&ctx, 0, sizeof(ctx));
     ctx.r = r;
-    ctx.conf = conf;
+    ctx.conf = loc->conf;
     ctx.head = head;
     ctx.bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
     ctx.obj.content_length = -1;
     /* A large body takes its time: no bound on the whole transfer, but the
      * object's first byte, and every pause after it, is bounded by
      * LOOKUP_MS (header lines and error-body bytes are no progress). */
-    rv = hgs3_store_connect(&c, st, r->pool, HGS3_STORE_STREAM);
+    rv = hgs3_store_connect(&c, loc->store, r->pool, HGS3_STORE_STREAM);
     if (rv == APR_SUCCESS) {
         rv = hgs3_store_get(c, r->pool, object, stream_headers, stream_data, &ctx);
     }
@@ -432,19 +429,15 @@ static int answer_stream(request_rec *r, const hgs3_dir_conf *conf, hgs3_store *
     return stream_finish(&ctx);
 }
 
-/* The store of the scope and a handle on it for lookups, credentials
- * resolved; without usable credentials, hgweb answers (noted). */
-static int hit_store(request_rec *r, const hgs3_dir_conf *conf, hgs3_store_conn **pc)
+/* A handle on the scope's store for lookups, credentials resolved;
+ * without usable credentials, hgweb answers (noted). */
+static int hit_store(request_rec *r, const hgs3_loc *loc, hgs3_store_conn **pc)
 {
     HGS3_LOG_LIMITER(log_00405);
-    hgs3_store *st = NULL;
     apr_uint32_t suppressed = 0;
     apr_status_t rv;
 
-    rv = hgs3_store_for(&st, r->pool, conf);
-    if (rv == APR_SUCCESS) {
-        rv = hgs3_store_connect(pc, st, r->pool, HGS3_STORE_LOOKUP);
-    }
+    rv = hgs3_store_connect(pc, loc->store, r->pool, HGS3_STORE_LOOKUP);
     if (rv == APR_SUCCESS) {
         return OK;
     }
@@ -454,11 +447,11 @@ static int hit_store(request_rec *r, const hgs3_dir_conf *conf, hgs3_store_conn 
                                        "[%u similar messages suppressed]",
                       suppressed);
     }
-    hgs3_note_bypass(r, conf, HGS3_BYPASS_CREDENTIALS);
+    hgs3_note_bypass(r, loc->conf, HGS3_BYPASS_CREDENTIALS);
     return DECLINED;
 }
 
-int hgs3_hit_handle(request_rec *r, const hgs3_dir_conf *conf, const char *hex, const char *object)
+int hgs3_hit_handle(request_rec *r, const hgs3_loc *loc, const char *hex, const char *object)
 {
     hgs3_store_conn *c = NULL;
     hgs3_store_object obj;
@@ -466,34 +459,34 @@ int hgs3_hit_handle(request_rec *r, const hgs3_dir_conf *conf, const char *hex, 
     hgs3_bypass_e why = HGS3_BYPASS_NONE;
     int rc_http, headed = 0;
 
-    if (hit_store(r, conf, &c) != OK) {
+    if (hit_store(r, loc, &c) != OK) {
         return DECLINED;
     }
-    rc.conf = conf;
+    rc.loc = loc;
     rc.c = c;
     rc.object = object;
     memset(&obj, 0, sizeof(obj));
-    switch (lookup(r, conf, c, object, &why, &headed, &obj)) {
+    switch (lookup(r, loc, c, object, &why, &headed, &obj)) {
     case LOOKUP_BYPASS:
-        hgs3_note_bypass(r, conf, why);
+        hgs3_note_bypass(r, loc->conf, why);
         return DECLINED;
     case LOOKUP_MISS:
-        return hgs3_capture_start(r, conf, hex, object, stored_meanwhile, &rc);
+        return hgs3_capture_start(r, loc, hex, object, stored_meanwhile, &rc);
     case LOOKUP_HIT:
         break;
     }
-    if (!use_stream(r, conf)) {
-        rc_http = answer_redirect(r, conf, c->st, object);
+    if (!use_stream(r, loc)) {
+        rc_http = answer_redirect(r, loc, object);
         if (rc_http == OK && headed && hgs3_store_breaker()) {
             hgs3_breaker_success(hgs3_store_breaker());
         }
     } else {
-        rc_http = answer_stream(r, conf, c->st, object, headed ? &obj : NULL);
+        rc_http = answer_stream(r, loc, object, headed ? &obj : NULL);
     }
     if (rc_http == DECLINED) {
         /* nothing was sent: hgweb answers, as a miss */
-        hgs3_presence_remove(r->server, r->pool, hgs3_store_object_id(r->pool, c->st, object));
-        return hgs3_capture_start(r, conf, hex, object, NULL, NULL);
+        hgs3_presence_remove(r->server, r->pool, hgs3_store_object_id(r->pool, loc->store, object));
+        return hgs3_capture_start(r, loc, hex, object, NULL, NULL);
     }
     return rc_http;
 }

@@ -28,6 +28,7 @@
 #include "mod_hgs3cache.h"
 #include "mod_hgs3cache_config.h"
 #include "mod_hgs3cache_store.h"
+#include "mod_hgs3cache_loc.h"
 #include "mod_hgs3cache_presence.h"
 #include "mod_hgs3cache_status.h"
 
@@ -184,24 +185,21 @@ const char *hgs3_store_presence_id(apr_pool_t *p, const hgs3_dir_conf *conf, con
     return apr_pstrcat(p, hgs3_conf_endpoint(p, conf), "\n", conf->bucket, "\n", object, NULL);
 }
 
-/* The job's handle on the store: credentials resolved now, in the request. */
-static apr_status_t job_config(store_job *job, const hgs3_dir_conf *conf, hgs3_skip_e *why)
+/* The job's handle on the scope's store (which lives as long as the
+ * child): credentials resolved now, in the request. */
+static apr_status_t job_config(store_job *job, const hgs3_loc *loc, hgs3_skip_e *why)
 {
-    hgs3_store *st = NULL;
-    apr_status_t rv = hgs3_store_for(&st, job->pool, conf);
+    apr_status_t rv = hgs3_store_connect(&job->conn, loc->store, job->pool, HGS3_STORE_UPLOAD);
 
-    if (rv == APR_SUCCESS) {
-        rv = hgs3_store_connect(&job->conn, st, job->pool, HGS3_STORE_UPLOAD);
-    }
     if (rv != APR_SUCCESS) {
         *why = HGS3_SKIP_CREDENTIALS;
         return rv;
     }
-    job->presence_id = hgs3_store_object_id(job->pool, st, job->object);
+    job->presence_id = hgs3_store_object_id(job->pool, loc->store, job->object);
     return APR_SUCCESS;
 }
 
-hgs3_skip_e hgs3_store_submit(request_rec *r, const hgs3_dir_conf *conf, const char *object,
+hgs3_skip_e hgs3_store_submit(request_rec *r, const hgs3_loc *loc, const char *object,
                               const char *content_type, hgs3_spool *spool, hgs3_lock *lock,
                               apr_uint64_t reserved)
 {
@@ -223,7 +221,7 @@ hgs3_skip_e hgs3_store_submit(request_rec *r, const hgs3_dir_conf *conf, const c
     job->s = main_server;
     job->object = apr_pstrdup(p, object);
     job->content_type = apr_pstrdup(p, content_type);
-    rv = job_config(job, conf, &why);
+    rv = job_config(job, loc, &why);
     if (rv != APR_SUCCESS) {
         if (hgs3_log_allowed(&log_00202, &suppressed)) {
             ap_log_rerror(APLOG_MARK, APLOG_WARNING, rv, r,

@@ -17,15 +17,17 @@ int hgs3_store_post_config(apr_pool_t *pconf, server_rec *s);
 /* Start this child's uploader. */
 void hgs3_store_child_init(apr_pool_t *pchild, server_rec *s);
 
-/* Queue the upload of a finished spool as `object`. On success the job owns
+/* Queue the upload of a finished spool as `object` of the scope loc. On
+ * success the job owns
  * spool, lock and the `reserved` bytes of the host's spool budget (it gives
  * them back when it ends) and HGS3_SKIP_NONE is returned; otherwise the reason it was
  * not queued (HGS3_SKIP_QUEUE_FULL, ...) and the caller keeps all. */
-hgs3_skip_e hgs3_store_submit(request_rec *r, const hgs3_dir_conf *conf, const char *object,
+hgs3_skip_e hgs3_store_submit(request_rec *r, const struct hgs3_loc *loc, const char *object,
                               const char *content_type, hgs3_spool *spool, hgs3_lock *lock,
                               apr_uint64_t reserved);
 
-/* The store of a scope (see hgs3_store.h), in p. */
+/* The store of a scope (see hgs3_store.h), in p; built once per scope
+ * (mod_hgs3cache_loc.h). */
 apr_status_t hgs3_store_for(hgs3_store **pst, apr_pool_t *p, const hgs3_dir_conf *conf);
 
 /* The presence cache's name for an object of a scope. */

@@ -5,9 +5,14 @@
 #include "hgs3_err.h"
 #include "hgs3_store_s3.h"
 
+#define S3_PURPOSES 3
+
+/* Everything a handle needs but the credentials is worked out once. */
 typedef struct s3_store {
     hgs3_store_s3_settings set;
-    const char *public_endpoint; /* set.public_endpoint, or the endpoint */
+    const char *public_endpoint;        /* set.public_endpoint, or the endpoint */
+    hgs3_s3_config conf[S3_PURPOSES];   /* per purpose, without credentials */
+    const char *client_id[S3_PURPOSES]; /* their identities in the client cache */
 } s3_store;
 
 typedef struct s3_conn {
@@ -44,14 +49,37 @@ static void settings_copy(hgs3_store_s3_settings *to, apr_pool_t *p,
     to->creds_profile = dup_or_null(p, from->creds_profile);
 }
 
+/* The client configuration of a purpose, but the credentials and what
+ * the process shares (filled after the store is made). */
+static void purpose_config(hgs3_s3_config *s3, const s3_store *s, int purpose)
+{
+    *s3 = s->set.s3;
+    memset(&s3->creds, 0, sizeof(s3->creds));
+    s3->part_size = s3->multipart_threshold;
+    s3->upload_tries = 1;
+    if (purpose == HGS3_STORE_STREAM) {
+        s3->stall_timeout_ms = s3->timeout_ms;
+        s3->timeout_ms = 0;
+    } else if (purpose == HGS3_STORE_UPLOAD) {
+        s3->timeout_ms = HGS3_STORE_S3_UPLOAD_BASE_MS; /* grown by the body's size at put */
+        s3->stall_timeout_ms = HGS3_STORE_S3_UPLOAD_STALL_MS;
+        s3->upload_tries = 0; /* the client's default bounded retries */
+    }
+}
+
 apr_status_t hgs3_store_s3_create(hgs3_store **pst, apr_pool_t *p,
                                   const hgs3_store_s3_settings *set)
 {
     hgs3_store *st = apr_pcalloc(p, sizeof(*st));
     s3_store *s = apr_pcalloc(p, sizeof(*s));
+    int i;
 
     settings_copy(&s->set, p, set);
     s->public_endpoint = s->set.public_endpoint ? s->set.public_endpoint : s->set.s3.endpoint;
+    for (i = 0; i < S3_PURPOSES; ++i) {
+        purpose_config(&s->conf[i], s, i);
+        s->client_id[i] = hgs3_client_cache_id(p, &s->conf[i]);
+    }
     st->impl = &hgs3_store_s3_impl;
     st->data = s;
     st->id = apr_pstrcat(p, s->set.s3.endpoint ? s->set.s3.endpoint : "", "\n",
@@ -77,25 +105,18 @@ static apr_status_t creds_now(hgs3_creds *out, apr_pool_t *p, const s3_store *s)
 /* The client configuration of a purpose, credentials resolved now. */
 static apr_status_t config_for(hgs3_s3_config *s3, apr_pool_t *p, const s3_store *s, int purpose)
 {
+    const hgs3_store_s3_env *env = s->set.env;
     apr_status_t rv;
 
-    *s3 = s->set.s3;
+    *s3 = s->conf[purpose];
     rv = creds_now(&s3->creds, p, s);
     if (rv != APR_SUCCESS) {
         memset(s3, 0, sizeof(*s3));
         return rv;
     }
-    s3->keycache = s->set.env ? s->set.env->keycache : NULL;
-    s3->part_size = s3->multipart_threshold;
-    s3->upload_tries = 1;
-    if (purpose == HGS3_STORE_STREAM) {
-        s3->stall_timeout_ms = s3->timeout_ms;
-        s3->timeout_ms = 0;
-    } else if (purpose == HGS3_STORE_UPLOAD) {
-        s3->timeout_ms = HGS3_STORE_S3_UPLOAD_BASE_MS; /* grown by the body's size at put */
-        s3->stall_timeout_ms = HGS3_STORE_S3_UPLOAD_STALL_MS;
-        s3->upload_tries = 0; /* the client's default bounded retries */
-        s3->cancel = s->set.env ? s->set.env->cancel : NULL;
+    s3->keycache = env ? env->keycache : NULL;
+    if (purpose == HGS3_STORE_UPLOAD) {
+        s3->cancel = env ? env->cancel : NULL;
     }
     return APR_SUCCESS;
 }
@@ -113,7 +134,8 @@ static apr_status_t s3_conn_open(hgs3_store_conn **pc, hgs3_store *st, apr_pool_
     c->pool = p;
     rv = config_for(&c->s3, p, s, purpose);
     if (rv == APR_SUCCESS && purpose != HGS3_STORE_UPLOAD) {
-        rv = hgs3_client_cache_get(s->set.env ? s->set.env->clients : NULL, &c->client, p, &c->s3);
+        rv = hgs3_client_cache_get_id(s->set.env ? s->set.env->clients : NULL, &c->client, p,
+                                      &c->s3, s->client_id[purpose]);
     }
     if (rv == APR_SUCCESS) {
         *pc = &c->base;
