@@ -446,27 +446,28 @@ static apr_status_t capture_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     return rv;
 }
 
-/* Take the key's upload lock: OK when held. Else the handler's answer,
- * noted: the follower's of a collapsed miss, or DECLINED (hgweb answers
- * and nothing is stored). */
-static int take_lock(capture_ctx *ctx, const char *hex)
+/* Take the key's upload lock: APR_SUCCESS when held. Else *rc is the
+ * handler's answer, noted: the follower's of a collapsed miss (which may
+ * have answered), or DECLINED (hgweb answers and nothing is stored). */
+static apr_status_t take_lock(capture_ctx *ctx, const char *hex, int *rc)
 {
     request_rec *r = ctx->r;
     const char *spool_dir = ctx->loc->spool_dir;
     apr_status_t rv;
 
+    *rc = DECLINED;
     rv = hgs3_lock_try(&ctx->lock, r->pool, spool_dir, hex);
     if (rv == APR_EEXIST && ctx->loc->collapse) {
         /* a miss of this key is being answered: follow it */
-        int rc = hgs3_collapse_follow(r, ctx->conf, hex);
-        if (rc != DECLINED) {
-            return rc;
+        *rc = hgs3_collapse_follow(r, ctx->conf, hex);
+        if (*rc != DECLINED) {
+            return APR_EEXIST;
         }
         rv = hgs3_lock_try(&ctx->lock, r->pool, spool_dir, hex); /* a plain miss */
     }
     if (rv == APR_EEXIST) {
         hgs3_note_skip(r, ctx->conf, HGS3_SKIP_IN_PROGRESS);
-        return DECLINED;
+        return rv;
     }
     if (rv != APR_SUCCESS) {
         /* a directory found unusable at startup was warned about there */
@@ -474,10 +475,10 @@ static int take_lock(capture_ctx *ctx, const char *hex)
                       rv, r, HGS3LOGNO(00102) "cannot create the upload lock in %s; not storing",
                       spool_dir);
         hgs3_note_skip(r, ctx->conf, HGS3_SKIP_LOCK_ERROR);
-        return DECLINED;
+        return rv;
     }
     apr_pool_cleanup_register(r->pool, ctx, capture_cleanup, apr_pool_cleanup_null);
-    return OK;
+    return APR_SUCCESS;
 }
 
 /* The spool, set up to keep the response path free. */
@@ -508,7 +509,7 @@ int hgs3_capture_start(request_rec *r, const hgs3_loc *loc, const char *hex, con
                        hgs3_capture_stored_fn *stored, void *baton)
 {
     capture_ctx *ctx = apr_pcalloc(r->pool, sizeof(*ctx));
-    int rc;
+    int rc = DECLINED;
 
     ctx->r = r;
     ctx->loc = loc;
@@ -516,7 +517,7 @@ int hgs3_capture_start(request_rec *r, const hgs3_loc *loc, const char *hex, con
     ctx->object = object;
     ctx->expected = -1;
     ctx->spool_max = loc->spool_max;
-    if ((rc = take_lock(ctx, hex)) != OK) {
+    if (take_lock(ctx, hex, &rc) != APR_SUCCESS) {
         return rc;
     }
     /* The lock's previous holder may have stored the object between our

@@ -133,10 +133,6 @@ static apr_status_t s3_conn_open(hgs3_store_conn **pc, hgs3_store *st, apr_pool_
     c->purpose = purpose;
     c->pool = p;
     rv = config_for(&c->s3, p, s, purpose);
-    if (rv == APR_SUCCESS && purpose != HGS3_STORE_UPLOAD) {
-        rv = hgs3_client_cache_get_id(s->set.env ? s->set.env->clients : NULL, &c->client, p,
-                                      &c->s3, s->client_id[purpose]);
-    }
     if (rv == APR_SUCCESS) {
         *pc = &c->base;
     }
@@ -145,14 +141,20 @@ static apr_status_t s3_conn_open(hgs3_store_conn **pc, hgs3_store *st, apr_pool_
 
 #define CONN_OF(hc) ((s3_conn *)(hc)->data)
 
-/* The handle's client: an upload's is made on first use, in the handle's
- * pool, and each request's whole bound grows with the body's size. */
+/* The handle's client, on first use: a request-path handle's is the
+ * thread's from the client cache (found by the store's precomputed
+ * identity); an upload's is its own, in the handle's pool, and each
+ * request's whole bound grows with the body's size. */
 static apr_status_t conn_client(s3_conn *c, apr_off_t size)
 {
+    const s3_store *s = S3_OF(c->base.st);
     apr_status_t rv;
 
     if (c->purpose != HGS3_STORE_UPLOAD) {
-        return APR_SUCCESS;
+        return c->client
+                   ? APR_SUCCESS
+                   : hgs3_client_cache_get_id(s->set.env ? s->set.env->clients : NULL, &c->client,
+                                              c->pool, &c->s3, s->client_id[c->purpose]);
     }
     if (!c->client) {
         rv = hgs3_s3_client_create(&c->client, c->pool, &c->s3);
