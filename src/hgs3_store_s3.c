@@ -10,8 +10,10 @@
 /* Everything a handle needs but the credentials is worked out once. */
 typedef struct s3_store {
     hgs3_store_s3_settings set;
-    const char *public_endpoint;        /* set.public_endpoint, or the endpoint */
-    hgs3_s3_config conf[S3_PURPOSES];   /* per purpose, without credentials */
+    const char *public_endpoint;      /* set.public_endpoint, or the endpoint */
+    hgs3_s3_config conf[S3_PURPOSES]; /* per purpose, without credentials */
+    hgs3_creds statics;               /* static credentials, checked */
+    apr_status_t statics_rv;
     const char *client_id[S3_PURPOSES]; /* their identities in the client cache */
 } s3_store;
 
@@ -80,6 +82,10 @@ apr_status_t hgs3_store_s3_create(hgs3_store **pst, apr_pool_t *p,
         purpose_config(&s->conf[i], s, i);
         s->client_id[i] = hgs3_client_cache_id(p, &s->conf[i]);
     }
+    if (s->set.s3.creds.access_key && *s->set.s3.creds.access_key) {
+        s->statics_rv =
+            hgs3_creds_resolve(&s->statics, p, &s->set.s3.creds, NULL, NULL, NULL, NULL);
+    }
     st->impl = &hgs3_store_s3_impl;
     st->data = s;
     st->id = apr_pstrcat(p, s->set.s3.endpoint ? s->set.s3.endpoint : "", "\n",
@@ -94,8 +100,12 @@ static apr_status_t creds_now(hgs3_creds *out, apr_pool_t *p, const s3_store *s)
 {
     const hgs3_store_s3_env *env = s->set.env;
 
+    if (s->set.s3.creds.access_key && *s->set.s3.creds.access_key) {
+        *out = s->statics; /* checked once */
+        return s->statics_rv;
+    }
     memset(out, 0, sizeof(*out));
-    if (s->set.s3.creds.access_key || !env || !env->creds) {
+    if (!env || !env->creds) {
         return hgs3_creds_resolve(out, p, &s->set.s3.creds, s->set.creds_file, s->set.creds_profile,
                                   NULL, NULL);
     }
