@@ -19,6 +19,7 @@
 #include "mod_hgs3cache_status.h"
 #include "mod_hgs3cache_spooldir.h"
 #include "mod_hgs3cache_hit.h"
+#include "mod_hgs3cache_loc.h"
 
 void hgs3_handler_register(apr_pool_t *p);
 
@@ -36,6 +37,9 @@ static int hgs3_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
     int rc;
     (void)plog;
     rc = hgs3_store_post_config(pconf, s);
+    if (rc == OK) {
+        rc = hgs3_loc_post_config(pconf, s);
+    }
     if (rc == OK) {
         rc = hgs3_presence_post_config(pconf, ptemp, s);
     }
@@ -63,7 +67,7 @@ static void hgs3_child_init(apr_pool_t *pchild, server_rec *s)
 {
     hgs3_presence_child_init(pchild, s);
     hgs3_store_child_init(pchild, s);
-    hgs3_hit_child_init(pchild);
+    hgs3_loc_child_init(pchild);
 }
 
 static void hgs3_register_hooks(apr_pool_t *pool)

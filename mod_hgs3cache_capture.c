@@ -36,6 +36,7 @@
 #include "mod_hgs3cache_spooldir.h"
 #include "mod_hgs3cache_status.h"
 #include "mod_hgs3cache_inline.h"
+#include "mod_hgs3cache_loc.h"
 
 APLOG_USE_MODULE(hgs3cache);
 
@@ -43,9 +44,10 @@ APLOG_USE_MODULE(hgs3cache);
 
 typedef struct capture_ctx {
     request_rec *r;
-    const hgs3_dir_conf *conf;
-    const char *object; /* object name: prefix + key */
-    hgs3_lock *lock;    /* the per-key upload lock we hold */
+    const hgs3_loc *loc;
+    const hgs3_dir_conf *conf; /* loc's */
+    const char *object;        /* object name: prefix + key */
+    hgs3_lock *lock;           /* the per-key upload lock we hold */
     hgs3_spool *spool;
     hgs3_bundle2 det; /* error-part detector */
     const char *content_type;
@@ -160,10 +162,10 @@ static hgs3_skip_e check_headers(capture_ctx *ctx, request_rec *r)
         if (apr_strtoff(&n, cl, &end, 10) != APR_SUCCESS || *end || n < 0) {
             return HGS3_SKIP_CONTENT_LENGTH;
         }
-        if (n > hgs3_conf_max_size(ctx->conf)) {
+        if (n > ctx->loc->max_size) {
             return HGS3_SKIP_TOO_LARGE;
         }
-        if (n < hgs3_conf_min_size(ctx->conf)) {
+        if (n < ctx->loc->min_size) {
             return HGS3_SKIP_TOO_SMALL;
         }
         ctx->expected = n;
@@ -187,7 +189,7 @@ static hgs3_skip_e spool_failed(capture_ctx *ctx, apr_status_t rv)
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, rv, ctx->r,
                       HGS3LOGNO(00101) "spool write failed in %s; response is served but not "
                                        "stored [%u similar messages suppressed]",
-                      hgs3_conf_spool_dir(ctx->r->pool, ctx->conf), suppressed);
+                      ctx->loc->spool_dir, suppressed);
     }
     return HGS3_SKIP_SPOOL_ERROR;
 }
@@ -221,22 +223,34 @@ static hgs3_skip_e tee_data(capture_ctx *ctx, const char *data, apr_size_t len)
 
 /* At EOS, after the last brigade went downstream: is the body intact and
  * cacheable? Then hand it to the uploader. */
+/* What the end of the response says: HGS3_SKIP_NONE for a complete 200
+ * whose body checked out. */
+static hgs3_skip_e eos_verdict(capture_ctx *ctx)
+{
+    request_rec *r = ctx->r;
+
+    if (r->connection->aborted && !ctx->drain) {
+        return HGS3_SKIP_ABORTED;
+    }
+    if (r->status != HTTP_OK) {
+        return HGS3_SKIP_STATUS;
+    }
+    if (hgs3_bundle2_state_at_eos(&ctx->det) == HGS3_BUNDLE2_ERROR) {
+        return HGS3_SKIP_ERROR_PART;
+    }
+    if (hgs3_bundle2_state_at_eos(&ctx->det) != HGS3_BUNDLE2_OK) {
+        return HGS3_SKIP_UNRECOGNIZED_BODY;
+    }
+    return HGS3_SKIP_NONE;
+}
+
 static void finish(capture_ctx *ctx)
 {
     request_rec *r = ctx->r;
-    hgs3_skip_e why = HGS3_SKIP_NONE;
+    hgs3_skip_e why = eos_verdict(ctx);
     apr_off_t len;
     apr_status_t rv;
 
-    if (r->connection->aborted && !ctx->drain) {
-        why = HGS3_SKIP_ABORTED;
-    } else if (r->status != HTTP_OK) {
-        why = HGS3_SKIP_STATUS;
-    } else if (hgs3_bundle2_state_at_eos(&ctx->det) == HGS3_BUNDLE2_ERROR) {
-        why = HGS3_SKIP_ERROR_PART;
-    } else if (hgs3_bundle2_state_at_eos(&ctx->det) != HGS3_BUNDLE2_OK) {
-        why = HGS3_SKIP_UNRECOGNIZED_BODY;
-    }
     if (why != HGS3_SKIP_NONE) {
         step_out(ctx, why);
         return;
@@ -261,7 +275,7 @@ static void finish(capture_ctx *ctx)
         hgs3_collapse_done(ctx->rec, (apr_uint64_t)len);
         ctx->rec = NULL; /* goes with the lock */
     }
-    if (len < hgs3_conf_min_size(ctx->conf)) {
+    if (len < ctx->loc->min_size) {
         /* a small bundle is kept inline in the presence cache instead */
         step_out(ctx,
                  hgs3_inline_keep_spool(r, ctx->conf, ctx->object, ctx->content_type, ctx->spool)
@@ -269,7 +283,7 @@ static void finish(capture_ctx *ctx)
                      : HGS3_SKIP_TOO_SMALL);
         return;
     }
-    why = hgs3_store_submit(r, ctx->conf, ctx->object, ctx->content_type, ctx->spool, ctx->lock,
+    why = hgs3_store_submit(r, ctx->loc, ctx->object, ctx->content_type, ctx->spool, ctx->lock,
                             ctx->reserved);
     if (why != HGS3_SKIP_NONE) {
         /* the store code did not take the spool or the lock */
@@ -432,67 +446,94 @@ static apr_status_t capture_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     return rv;
 }
 
-int hgs3_capture_start(request_rec *r, const hgs3_dir_conf *conf, const char *hex,
-                       const char *object, hgs3_capture_stored_fn *stored, void *baton)
+/* Take the key's upload lock: APR_SUCCESS when held. Else *rc is the
+ * handler's answer, noted: the follower's of a collapsed miss (which may
+ * have answered), or DECLINED (hgweb answers and nothing is stored). */
+static apr_status_t take_lock(capture_ctx *ctx, const char *hex, int *rc)
 {
-    capture_ctx *ctx;
+    request_rec *r = ctx->r;
+    const char *spool_dir = ctx->loc->spool_dir;
     apr_status_t rv;
-    const char *spool_dir = hgs3_conf_spool_dir(r->pool, conf);
 
-    ctx = apr_pcalloc(r->pool, sizeof(*ctx));
-    ctx->r = r;
-    ctx->conf = conf;
-    ctx->object = object;
-    ctx->expected = -1;
-    ctx->spool_max = (apr_uint64_t)hgs3_srv_spool_max(hgs3_get_srv_conf(r->server));
+    *rc = DECLINED;
     rv = hgs3_lock_try(&ctx->lock, r->pool, spool_dir, hex);
-    if (rv == APR_EEXIST && hgs3_conf_collapse(conf)) {
+    if (rv == APR_EEXIST && ctx->loc->collapse) {
         /* a miss of this key is being answered: follow it */
-        int rc = hgs3_collapse_follow(r, conf, hex);
-        if (rc != DECLINED) {
-            return rc;
+        *rc = hgs3_collapse_follow(r, ctx->conf, hex);
+        if (*rc != DECLINED) {
+            return APR_EEXIST;
         }
         rv = hgs3_lock_try(&ctx->lock, r->pool, spool_dir, hex); /* a plain miss */
     }
     if (rv == APR_EEXIST) {
-        hgs3_note_skip(r, conf, HGS3_SKIP_IN_PROGRESS);
-        return DECLINED;
+        hgs3_note_skip(r, ctx->conf, HGS3_SKIP_IN_PROGRESS);
+        return rv;
     }
     if (rv != APR_SUCCESS) {
         /* a directory found unusable at startup was warned about there */
         ap_log_rerror(APLOG_MARK, hgs3_spooldir_unusable(spool_dir) ? APLOG_DEBUG : APLOG_WARNING,
                       rv, r, HGS3LOGNO(00102) "cannot create the upload lock in %s; not storing",
                       spool_dir);
-        hgs3_note_skip(r, conf, HGS3_SKIP_LOCK_ERROR);
-        return DECLINED;
+        hgs3_note_skip(r, ctx->conf, HGS3_SKIP_LOCK_ERROR);
+        return rv;
     }
     apr_pool_cleanup_register(r->pool, ctx, capture_cleanup, apr_pool_cleanup_null);
+    return APR_SUCCESS;
+}
+
+/* The spool, set up to keep the response path free. */
+static apr_status_t spool_setup(capture_ctx *ctx)
+{
+    const hgs3_loc *loc = ctx->loc;
+    apr_status_t rv;
+
+    /* Collapsed misses: followers read the spool file, so it is a file
+     * from the first byte, and the record in the lock says how far. */
+    ctx->rec = loc->collapse ? hgs3_lock_collapse(ctx->lock) : NULL;
+    rv = hgs3_spool_create(&ctx->spool, ctx->r->pool, ctx->rec ? 0 : (apr_size_t)loc->memory,
+                           loc->spool_dir, loc->max_size);
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    /* Off the response path: the SHA-256 is computed by the uploader, and
+     * a spilled body is written to its file by the spool's own thread. */
+    hgs3_spool_defer_hash(ctx->spool);
+    hgs3_spool_write_behind(ctx->spool, (apr_size_t)loc->memory);
+    if (ctx->rec) {
+        hgs3_spool_publish(ctx->spool, hgs3_collapse_published(ctx->rec));
+    }
+    return APR_SUCCESS;
+}
+
+int hgs3_capture_start(request_rec *r, const hgs3_loc *loc, const char *hex, const char *object,
+                       hgs3_capture_stored_fn *stored, void *baton)
+{
+    capture_ctx *ctx = apr_pcalloc(r->pool, sizeof(*ctx));
+    int rc = DECLINED;
+
+    ctx->r = r;
+    ctx->loc = loc;
+    ctx->conf = loc->conf;
+    ctx->object = object;
+    ctx->expected = -1;
+    ctx->spool_max = loc->spool_max;
+    if (take_lock(ctx, hex, &rc) != APR_SUCCESS) {
+        return rc;
+    }
     /* The lock's previous holder may have stored the object between our
      * lookup and our lock: then there is nothing left to do. */
     if (stored && stored(r, baton)) {
         hgs3_lock_release(ctx->lock);
         ctx->lock = NULL;
-        hgs3_note_skip(r, conf, HGS3_SKIP_IN_PROGRESS);
+        hgs3_note_skip(r, ctx->conf, HGS3_SKIP_IN_PROGRESS);
         return DECLINED;
     }
-    hgs3_store_sweep_later(spool_dir);
-    /* Collapsed misses: followers read the spool file, so it is a file
-     * from the first byte, and the record in the lock says how far. */
-    ctx->rec = hgs3_conf_collapse(conf) ? hgs3_lock_collapse(ctx->lock) : NULL;
-    rv = hgs3_spool_create(&ctx->spool, r->pool, ctx->rec ? 0 : (apr_size_t)hgs3_conf_memory(conf),
-                           spool_dir, hgs3_conf_max_size(conf));
-    if (rv != APR_SUCCESS) {
+    hgs3_store_sweep_later(loc->spool_dir);
+    if (spool_setup(ctx) != APR_SUCCESS) {
         step_out(ctx, HGS3_SKIP_SPOOL_ERROR);
         return DECLINED;
     }
-    /* Off the response path: the SHA-256 is computed by the uploader, and
-     * a spilled body is written to its file by the spool's own thread. */
-    hgs3_spool_defer_hash(ctx->spool);
-    hgs3_spool_write_behind(ctx->spool, (apr_size_t)hgs3_conf_memory(conf));
-    if (ctx->rec) {
-        hgs3_spool_publish(ctx->spool, hgs3_collapse_published(ctx->rec));
-    }
-    hgs3_set_note(r, conf, "miss");
+    hgs3_set_note(r, ctx->conf, "miss");
     ap_add_output_filter(CAPTURE_FILTER, ctx, r, r->connection);
     return DECLINED;
 }

@@ -16,10 +16,11 @@ void hgs3_capture_post_config(apr_pool_t *ptemp, server_rec *s);
  * to be stored meanwhile (by the request that held the lock before us). */
 typedef int hgs3_capture_stored_fn(request_rec *r, void *baton);
 
-/* A miss for key hex (object name `object`): take the per-key upload lock,
+/* A miss for key hex (object name `object`) of the scope loc
+ * (mod_hgs3cache_loc.h): take the per-key upload lock,
  * check with `stored` (optional) that nobody stored the object in the
  * meantime, add the capture filter and return DECLINED so hgweb answers. */
-int hgs3_capture_start(request_rec *r, const hgs3_dir_conf *conf, const char *hex,
+int hgs3_capture_start(request_rec *r, const struct hgs3_loc *loc, const char *hex,
                        const char *object, hgs3_capture_stored_fn *stored, void *baton);
 
 /* Set r->notes "hgs3cache" (and X-HgS3Cache with HgS3CacheHeader on). */

@@ -124,9 +124,10 @@ static void merge_all(void *m, const void *base, const void *add, int srv)
 
 void *hgs3_config_merge_dir(apr_pool_t *p, void *basev, void *addv)
 {
-    hgs3_dir_conf *m = apr_pcalloc(p, sizeof(*m));
-    m->scope = ((hgs3_dir_conf *)addv)->scope;
+    hgs3_dir_conf *m = apr_pcalloc(p, sizeof(*m)), *add = addv;
+    m->scope = add->scope;
     merge_all(m, basev, addv, 0);
+    m->locs = add->locs ? add->locs : ((hgs3_dir_conf *)basev)->locs;
     return m;
 }
 

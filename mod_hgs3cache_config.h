@@ -75,6 +75,10 @@ typedef struct hgs3_dir_conf {
     apr_off_t multipart_threshold; /* HgS3CacheMultipartThreshold: default 64M */
     hgs3_conffiles *config_files;  /* HgS3CacheConfigFiles: default in the table */
     apr_off_t inline_max;          /* HgS3CacheInlineMax: default 64K, 0 = off */
+    /* Last, and no directive's: the effective settings resolved for this
+     * configuration (mod_hgs3cache_loc.h), set at post_config; merge takes
+     * the inner scope's, else the outer's. */
+    const struct hgs3_loc *locs;
 } hgs3_dir_conf;
 
 /* Per-server configuration: directives marked (server) in the README. */

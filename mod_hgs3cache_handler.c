@@ -27,6 +27,7 @@
 #include "mod_hgs3cache_capture.h"
 #include "mod_hgs3cache_hit.h"
 #include "mod_hgs3cache_inline.h"
+#include "mod_hgs3cache_loc.h"
 
 APLOG_USE_MODULE(hgs3cache);
 
@@ -54,7 +55,7 @@ void hgs3_note_bypass(request_rec *r, const hgs3_dir_conf *conf, hgs3_bypass_e w
 
 /* The URL path (r->parsed_uri.path, as httpd normalized it) below base,
  * the URL base of the section that set the repository mapping
- * (hgs3_dir_conf.repo_base: no trailing '/', "/" at server level), or NULL
+ * (hgs3_loc.repo_base: no trailing '/', "/" at server level), or NULL
  * when the path is not below it. httpd matches a <Location> ignoring doubled
  * slashes; a path that keeps them (MergeSlashes Off) and so does not start
  * with the base cannot be placed, and is left to hgweb. */
@@ -105,9 +106,9 @@ leave:
 /* The repository the URL names below the mapping's Location, opened and
  * fingerprinted. On failure *prepo is NULL and *pnote the bypass note. */
 static apr_status_t request_repo(hgs3_repo **prepo, hgs3_bypass_e *pnote, request_rec *r,
-                                 const hgs3_dir_conf *conf)
+                                 const hgs3_loc *loc)
 {
-    const char *below = path_below_location(r, conf->repo_base);
+    const char *below = path_below_location(r, loc->repo_base);
     hgs3_repo *repo = NULL;
     apr_status_t rv;
 
@@ -125,12 +126,12 @@ static apr_status_t request_repo(hgs3_repo **prepo, hgs3_bypass_e *pnote, reques
         rv = HGS3_EMALFORMED;
         goto leave;
     }
-    rv = hgs3_repo_resolve(&repo, r->pool, conf->repository, conf->repository_root, below);
+    rv = hgs3_repo_resolve(&repo, r->pool, loc->repository, loc->repository_root, below);
     if (rv == APR_SUCCESS && repo->rest[0]) {
         rv = APR_ENOENT; /* hgweb answers 404 for a path below a repository */
     }
     if (rv == APR_SUCCESS) {
-        rv = hgs3_repo_fingerprint_ex(repo, r->pool, hgs3_conf_config_files(conf));
+        rv = hgs3_repo_fingerprint_ex(repo, r->pool, loc->config_files);
     }
     if (rv == APR_SUCCESS) {
         *prepo = repo;
@@ -140,32 +141,22 @@ leave:
     return rv;
 }
 
-static int hgs3_handler(request_rec *r)
+/* The wire command and its arguments, normalized (hgs3_req.h), when the
+ * request is one that may be cached; else DECLINED, noted (or not: a
+ * request that is no wire command is not ours to note). */
+static int parse_request(hgs3_req **phreq, request_rec *r, const hgs3_loc *loc)
 {
-    hgs3_dir_conf *conf = hgs3_get_dir_conf(r);
-    hgs3_req_limits lim;
-    hgs3_req *hreq = NULL;
-    hgs3_repo *repo = NULL;
-    const char *body = NULL, *key;
-    hgs3_bypass_e note = HGS3_BYPASS_NONE;
-    char hex[HGS3_KEY_HEX_LEN + 1];
+    const hgs3_dir_conf *conf = loc->conf;
+    const char *body = NULL;
     apr_size_t body_len = 0;
     apr_status_t rv;
-    int status;
 
-    if (!conf || !hgs3_conf_enabled(conf) || r->main || r->prev) {
-        return DECLINED;
-    }
-    hgs3_req_limits_init(&lim);
-    rv = hgs3_req_start(&hreq, r->pool, r->args, &lim);
-    if (rv == APR_ENOENT) {
-        return DECLINED; /* not a wire command: not ours to note */
-    }
+    rv = hgs3_req_start(phreq, r->pool, r->args, &loc->limits);
     if (rv != APR_SUCCESS) {
-        hgs3_note_bypass(r, conf, HGS3_BYPASS_MALFORMED);
+        hgs3_note_bypass(r, conf, rv == APR_ENOENT ? HGS3_BYPASS_NONE : HGS3_BYPASS_MALFORMED);
         return DECLINED;
     }
-    if (!hgs3_conf_command_allowed(conf, hreq->cmd)) {
+    if (!hgs3_loc_command_allowed(loc, (*phreq)->cmd)) {
         hgs3_note_bypass(r, conf, HGS3_BYPASS_COMMAND);
         return DECLINED;
     }
@@ -173,41 +164,63 @@ static int hgs3_handler(request_rec *r)
         hgs3_note_bypass(r, conf, HGS3_BYPASS_METHOD);
         return DECLINED;
     }
-    if (r->method_number == M_POST) {
-        rv = read_post_args(r, &lim, &body, &body_len);
-        if (rv != APR_SUCCESS) {
-            hgs3_note_bypass(r, conf, HGS3_BYPASS_POST_BODY);
-            return DECLINED;
-        }
+    if (r->method_number == M_POST &&
+        read_post_args(r, &loc->limits, &body, &body_len) != APR_SUCCESS) {
+        hgs3_note_bypass(r, conf, HGS3_BYPASS_POST_BODY);
+        return DECLINED;
     }
-    rv = hgs3_req_finish(hreq, r->pool, r->method, r->headers_in, body, body_len, &lim);
+    rv = hgs3_req_finish(*phreq, r->pool, r->method, r->headers_in, body, body_len, &loc->limits);
     if (rv != APR_SUCCESS) {
         hgs3_note_bypass(r, conf,
                          rv == HGS3_ETOOBIG ? HGS3_BYPASS_TOO_LARGE : HGS3_BYPASS_MALFORMED);
         return DECLINED;
     }
-    if (!strcmp(hreq->cmd, "batch") && !hgs3_inline_batch_ok(hreq, r->pool)) {
+    if (!strcmp((*phreq)->cmd, "batch") && !hgs3_inline_batch_ok(*phreq, r->pool)) {
         hgs3_note_bypass(r, conf, HGS3_BYPASS_COMMAND); /* a batch that may write or is unknown */
         return DECLINED;
     }
-    rv = request_repo(&repo, &note, r, conf);
+    return OK;
+}
+
+/* The request's settings are resolved once (mod_hgs3cache_loc.h) and go
+ * down from here: request, repository, key, then a small reply, a hit or
+ * a miss. */
+static int hgs3_handler(request_rec *r)
+{
+    hgs3_dir_conf *conf = hgs3_get_dir_conf(r);
+    const hgs3_loc *loc;
+    hgs3_req *hreq = NULL;
+    hgs3_repo *repo = NULL;
+    const char *key;
+    hgs3_bypass_e note = HGS3_BYPASS_NONE;
+    char hex[HGS3_KEY_HEX_LEN + 1];
+    apr_status_t rv;
+    int status;
+
+    if (!conf || !hgs3_conf_enabled(conf) || r->main || r->prev || !(loc = hgs3_loc_of(r, conf))) {
+        return DECLINED;
+    }
+    if (parse_request(&hreq, r, loc) != OK) {
+        return DECLINED;
+    }
+    rv = request_repo(&repo, &note, r, loc);
     if (rv != APR_SUCCESS) {
         hgs3_note_bypass(r, conf, note);
         return DECLINED;
     }
-    rv = hgs3_key_compute(hex, r->pool, hgs3_conf_key_salt(conf), conf->repo_base, repo, hreq,
-                          r->user, hgs3_conf_share_users(conf));
+    rv = hgs3_key_compute(hex, r->pool, loc->key_salt, loc->repo_base, repo, hreq, r->user,
+                          loc->share_users);
     if (rv != APR_SUCCESS) {
         hgs3_note_bypass(r, conf, HGS3_BYPASS_KEY);
         return DECLINED;
     }
-    key = hgs3_key_object_name(r->pool, hgs3_conf_key_prefix(conf), hex);
+    key = hgs3_key_object_name(r->pool, loc->key_prefix, hex);
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "hgs3cache: key %s for %s cmd=%s", hex, repo->dir,
                   hreq->cmd);
     if (hgs3_inline_handle(r, conf, hreq->cmd, key, &status)) {
         return status;
     }
-    return hgs3_hit_handle(r, conf, hex, key);
+    return hgs3_hit_handle(r, loc, hex, key);
 }
 
 void hgs3_handler_register(apr_pool_t *p)

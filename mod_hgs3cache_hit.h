@@ -9,9 +9,7 @@
  * store. Returns OK when the response was sent; DECLINED otherwise, with
  * the request set up as a miss (capture filter added) or noted as a bypass
  * (store failing, breaker open). */
-int hgs3_hit_handle(request_rec *r, const hgs3_dir_conf *conf, const char *hex, const char *object);
-
-/* This child's presigned-URL cache. */
-void hgs3_hit_child_init(apr_pool_t *pchild);
+int hgs3_hit_handle(request_rec *r, const struct hgs3_loc *loc, const char *hex,
+                    const char *object);
 
 #endif

@@ -1,12 +1,12 @@
 /* mod_hgs3cache_store.h: talking to the object store from httpd: the
- * per-child uploader and its jobs. */
+ * store of a scope, the per-child uploader and its jobs. */
 #ifndef MOD_HGS3CACHE_STORE_H
 #define MOD_HGS3CACHE_STORE_H
 
 #include <httpd.h>
 #include "hgs3_lock.h"
 #include "hgs3_spool.h"
-#include "hgs3_s3.h"
+#include "hgs3_store.h"
 #include "hgs3_breaker.h"
 #include "mod_hgs3cache_config.h"
 #include "hgs3_stats.h"
@@ -17,21 +17,18 @@ int hgs3_store_post_config(apr_pool_t *pconf, server_rec *s);
 /* Start this child's uploader. */
 void hgs3_store_child_init(apr_pool_t *pchild, server_rec *s);
 
-/* Queue the upload of a finished spool as `object`. On success the job owns
+/* Queue the upload of a finished spool as `object` of the scope loc. On
+ * success the job owns
  * spool, lock and the `reserved` bytes of the host's spool budget (it gives
  * them back when it ends) and HGS3_SKIP_NONE is returned; otherwise the reason it was
  * not queued (HGS3_SKIP_QUEUE_FULL, ...) and the caller keeps all. */
-hgs3_skip_e hgs3_store_submit(request_rec *r, const hgs3_dir_conf *conf, const char *object,
+hgs3_skip_e hgs3_store_submit(request_rec *r, const struct hgs3_loc *loc, const char *object,
                               const char *content_type, hgs3_spool *spool, hgs3_lock *lock,
                               apr_uint64_t reserved);
 
-/* The S3 client configuration of a scope: credentials resolved now, the
- * endpoint httpd uses, and the request-path timeouts (HgS3CacheTimeout). */
-apr_status_t hgs3_store_s3_config(hgs3_s3_config *s3, apr_pool_t *p, const hgs3_dir_conf *conf);
-
-/* An S3 client for this configuration on the calling worker thread, reused
- * across requests (connection reuse). Valid until the thread's next call. */
-apr_status_t hgs3_store_client(hgs3_s3_client **pc, apr_pool_t *p, const hgs3_s3_config *s3);
+/* The store of a scope (see hgs3_store.h), in p; built once per scope
+ * (mod_hgs3cache_loc.h). */
+apr_status_t hgs3_store_for(hgs3_store **pst, apr_pool_t *p, const hgs3_dir_conf *conf);
 
 /* The presence cache's name for an object of a scope. */
 const char *hgs3_store_presence_id(apr_pool_t *p, const hgs3_dir_conf *conf, const char *object);

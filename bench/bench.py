@@ -1225,7 +1225,12 @@ class Bench:
 
 
     # -- 7 --
-    def fig_hit_cpu_per_request(self):
+    def fig_hit_cpu_per_request_head(self):
+        """hit_cpu_per_request with HgS3CachePresence none: every hit looks
+        the object up in the store (a HEAD), the lookup path's share."""
+        self.fig_hit_cpu_per_request(name="hit_cpu_per_request_head", presence="none")
+
+    def fig_hit_cpu_per_request(self, name="hit_cpu_per_request", presence="shmcb 3600"):
         """Instructions per request, counted by callgrind on httpd -X (one
         process, every thread) for N warm hits and N Apache Redirects.
 
@@ -1235,18 +1240,18 @@ class Bench:
         plus the parts of two status requests around it; a phase of no
         requests measures that and is subtracted."""
         n = 50 if self.quick else 300
-        conf = ("HgS3CachePresence shmcb 3600\n" f'Redirect 302 /redir "{self.fixed_url}"\n'
+        conf = (f"HgS3CachePresence {presence}\n" f'Redirect 302 /redir "{self.fixed_url}"\n'
                 + self.location("/repo", HitMode="redirect"))
         # No hgweb here (mod_wsgi's daemons do not run under -X): every
         # request must be a hit; /repo maps to no file, so grant it.
         conf += "<Location /repo>\n    Require all granted\n</Location>\n"
-        inst = BenchHttpd(self.mkdir("callgrind-httpd"), app=False, module=True,
+        inst = BenchHttpd(self.mkdir(name + "-httpd"), app=False, module=True,
                           repos={"repo": self.repo}, extra_conf=conf)
         inst.write_config()
-        out = self.mkdir("callgrind")
+        out = self.mkdir(name)
         os.chmod(out, 0o777)                      # httpd -X writes it as nobody
         outfile = out / "callgrind.out"
-        log(f"hit_cpu_per_request: httpd -X under callgrind, {n} hits and {n} redirects")
+        log(f"{name}: httpd -X under callgrind, {n} hits and {n} redirects")
         vlog = open(out / "valgrind.log", "wb")
         proc = subprocess.Popen(
             [VALGRIND, "--tool=callgrind", f"--callgrind-out-file={outfile}",
@@ -1298,24 +1303,24 @@ class Bench:
         total_red = red["total"] / n
         handler = hit["incl"].get("hgs3_handler", 0) / n
         own = sum(v for (fn, obj), v in hit["self_obj"].items() if "mod_hgs3cache" in obj) / n
-        self.fig.add("hit_cpu_per_request",
+        self.fig.add(name,
                      f"{handler:,.0f} instructions in the module's handler per hit "
                      f"({own:,.0f} of them in mod_hgs3cache.so's own code)",
                      "regression watch: lower is better")
-        self.fig.note(f"hit_cpu_per_request: whole httpd -X process per request: hit "
+        self.fig.note(f"{name}: whole httpd -X process per request: hit "
                       f"{total_hit:,.0f} instructions, Apache Redirect {total_red:,.0f} "
                       f"(Redirect/hit = {total_red / total_hit:.3f}, the throughput ratio "
                       f"figure 1 would show if instructions were all that counted); "
                       f"callgrind, {n} requests each on one keep-alive connection")
         top = sorted(((v / n, fn) for fn, v in hit["incl"].items()
                       if fn in hit["module_fns"] and v > 0), reverse=True)[:16]
-        self.fig.note("hit_cpu_per_request: inclusive instructions per hit of the module's "
+        self.fig.note(f"{name}: inclusive instructions per hit of the module's "
                       "functions:\n" + "\n".join(f"    {v:>10,.0f}  {fn}" for v, fn in top))
         diff = dict((fn, v / n) for fn, v in hit["self"].items())
         for fn, v in red["self"].items():
             diff[fn] = diff.get(fn, 0) - v / n
         topd = sorted(((v, fn) for fn, v in diff.items()), reverse=True)[:16]
-        self.fig.note("hit_cpu_per_request: self instructions per request, hit minus Apache "
+        self.fig.note(f"{name}: self instructions per request, hit minus Apache "
                       "Redirect (where a hit's extra instructions go):\n" + "\n".join(
                           f"    {v:>10,.0f}  {fn}" for v, fn in topd))
         if self.args.keep:
@@ -1326,7 +1331,7 @@ class Bench:
 FIGURES = ("hit_redirect_rps_ratio", "hit_redirect_head_latency",
            "hit_redirect_head_latency_tls", "miss_overhead_ratio",
            "stream_hit_ratio", "clone", "hit_clone_cpu", "herd", "capture_rss_growth",
-           "hit_cpu_per_request")
+           "hit_cpu_per_request", "hit_cpu_per_request_head")
 
 
 def main():

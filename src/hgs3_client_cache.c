@@ -11,6 +11,7 @@
 typedef struct thread_client {
     apr_pool_t *pool; /* unmanaged: the thread's, not a request's */
     char sig[HGS3_SHA256_HEX_LEN + 1];
+    hgs3_creds creds; /* the client's, in pool */
     hgs3_s3_client *client;
     apr_uint64_t used;
 } thread_client;
@@ -69,18 +70,27 @@ apr_status_t hgs3_client_cache_create(hgs3_client_cache **pcc, apr_pool_t *p)
     return rv;
 }
 
-/* A digest of everything that makes two clients differ. */
-static const char *config_sig(apr_pool_t *p, const hgs3_s3_config *s3)
+/* A digest of everything but the credentials that makes two clients
+ * differ. */
+const char *hgs3_client_cache_id(apr_pool_t *p, const hgs3_s3_config *s3)
 {
-    const char *text =
-        apr_psprintf(p, "%s\n%s\n%d\n%s\n%s\n%s\n%s\n%ld\n%ld\n%ld\n%d\n%s\n%s",
-                     s3->endpoint ? s3->endpoint : "", s3->region ? s3->region : "", s3->addressing,
-                     s3->bucket ? s3->bucket : "", s3->creds.access_key ? s3->creds.access_key : "",
-                     s3->creds.secret_key ? s3->creds.secret_key : "",
-                     s3->creds.session_token ? s3->creds.session_token : "", s3->connect_timeout_ms,
-                     s3->timeout_ms, s3->stall_timeout_ms, s3->upload_tries,
-                     s3->ca_file ? s3->ca_file : "", s3->ca_path ? s3->ca_path : "");
+    const char *text = apr_psprintf(
+        p, "%s\n%s\n%d\n%s\n%ld\n%ld\n%ld\n%d\n%s\n%s", s3->endpoint ? s3->endpoint : "",
+        s3->region ? s3->region : "", s3->addressing, s3->bucket ? s3->bucket : "",
+        s3->connect_timeout_ms, s3->timeout_ms, s3->stall_timeout_ms, s3->upload_tries,
+        s3->ca_file ? s3->ca_file : "", s3->ca_path ? s3->ca_path : "");
     return hgs3_sha256_hex(p, text, strlen(text));
+}
+
+static int same_str(const char *a, const char *b)
+{
+    return (!a || !*a) ? (!b || !*b) : (b && !strcmp(a, b));
+}
+
+static int same_creds(const hgs3_creds *a, const hgs3_creds *b)
+{
+    return same_str(a->access_key, b->access_key) && same_str(a->secret_key, b->secret_key) &&
+           same_str(a->session_token, b->session_token);
 }
 
 /* The calling thread's slots, made on first use; NULL when they cannot be. */
@@ -101,16 +111,16 @@ static thread_clients *thread_slots(hgs3_client_cache *cc)
     return tcs;
 }
 
-/* The slot holding a client of sig, or else the least recently used one
- * (its client NULL or of another configuration). */
-static thread_client *slot_for(thread_clients *tcs, const char *sig)
+/* The slot holding a client of sig and creds, or else the least recently
+ * used one (its client NULL or of another configuration). */
+static thread_client *slot_for(thread_clients *tcs, const char *sig, const hgs3_creds *creds)
 {
     thread_client *victim = &tcs->slot[0];
     int i;
 
     for (i = 0; i < HGS3_CLIENT_CACHE_SLOTS; ++i) {
         thread_client *tc = &tcs->slot[i];
-        if (tc->client && !strcmp(tc->sig, sig)) {
+        if (tc->client && !strcmp(tc->sig, sig) && same_creds(&tc->creds, creds)) {
             return tc;
         }
         if (tc->used < victim->used) {
@@ -138,26 +148,28 @@ static apr_status_t slot_fill(thread_client *tc, const hgs3_s3_config *conf, con
         tc->client = NULL;
         goto leave;
     }
+    tc->creds.access_key = apr_pstrdup(tc->pool, conf->creds.access_key);
+    tc->creds.secret_key = apr_pstrdup(tc->pool, conf->creds.secret_key);
+    tc->creds.session_token = apr_pstrdup(tc->pool, conf->creds.session_token);
     apr_cpystrn(tc->sig, sig, sizeof(tc->sig));
 leave:
     return rv;
 }
 
-apr_status_t hgs3_client_cache_get(hgs3_client_cache *cc, hgs3_s3_client **pc, apr_pool_t *p,
-                                   const hgs3_s3_config *conf)
+apr_status_t hgs3_client_cache_get_id(hgs3_client_cache *cc, hgs3_s3_client **pc, apr_pool_t *p,
+                                      const hgs3_s3_config *conf, const char *id)
 {
     thread_clients *tcs = cc ? thread_slots(cc) : NULL;
     thread_client *tc;
-    const char *sig = tcs ? config_sig(p, conf) : NULL;
     apr_status_t rv = APR_SUCCESS;
 
     *pc = NULL;
-    if (!sig) {
+    if (!tcs || !id) {
         return hgs3_s3_client_create(pc, p, conf); /* no cache: one for this call */
     }
-    tc = slot_for(tcs, sig);
-    if (!tc->client || strcmp(tc->sig, sig)) {
-        if ((rv = slot_fill(tc, conf, sig)) != APR_SUCCESS) {
+    tc = slot_for(tcs, id, &conf->creds);
+    if (!tc->client || strcmp(tc->sig, id) || !same_creds(&tc->creds, &conf->creds)) {
+        if ((rv = slot_fill(tc, conf, id)) != APR_SUCCESS) {
             goto leave;
         }
     }
@@ -165,4 +177,10 @@ apr_status_t hgs3_client_cache_get(hgs3_client_cache *cc, hgs3_s3_client **pc, a
     *pc = tc->client;
 leave:
     return rv;
+}
+
+apr_status_t hgs3_client_cache_get(hgs3_client_cache *cc, hgs3_s3_client **pc, apr_pool_t *p,
+                                   const hgs3_s3_config *conf)
+{
+    return hgs3_client_cache_get_id(cc, pc, p, conf, cc ? hgs3_client_cache_id(p, conf) : NULL);
 }

@@ -215,11 +215,43 @@ static void test_threads(void **state)
     apr_pool_destroy(p);
 }
 
+/* With an identity computed once, nothing is digested per call, and the
+ * credentials still select the client: rotated ones get a fresh one. */
+static void test_known_id(void **state)
+{
+    apr_pool_t *p;
+    hgs3_client_cache *cc;
+    hgs3_s3_config a = conf_for("bucket-a"), r = a, b = conf_for("bucket-b");
+    hgs3_s3_client *ca, *x;
+    const char *id;
+    (void)state;
+
+    apr_pool_create(&p, NULL);
+    assert_int_equal(hgs3_client_cache_create(&cc, p), APR_SUCCESS);
+    id = hgs3_client_cache_id(p, &a);
+    r.creds.secret_key = "rotated";
+    assert_string_equal(hgs3_client_cache_id(p, &r), id);
+    assert_string_not_equal(hgs3_client_cache_id(p, &b), id);
+    assert_int_equal(hgs3_client_cache_get_id(cc, &ca, p, &a, id), APR_SUCCESS);
+    assert_int_equal(hgs3_client_cache_get(cc, &x, p, &a), APR_SUCCESS);
+    assert_ptr_equal(x, ca); /* the same identity either way */
+    a.creds.secret_key = apr_pstrdup(p, "secret");
+    assert_int_equal(hgs3_client_cache_get_id(cc, &x, p, &a, id), APR_SUCCESS);
+    assert_ptr_equal(x, ca);
+    assert_int_equal(hgs3_client_cache_get_id(cc, &x, p, &r, id), APR_SUCCESS);
+    assert_ptr_not_equal(x, ca);
+    r.creds.session_token = "token";
+    assert_int_equal(hgs3_client_cache_get_id(cc, &ca, p, &r, id), APR_SUCCESS);
+    assert_ptr_not_equal(ca, x);
+    apr_pool_destroy(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reuse_and_lru),
         cmocka_unit_test(test_config_changes),
+        cmocka_unit_test(test_known_id),
         cmocka_unit_test(test_threads),
     };
     int rc;
