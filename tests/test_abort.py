@@ -25,6 +25,11 @@ import time
 from pyhgs3 import env as E
 from pyhgs3.checks import PREFIX, getbundles, spool_leftovers, wait_getbundles
 
+from conftest import STORES_AND_FILE, skip_for_file, store_fixture  # noqa: E402
+
+# Also on the local-directory store; its S3-specific tests skip there.
+store = store_fixture(STORES_AND_FILE)
+
 FRACTIONS = (0.10, 0.50, 0.99)
 SEND_BUFFER = 16384
 RECV_BUFFER = 16384

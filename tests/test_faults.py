@@ -91,6 +91,11 @@ UPLOAD_TAG = r"HGS300201"
 # a test can act between the lookup and the upload of one miss.
 SLOW_HOOK = """\
 import os, time
+
+from conftest import STORES_AND_FILE, skip_for_file, store_fixture  # noqa: E402
+
+# Also on the local-directory store; its S3-specific tests skip there.
+store = store_fixture(STORES_AND_FILE)
 def slow(ui, repo, **kwargs):
     if os.path.exists({flag!r}):
         time.sleep(1.5)

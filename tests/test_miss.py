@@ -36,6 +36,11 @@ from pyhgs3.checks import (PREFIX, UPLOAD_WAIT, replay_headers, spool_dir, spool
 from pyhgs3.hgwire import clone_headers
 from pyhgs3.proxy import FaultProxy
 
+from conftest import STORES_AND_FILE, skip_for_file, store_fixture  # noqa: E402
+
+# Also on the local-directory store; its S3-specific tests skip there.
+store = store_fixture(STORES_AND_FILE)
+
 OBJECT_RE = re.compile(r"^hgcache/[0-9a-f]{64}$")
 MERCURIAL_02 = "application/mercurial-0.2"
 BIG_MIN = 20 * 1024 * 1024
