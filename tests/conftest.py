@@ -143,6 +143,19 @@ def store_fixture(kinds):
 store = store_fixture(STORES)
 
 
+@pytest.fixture
+def file_store(env, request):
+    """A local-directory store of this test's own (FileStore), for the cases
+    only that store has."""
+    return FileStore(env.mkdir("filestore-" + _safe_name(request.node.nodeid)))
+
+
+def store_proxy(request, store):
+    """The `proxy` in front of an S3 store; None for the local-directory store
+    (a test that can do without it then reads the directory instead)."""
+    return None if store.kind == "file" else request.getfixturevalue("proxy")
+
+
 def skip_for_file(store, why="S3-specific"):
     if store.kind == "file":
         pytest.skip(f"{why}: not for the local-directory store (it has its own cases)")

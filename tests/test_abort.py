@@ -25,7 +25,7 @@ import time
 from pyhgs3 import env as E
 from pyhgs3.checks import PREFIX, getbundles, spool_leftovers, wait_getbundles
 
-from conftest import STORES_AND_FILE, skip_for_file, store_fixture  # noqa: E402
+from conftest import STORES_AND_FILE, store_fixture  # noqa: E402
 
 # Also on the local-directory store; its S3-specific tests skip there.
 store = store_fixture(STORES_AND_FILE)

@@ -542,3 +542,39 @@ def test_redirects_of_two_locations(hg, module_httpd, store, proxy, small_repo, 
         assert status == 200 and ctype == MERCURIAL_02, (vhost, status, ctype)
         assert body == store.get(key)[0]
     assert len(httpd.hgweb_log.commands("getbundle")) == 1
+
+
+# --- the local-directory store (HgS3CacheStore file:DIR) ---------------------------
+@pytest.mark.parametrize("mode", ["auto", "redirect", "stream"])
+def test_hit_local(hg, module_httpd, file_store, small_repo, tmp_dir, mode):
+    """A miss is stored as DIR/KEY with its sidecar; the next identical clone
+    is answered by httpd from the file (hit-local, whatever HgS3CacheHitMode
+    says: no redirect), with the stored Content-Type and Content-Length, and
+    hgweb does not run for it; server-status counts it."""
+    httpd = module_httpd(small_repo, store=file_store, HitMode=mode, **ON)
+    url = httpd.repo_url()
+
+    clone(hg, url, tmp_dir / "c1", small_repo)
+    (first,) = getbundles(httpd, 1)
+    assert first["status"] == 200 and first["note"] == "miss", first
+    (key,) = wait_objects(file_store)
+    stored, ctype, _ = file_store.get(key)
+    assert ctype == MERCURIAL_02
+    assert len(stored) == first["bytes"], (len(stored), first["bytes"])
+
+    clone(hg, url, tmp_dir / "c2", small_repo)
+    hg.assert_same_history(tmp_dir / "c1", tmp_dir / "c2")
+    second = getbundles(httpd, 2)[1]
+    assert second["status"] == 200 and second["location"] is None, second
+    assert second["note"] == "hit-local" and second["x_hgs3cache"] == "hit-local"
+    assert second["bytes"] == len(stored)
+
+    status, hdrs, body = httpd.get("/repo?cmd=getbundle", headers=replay_headers(first))
+    assert status == 200, (status, hdrs)
+    assert hdrs["content-type"] == MERCURIAL_02 and hdrs.get("x-hgs3cache") == "hit-local"
+    assert int(hdrs["content-length"]) == len(stored), hdrs
+    assert body == stored
+    assert len(httpd.hgweb_log.commands("getbundle")) == 1, httpd.hgweb_log.entries()
+    counters = httpd.server_status()
+    assert int(counters["HgS3CacheHitsLocal"]) == 2, counters
+    assert int(counters["HgS3CacheHits"]) >= 2, counters

@@ -36,7 +36,7 @@ from pyhgs3.checks import (PREFIX, UPLOAD_WAIT, replay_headers, spool_dir, spool
 from pyhgs3.hgwire import clone_headers
 from pyhgs3.proxy import FaultProxy
 
-from conftest import STORES_AND_FILE, skip_for_file, store_fixture  # noqa: E402
+from conftest import STORES_AND_FILE, store_fixture, store_proxy  # noqa: E402
 
 # Also on the local-directory store; its S3-specific tests skip there.
 store = store_fixture(STORES_AND_FILE)
@@ -101,6 +101,8 @@ def wait_stored(store, proxy, count=1, timeout=UPLOAD_WAIT):
         return keys if len(keys) >= count else None
 
     def finished(key):
+        if proxy is None:      # a local object is renamed into place complete
+            return True
         path = "/" + re.escape(key)
         return [r for r in proxy.find("PUT", path + "$", done=True)
                 + proxy.find("POST", path + r"\?(.*&)?uploadId=", done=True)
@@ -185,10 +187,13 @@ def clone_ok(hg, url, dest, *extra):
 
 
 # --- stored ------------------------------------------------------------------
-def test_big_clone_is_stored(hg, httpd_factory, module_httpd, big_repo, tmp_dir, store, proxy):
-    """A > 20 MB clone is stored as one PutObject; the object is exactly what
-    hgweb answers without the module; both clones verify."""
-    httpd = module_httpd({"big": big_repo}, {"big": {}}, endpoint=proxy.endpoint)
+def test_big_clone_is_stored(request, hg, httpd_factory, module_httpd, big_repo, tmp_dir, store):
+    """A > 20 MB clone is stored as one PutObject (on the local-directory
+    store: a file and its sidecar, no temp file left); the object is exactly
+    what hgweb answers without the module; both clones verify."""
+    proxy = store_proxy(request, store)
+    httpd = module_httpd({"big": big_repo}, {"big": {}},
+                         endpoint=proxy.endpoint if proxy else None)
     plain = httpd_factory(repos={"big": big_repo})
 
     first = clone_ok(hg, httpd.repo_url("big"), tmp_dir / "first")
@@ -199,12 +204,18 @@ def test_big_clone_is_stored(hg, httpd_factory, module_httpd, big_repo, tmp_dir,
 
     (key,) = wait_stored(store, proxy)
     assert OBJECT_RE.match(key), key
-    data, ctype, _ = store.get(key)
-    # One PutObject (24 MB is below the default 64M multipart threshold),
-    # with the response's Content-Type and the body's real SHA-256.
-    proxy.wait_for("PUT", re.escape(key), timeout=UPLOAD_WAIT)
-    (put,) = uploads(proxy)
-    check_put(put, data)
+    data, ctype, sha = store.get(key)
+    if proxy:
+        # One PutObject (24 MB is below the default 64M multipart threshold),
+        # with the response's Content-Type and the body's real SHA-256.
+        proxy.wait_for("PUT", re.escape(key), timeout=UPLOAD_WAIT)
+        (put,) = uploads(proxy)
+        check_put(put, data)
+    else:
+        # The sidecar records the size and the body's real SHA-256.
+        assert store.meta(key)["size"] == len(data)
+        assert sha in (None, hashlib.sha256(data).hexdigest()), sha
+        assert store.temp_files() == []
     direct = direct_getbundle(plain, "big", replay_headers(entry))
     assert len(direct) == entry["bytes"]
     assert_same_body(data, direct)
@@ -215,6 +226,8 @@ def test_big_clone_is_stored(hg, httpd_factory, module_httpd, big_repo, tmp_dir,
     second = clone_ok(hg, httpd.repo_url("big"), tmp_dir / "second")
     hg.assert_same_history(big_repo, second)
     hg.assert_verify_clean(second)
+    if proxy is None:
+        assert wait_getbundles(httpd, "big", 2)[1]["note"] == "hit-local"
     # The instance's spool dir (the harness's run/) is clean again.
     E.wait_until(lambda: not spool_leftovers(httpd.run_dir), 10, what="clean runtime dir")
 
