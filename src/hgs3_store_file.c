@@ -489,3 +489,126 @@ apr_status_t hgs3_fstore_remove(const hgs3_fstore *fs, apr_pool_t *p, const char
 leave:
     return rv;
 }
+
+/* ---- the store interface (hgs3_store.h) ----------------------------------- */
+
+/* A handle keeps only the line about its last failure: the directory
+ * needs no connection. */
+typedef struct {
+    const char *why;
+} fconn;
+
+static const hgs3_fstore *fs_of(const hgs3_store *st)
+{
+    return st->data;
+}
+
+static apr_status_t f_conn(hgs3_store_conn **pc, hgs3_store *st, apr_pool_t *p, int purpose)
+{
+    hgs3_store_conn *c = apr_pcalloc(p, sizeof(*c));
+    (void)purpose;
+    c->st = st;
+    c->data = apr_pcalloc(p, sizeof(fconn));
+    *pc = c;
+    return APR_SUCCESS;
+}
+
+static const char **why_of(hgs3_store_conn *c)
+{
+    fconn *fc = c->data;
+    fc->why = NULL;
+    return &fc->why;
+}
+
+static apr_status_t f_lookup(hgs3_store_object *obj, hgs3_store_conn *c, apr_pool_t *p,
+                             const char *key)
+{
+    return hgs3_fstore_lookup(obj, fs_of(c->st), p, key, why_of(c));
+}
+
+/* The answer is checked before any byte goes on, as every backend's is. */
+typedef struct {
+    hgs3_store_headers_cb *on_headers;
+    hgs3_store_data_cb *on_data;
+    void *baton;
+} checked_get;
+
+static apr_status_t f_headers(void *baton, const hgs3_store_object *obj)
+{
+    checked_get *g = baton;
+    apr_status_t rv = hgs3_store_check_whole(obj);
+    return rv == APR_SUCCESS ? g->on_headers(g->baton, obj) : rv;
+}
+
+static apr_status_t f_data(void *baton, const char *data, apr_size_t len)
+{
+    checked_get *g = baton;
+    return g->on_data(g->baton, data, len);
+}
+
+static apr_status_t f_get(hgs3_store_conn *c, apr_pool_t *p, const char *key,
+                          hgs3_store_headers_cb *on_headers, hgs3_store_data_cb *on_data,
+                          void *baton)
+{
+    checked_get g = {on_headers, on_data, baton};
+    return hgs3_fstore_get(fs_of(c->st), p, key, f_headers, f_data, &g, why_of(c));
+}
+
+static apr_status_t f_put(hgs3_store_conn *c, apr_pool_t *p, const char *key,
+                          const hgs3_store_body *body, const char *content_type)
+{
+    return hgs3_fstore_put(fs_of(c->st), p, key, body, content_type, why_of(c));
+}
+
+static apr_status_t f_remove(hgs3_store_conn *c, apr_pool_t *p, const char *key)
+{
+    return hgs3_fstore_remove(fs_of(c->st), p, key, why_of(c));
+}
+
+/* Only a whole stored bundle is handed out for httpd to send. */
+static apr_status_t f_open_local(apr_file_t **f, hgs3_store_object *obj, hgs3_store *st,
+                                 apr_pool_t *p, const char *key)
+{
+    apr_status_t rv = hgs3_fstore_open(f, obj, fs_of(st), p, key, NULL);
+    if (rv == APR_SUCCESS && (rv = hgs3_store_check_whole(obj)) != APR_SUCCESS) {
+        apr_file_close(*f);
+        *f = NULL;
+    }
+    return rv;
+}
+
+static const char *f_error_text(apr_pool_t *p, hgs3_store_conn *c)
+{
+    fconn *fc = c->data;
+    return fc->why ? apr_pstrdup(p, fc->why) : "";
+}
+
+const hgs3_store_impl hgs3_store_file_impl = {
+    .name = "file",
+    .conn = f_conn,
+    .lookup = f_lookup,
+    .get = f_get,
+    .put = f_put,
+    .remove = f_remove,
+    .client_url = NULL,
+    .open_local = f_open_local,
+    .error_text = f_error_text,
+};
+
+apr_status_t hgs3_store_file_create(hgs3_store **pst, apr_pool_t *p, const char *dir)
+{
+    hgs3_store *st = NULL;
+    hgs3_fstore *fs = NULL;
+    apr_status_t rv = hgs3_fstore_create(&fs, p, dir);
+
+    if (rv != APR_SUCCESS) {
+        goto leave;
+    }
+    st = apr_pcalloc(p, sizeof(*st));
+    st->impl = &hgs3_store_file_impl;
+    st->id = apr_pstrcat(p, "file:", fs->dir, NULL);
+    st->data = fs;
+leave:
+    *pst = st;
+    return rv;
+}

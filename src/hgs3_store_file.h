@@ -16,6 +16,14 @@
 
 typedef struct hgs3_fstore hgs3_fstore;
 
+/* The backend of hgs3_store.h: lookup, get, put, remove and open_local (no
+ * client_url: hits are served by httpd from the file, never redirected). */
+extern const hgs3_store_impl hgs3_store_file_impl;
+
+/* A store on the absolute directory dir, alive as long as p; its id is
+ * "file:DIR". */
+apr_status_t hgs3_store_file_create(hgs3_store **pst, apr_pool_t *p, const char *dir);
+
 /* A store on the absolute directory dir (which must exist), alive as long
  * as p. Immutable: shared by all threads. */
 apr_status_t hgs3_fstore_create(hgs3_fstore **pfs, apr_pool_t *p, const char *dir);

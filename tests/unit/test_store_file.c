@@ -245,6 +245,48 @@ static void test_bad_keys_refused(void **state)
     assert_null(fx->fs);
 }
 
+/* The same store through the interface of hgs3_store.h. */
+static void test_through_the_interface(void **state)
+{
+    fixture *fx = *state;
+    hgs3_store *st = NULL;
+    hgs3_store_conn *c = NULL;
+    hgs3_store_object obj;
+    hgs3_store_body b = {"0123456789", 10, NULL, 0, NULL};
+    apr_file_t *f = NULL;
+    const char *url = "x";
+    sink s = {0};
+
+    assert_int_equal(hgs3_store_file_create(&st, fx->p, fx->dir), APR_SUCCESS);
+    assert_string_equal(hgs3_store_impl_of(st)->name, "file");
+    assert_string_equal(st->id, apr_pstrcat(fx->p, "file:", fx->dir, NULL));
+    assert_int_equal(hgs3_store_connect(&c, st, fx->p, HGS3_STORE_LOOKUP), APR_SUCCESS);
+    assert_int_equal(hgs3_store_lookup(&obj, c, fx->p, KEY), HGS3_ENOTFOUND);
+    assert_non_null(strstr(hgs3_store_error_text(fx->p, c), "No such file"));
+    assert_int_equal(hgs3_store_put(c, fx->p, KEY, &b, TYPE), APR_SUCCESS);
+    assert_int_equal(hgs3_store_lookup(&obj, c, fx->p, KEY), APR_SUCCESS);
+    assert_int_equal(hgs3_store_check_found(&obj), APR_SUCCESS);
+    assert_int_equal(hgs3_store_get(c, fx->p, KEY, on_headers, on_data, &s), APR_SUCCESS);
+    assert_int_equal(s.len, 10);
+    free(s.buf);
+    assert_int_equal(hgs3_store_open_local(&f, &obj, st, fx->p, KEY), APR_SUCCESS);
+    assert_non_null(f);
+    assert_int_equal(obj.content_length, 10);
+    apr_file_close(f);
+    /* no client URL: hits are never redirected */
+    assert_int_equal(hgs3_store_client_url(&url, st, fx->p, KEY, 60, apr_time_now()), APR_ENOTIMPL);
+    assert_null(url);
+    /* an object that is not a stored bundle is never handed out */
+    assert_int_equal(hgs3_fstore_put(fx->fs, fx->p, KEY, &b, "text/html", NULL), APR_SUCCESS);
+    assert_int_equal(hgs3_store_open_local(&f, &obj, st, fx->p, KEY), HGS3_EPROTO);
+    assert_null(f);
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(hgs3_store_get(c, fx->p, KEY, on_headers, on_data, &s), HGS3_EPROTO);
+    assert_int_equal(s.headers, 0);
+    assert_int_equal(hgs3_store_remove(c, fx->p, KEY), APR_SUCCESS);
+    assert_int_equal(hgs3_store_lookup(&obj, c, fx->p, KEY), HGS3_ENOTFOUND);
+}
+
 /* ---- concurrency ---------------------------------------------------------- */
 
 #define WRITERS 8
@@ -361,6 +403,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_torn_pair_not_a_hit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crashed_writer_not_served, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_keys_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_through_the_interface, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_puts_one_whole_object, setup, teardown),
     };
     int rc;
