@@ -144,6 +144,24 @@ store = store_fixture(STORES)
 
 
 @pytest.fixture
+def proxy_factory(env, request):
+    """proxy_factory(store_or_server, **kw) -> started FaultProxy in front of it;
+    all are stopped at the end of the test."""
+    proxies = []
+
+    def make(target, **kw):
+        server = getattr(target, "server", target)
+        log = env.mkdir("proxy-" + _safe_name(request.node.nodeid)) / "requests.jsonl"
+        p = FaultProxy.for_store(server, log_path=log, **kw).start()
+        proxies.append(p)
+        return p
+
+    yield make
+    for p in proxies:
+        p.stop()
+
+
+@pytest.fixture
 def file_store(env, request):
     """A local-directory store of this test's own (FileStore), for the cases
     only that store has."""
