@@ -63,7 +63,6 @@ static void hgs3_child_init(apr_pool_t *pchild, server_rec *s)
 {
     hgs3_presence_child_init(pchild, s);
     hgs3_store_child_init(pchild, s);
-    hgs3_hit_child_init(pchild);
 }
 
 static void hgs3_register_hooks(apr_pool_t *pool)

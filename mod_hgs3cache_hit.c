@@ -21,9 +21,8 @@
 #include "hgs3_err.h"
 #include "hgs3_crypto.h"
 #include "hgs3_req.h"
-#include "hgs3_s3.h"
+#include "hgs3_store.h"
 #include "hgs3_breaker.h"
-#include "hgs3_presign_cache.h"
 
 #include "mod_hgs3cache.h"
 #include "mod_hgs3cache_config.h"
@@ -73,22 +72,24 @@ static int count_store_failure(request_rec *r, apr_status_t rv)
 
 /* A TLS failure is logged with the endpoint and the reason only: never the
  * URL, its query or any header. */
-static void log_tls_failure(request_rec *r, hgs3_s3_client *c)
+static void log_tls_failure(request_rec *r, hgs3_store_conn *c)
 {
     HGS3_LOG_LIMITER(log_01501);
     apr_uint32_t suppressed = 0;
-    const hgs3_s3_error *e = hgs3_s3_last_error(c);
+    const char *peer = "", *why = "failure";
 
     if (hgs3_log_allowed(&log_01501, &suppressed)) {
+        if (hgs3_store_impl_of(c->st)->tls_error) {
+            hgs3_store_impl_of(c->st)->tls_error(&peer, &why, r->pool, c);
+        }
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      HGS3LOGNO(01501) "TLS to the store %s failed: %s (%s); answering from "
+                      HGS3LOGNO(01501) "TLS to the store %s failed: %s; answering from "
                                        "hgweb [%u similar messages suppressed]",
-                      hgs3_s3_client_endpoint(r->pool, c), e->tls ? e->tls : "failure",
-                      e->transport, suppressed);
+                      peer, why, suppressed);
     }
 }
 
-static void store_failed(request_rec *r, apr_status_t rv, hgs3_s3_client *c)
+static void store_failed(request_rec *r, apr_status_t rv, hgs3_store_conn *c)
 {
     HGS3_LOG_LIMITER(log_00402);
     apr_uint32_t suppressed = 0;
@@ -103,37 +104,24 @@ static void store_failed(request_rec *r, apr_status_t rv, hgs3_s3_client *c)
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                       HGS3LOGNO(00402) "store lookup failed: %s (%s); answering from hgweb "
                                        "[%u similar messages suppressed]",
-                      hgs3_strerror(rv, buf, sizeof(buf)), c ? hgs3_s3_error_text(r->pool, c) : "",
+                      hgs3_strerror(rv, buf, sizeof(buf)), hgs3_store_error_text(r->pool, c),
                       suppressed);
     }
 }
 
-/* HEAD object. HGS3_ENOTFOUND for a miss: a 404, or a 403 that the store
- * explains as AccessDenied (a bucket without s3:ListBucket answers 403 for
- * missing keys). A 403 for refused credentials stays HGS3_EAUTH: that is a
- * store failure, not a miss. A 2xx that is not a complete answer (see
- * hgs3_s3_check_head()) is HGS3_EPROTO, a store failure: never a hit,
- * never remembered as present. */
-static apr_status_t head(request_rec *r, const hgs3_s3_config *s3, const char *object,
-                         hgs3_s3_object *obj, hgs3_s3_client **pc)
+/* Ask the store. HGS3_ENOTFOUND for a miss (for S3: a 404, or a 403 that
+ * the store explains as AccessDenied, as a bucket without s3:ListBucket
+ * answers for missing keys). Refused credentials (HGS3_EAUTH) are a store
+ * failure, not a miss. An answer that is not a complete object is
+ * HGS3_EPROTO, a store failure: never a hit, never remembered as present. */
+static apr_status_t head(request_rec *r, hgs3_store_conn *c, const char *object,
+                         hgs3_store_object *obj)
 {
     apr_time_t start = apr_time_now();
     apr_status_t rv;
 
-    rv = hgs3_store_client(pc, r->pool, s3);
-    if (rv == APR_SUCCESS) {
-        hgs3_status_count(HGS3_C_HEADS, 1);
-        rv = hgs3_s3_head(obj, *pc, r->pool, object);
-        if (rv == APR_SUCCESS) {
-            rv = hgs3_s3_check_head(obj);
-        }
-        if (rv == HGS3_EAUTH) {
-            rv = hgs3_s3_explain_403(*pc, r->pool, object);
-            if (rv == APR_SUCCESS) {
-                rv = HGS3_ENOTFOUND; /* readable after all: look again next time */
-            }
-        }
-    }
+    hgs3_status_count(HGS3_C_HEADS, 1);
+    rv = hgs3_store_lookup(obj, c, r->pool, object);
     hgs3_status_lookup(apr_time_now() - start);
     ap_log_rerror(APLOG_MARK, APLOG_TRACE1, rv, r, "hgs3cache: HEAD %s took %" APR_TIME_T_FMT " us",
                   object, apr_time_now() - start);
@@ -145,12 +133,11 @@ static apr_status_t head(request_rec *r, const hgs3_s3_config *s3, const char *o
  * once the hit has been answered (a streamed hit may still fail). A probe
  * of a half-open breaker that ends without a word counts as failed when
  * the request's pool goes (hgs3_breaker_enter()). */
-static lookup_e lookup(request_rec *r, const hgs3_dir_conf *conf, const hgs3_s3_config *s3,
-                       const char *object, hgs3_bypass_e *why, int *headed, hgs3_s3_object *obj)
+static lookup_e lookup(request_rec *r, const hgs3_dir_conf *conf, hgs3_store_conn *c,
+                       const char *object, hgs3_bypass_e *why, int *headed, hgs3_store_object *obj)
 {
-    const char *pid = hgs3_store_presence_id(r->pool, conf, object);
+    const char *pid = hgs3_store_object_id(r->pool, c->st, object);
     hgs3_breaker *b = hgs3_store_breaker();
-    hgs3_s3_client *c = NULL;
     apr_time_t lastmod = 0, now = apr_time_now();
     apr_status_t rv;
 
@@ -167,7 +154,7 @@ static lookup_e lookup(request_rec *r, const hgs3_dir_conf *conf, const hgs3_s3_
         *why = HGS3_BYPASS_BREAKER_OPEN;
         return LOOKUP_BYPASS;
     }
-    rv = head(r, s3, object, obj, &c);
+    rv = head(r, c, object, obj);
     if (rv == APR_SUCCESS && !too_old(conf, obj->last_modified, now)) {
         hgs3_presence_put(r->server, r->pool, pid, obj->last_modified);
         *headed = 1;
@@ -190,23 +177,22 @@ static lookup_e lookup(request_rec *r, const hgs3_dir_conf *conf, const hgs3_s3_
  * ask the store again. */
 typedef struct recheck_ctx {
     const hgs3_dir_conf *conf;
-    const hgs3_s3_config *s3;
+    hgs3_store_conn *c;
     const char *object;
 } recheck_ctx;
 
 static int stored_meanwhile(request_rec *r, void *baton)
 {
     recheck_ctx *rc = baton;
-    hgs3_s3_client *c = NULL;
-    hgs3_s3_object obj;
+    hgs3_store_object obj;
     apr_time_t lastmod;
 
     if (hgs3_presence_enabled()) {
         return hgs3_presence_get(r->server, r->pool,
-                                 hgs3_store_presence_id(r->pool, rc->conf, rc->object), &lastmod) &&
+                                 hgs3_store_object_id(r->pool, rc->c->st, rc->object), &lastmod) &&
                !too_old(rc->conf, lastmod, apr_time_now());
     }
-    return head(r, rc->s3, rc->object, &obj, &c) == APR_SUCCESS &&
+    return head(r, rc->c, rc->object, &obj) == APR_SUCCESS &&
            !too_old(rc->conf, obj.last_modified, apr_time_now());
 }
 
@@ -225,29 +211,17 @@ static int use_stream(request_rec *r, const hgs3_dir_conf *conf)
     }
 }
 
-/* ---- presigned URLs, reused within their second (hgs3_presign_cache.h) --- */
-
-static hgs3_presign_cache *presign_cache;
-
-void hgs3_hit_child_init(apr_pool_t *pchild)
-{
-    if (hgs3_presign_cache_create(&presign_cache, pchild, HGS3_PRESIGN_CACHE_SLOTS) !=
-        APR_SUCCESS) {
-        presign_cache = NULL;
-    }
-}
-
-static int answer_redirect(request_rec *r, const hgs3_dir_conf *conf, const hgs3_s3_config *s3,
+/* A redirect to the object's client URL (for S3: presigned on the public
+ * endpoint). */
+static int answer_redirect(request_rec *r, const hgs3_dir_conf *conf, hgs3_store *st,
                            const char *object)
 {
-    hgs3_s3_config pub = *s3; /* the same store and credentials, seen by clients */
     const char *url = NULL;
     apr_time_t now = apr_time_now();
     int expiry = hgs3_conf_url_expiry(conf);
     apr_status_t rv;
 
-    pub.endpoint = hgs3_conf_public_endpoint(r->pool, conf);
-    rv = hgs3_presign_cache_url(&url, presign_cache, r->pool, &pub, object, expiry, now);
+    rv = hgs3_store_client_url(&url, st, r->pool, object, expiry, now);
     if (rv != APR_SUCCESS) {
         char buf[128];
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
@@ -276,24 +250,25 @@ static int answer_redirect(request_rec *r, const hgs3_dir_conf *conf, const hgs3
 typedef struct stream_ctx {
     request_rec *r;
     const hgs3_dir_conf *conf;
-    const hgs3_s3_object *head; /* the lookup's HEAD, NULL after a presence hit */
+    const hgs3_store_object *head; /* the lookup's answer, NULL after a presence hit */
     apr_bucket_brigade *bb;
     apr_size_t pending; /* bytes in bb, not yet passed on */
     apr_off_t received; /* object bytes from the store */
-    hgs3_s3_object obj;
-    int answer_ok; /* the store's answer head passed hgs3_s3_check_get() */
+    hgs3_store_object obj;
+    int answer_ok; /* the store's answer head is the looked-up object's */
     int started;   /* the response went down the filter chain: no fallback */
 } stream_ctx;
 
-/* The answer's head, before any byte is used: only a 200 of the object's
- * size and type (SPEC "Failure behaviour"). */
-static apr_status_t stream_headers(void *baton, const hgs3_s3_object *obj)
+/* The answer's head, before any byte is used: the store passes only a
+ * whole bundle; it must also be the looked-up object's size and type (SPEC
+ * "Failure behaviour"). */
+static apr_status_t stream_headers(void *baton, const hgs3_store_object *obj)
 {
     stream_ctx *ctx = baton;
     apr_status_t rv;
 
     ctx->obj = *obj;
-    rv = hgs3_s3_check_get(obj, ctx->head);
+    rv = hgs3_store_check_same(obj, ctx->head);
     ctx->answer_ok = (rv == APR_SUCCESS);
     return rv;
 }
@@ -393,7 +368,7 @@ static int stream_finish(stream_ctx *ctx)
  * child is stopping: HGS3_EABORTED) or a 404 (the object went away since
  * the lookup) is a store failure, counted toward the breaker. Returns OK
  * when the response was aborted, DECLINED when nothing was sent. */
-static int stream_failed(stream_ctx *ctx, apr_status_t rv, hgs3_s3_client *c, const char *object)
+static int stream_failed(stream_ctx *ctx, apr_status_t rv, hgs3_store_conn *c, const char *object)
 {
     request_rec *r = ctx->r;
     hgs3_breaker *b = hgs3_store_breaker();
@@ -416,7 +391,7 @@ static int stream_failed(stream_ctx *ctx, apr_status_t rv, hgs3_s3_client *c, co
                       HGS3LOGNO(00404) "streaming %s from the store failed midway: %s (%s); "
                                        "connection aborted [%u similar messages suppressed]",
                       object, hgs3_strerror(rv, buf, sizeof(buf)),
-                      c ? hgs3_s3_error_text(r->pool, c) : "", suppressed);
+                      hgs3_store_error_text(r->pool, c), suppressed);
     }
     stream_abort(ctx);
     return OK;
@@ -425,12 +400,11 @@ static int stream_failed(stream_ctx *ctx, apr_status_t rv, hgs3_s3_client *c, co
 /* Returns OK when the response was sent (completely or aborted), DECLINED
  * when nothing was sent and hgweb should answer. head is the lookup's HEAD
  * answer, or NULL. */
-static int answer_stream(request_rec *r, const hgs3_dir_conf *conf, const hgs3_s3_config *s3in,
-                         const char *object, const hgs3_s3_object *head)
+static int answer_stream(request_rec *r, const hgs3_dir_conf *conf, hgs3_store *st,
+                         const char *object, const hgs3_store_object *head)
 {
     stream_ctx ctx;
-    hgs3_s3_config s3 = *s3in;
-    hgs3_s3_client *c = NULL;
+    hgs3_store_conn *c = NULL;
     apr_status_t rv;
 
     memset(&ctx, 0, sizeof(ctx));
@@ -442,11 +416,9 @@ static int answer_stream(request_rec *r, const hgs3_dir_conf *conf, const hgs3_s
     /* A large body takes its time: no bound on the whole transfer, but the
      * object's first byte, and every pause after it, is bounded by
      * LOOKUP_MS (header lines and error-body bytes are no progress). */
-    s3.timeout_ms = 0;
-    s3.stall_timeout_ms = hgs3_conf_lookup_ms(conf);
-    rv = hgs3_store_client(&c, r->pool, &s3);
+    rv = hgs3_store_connect(&c, st, r->pool, HGS3_STORE_STREAM);
     if (rv == APR_SUCCESS) {
-        rv = hgs3_s3_get(c, r->pool, object, stream_headers, stream_data, &ctx);
+        rv = hgs3_store_get(c, r->pool, object, stream_headers, stream_data, &ctx);
     }
     if (rv == APR_SUCCESS && (!ctx.answer_ok || ctx.received != ctx.obj.content_length)) {
         rv = HGS3_EPROTO; /* no answer head, or fewer bytes than announced */
@@ -460,33 +432,48 @@ static int answer_stream(request_rec *r, const hgs3_dir_conf *conf, const hgs3_s
     return stream_finish(&ctx);
 }
 
+/* The store of the scope and a handle on it for lookups, credentials
+ * resolved; without usable credentials, hgweb answers (noted). */
+static int hit_store(request_rec *r, const hgs3_dir_conf *conf, hgs3_store_conn **pc)
+{
+    HGS3_LOG_LIMITER(log_00405);
+    hgs3_store *st = NULL;
+    apr_uint32_t suppressed = 0;
+    apr_status_t rv;
+
+    rv = hgs3_store_for(&st, r->pool, conf);
+    if (rv == APR_SUCCESS) {
+        rv = hgs3_store_connect(pc, st, r->pool, HGS3_STORE_LOOKUP);
+    }
+    if (rv == APR_SUCCESS) {
+        return OK;
+    }
+    if (hgs3_log_allowed(&log_00405, &suppressed)) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, rv, r,
+                      HGS3LOGNO(00405) "no usable store credentials; answering from hgweb "
+                                       "[%u similar messages suppressed]",
+                      suppressed);
+    }
+    hgs3_note_bypass(r, conf, HGS3_BYPASS_CREDENTIALS);
+    return DECLINED;
+}
+
 int hgs3_hit_handle(request_rec *r, const hgs3_dir_conf *conf, const char *hex, const char *object)
 {
-    hgs3_s3_config s3;
-    hgs3_s3_object obj;
+    hgs3_store_conn *c = NULL;
+    hgs3_store_object obj;
     recheck_ctx rc;
     hgs3_bypass_e why = HGS3_BYPASS_NONE;
-    apr_status_t rv;
     int rc_http, headed = 0;
 
-    rv = hgs3_store_s3_config(&s3, r->pool, conf);
-    if (rv != APR_SUCCESS) {
-        HGS3_LOG_LIMITER(log_00405);
-        apr_uint32_t suppressed = 0;
-        if (hgs3_log_allowed(&log_00405, &suppressed)) {
-            ap_log_rerror(APLOG_MARK, APLOG_WARNING, rv, r,
-                          HGS3LOGNO(00405) "no usable store credentials; answering from hgweb "
-                                           "[%u similar messages suppressed]",
-                          suppressed);
-        }
-        hgs3_note_bypass(r, conf, HGS3_BYPASS_CREDENTIALS);
+    if (hit_store(r, conf, &c) != OK) {
         return DECLINED;
     }
     rc.conf = conf;
-    rc.s3 = &s3;
+    rc.c = c;
     rc.object = object;
     memset(&obj, 0, sizeof(obj));
-    switch (lookup(r, conf, &s3, object, &why, &headed, &obj)) {
+    switch (lookup(r, conf, c, object, &why, &headed, &obj)) {
     case LOOKUP_BYPASS:
         hgs3_note_bypass(r, conf, why);
         return DECLINED;
@@ -496,16 +483,16 @@ int hgs3_hit_handle(request_rec *r, const hgs3_dir_conf *conf, const char *hex, 
         break;
     }
     if (!use_stream(r, conf)) {
-        rc_http = answer_redirect(r, conf, &s3, object);
+        rc_http = answer_redirect(r, conf, c->st, object);
         if (rc_http == OK && headed && hgs3_store_breaker()) {
             hgs3_breaker_success(hgs3_store_breaker());
         }
     } else {
-        rc_http = answer_stream(r, conf, &s3, object, headed ? &obj : NULL);
+        rc_http = answer_stream(r, conf, c->st, object, headed ? &obj : NULL);
     }
     if (rc_http == DECLINED) {
         /* nothing was sent: hgweb answers, as a miss */
-        hgs3_presence_remove(r->server, r->pool, hgs3_store_presence_id(r->pool, conf, object));
+        hgs3_presence_remove(r->server, r->pool, hgs3_store_object_id(r->pool, c->st, object));
         return hgs3_capture_start(r, conf, hex, object, NULL, NULL);
     }
     return rc_http;

@@ -11,7 +11,4 @@
  * (store failing, breaker open). */
 int hgs3_hit_handle(request_rec *r, const hgs3_dir_conf *conf, const char *hex, const char *object);
 
-/* This child's presigned-URL cache. */
-void hgs3_hit_child_init(apr_pool_t *pchild);
-
 #endif

@@ -1,7 +1,8 @@
-/* mod_hgs3cache_store.c: the per-child uploader and its upload jobs.
+/* mod_hgs3cache_store.c: the store of a scope, the per-child uploader and
+ * its upload jobs.
  *
- * A job owns everything it needs (its own unmanaged pool, a copy of the store
- * configuration, the spool and the per-key lock), so it can outlive the
+ * A job owns everything it needs (its own unmanaged pool, its handle on the
+ * store, the spool and the per-key lock), so it can outlive the
  * request that captured the body. It ends in exactly one place, job_free(),
  * which removes the spool file and releases the lock whatever happened. */
 #include <string.h>
@@ -19,7 +20,8 @@
 #include "hgs3_creds_cache.h"
 #include "hgs3_client_cache.h"
 #include "hgs3_crypto.h"
-#include "hgs3_s3.h"
+#include "hgs3_presign_cache.h"
+#include "hgs3_store_s3.h"
 #include "hgs3_upload.h"
 #include "hgs3_breaker.h"
 
@@ -31,17 +33,10 @@
 
 APLOG_USE_MODULE(hgs3cache);
 
-/* Uploads are off the request path; their bound is generous but finite so
- * a hung store cannot hold a child's shutdown forever. */
-#define UPLOAD_BASE_TIMEOUT_MS 60000
-#define UPLOAD_MS_PER_MIB      1000
-/* ...and a store that stops answering gives up sooner, freeing the key. */
-#define UPLOAD_STALL_MS 15000
-
 typedef struct store_job {
     apr_pool_t *pool; /* unmanaged: lives exactly as long as the job */
     server_rec *s;
-    hgs3_s3_config s3;
+    hgs3_store_conn *conn; /* HGS3_STORE_UPLOAD */
     const char *object;
     const char *content_type;
     hgs3_spool *spool;
@@ -52,7 +47,8 @@ typedef struct store_job {
 
 static hgs3_uploader *uploader;
 static server_rec *main_server;
-static hgs3_sigv4_keycache *keycache;
+/* This child's caches, shared by its S3 stores (filled at child_init). */
+static hgs3_store_s3_env s3_env;
 static hgs3_breaker breaker;
 static int breaker_ready;
 HGS3_LOG_LIMITER(log_00201);
@@ -71,35 +67,26 @@ static void job_free(store_job *job)
     apr_pool_destroy(job->pool);
 }
 
-/* Each byte is hashed once: a multipart upload hashes every part for its
- * own x-amz-content-sha256 as it sends it, so the whole body's SHA-256
- * (which a multipart upload does not use) is computed only for a single
- * PutObject. */
-static apr_status_t job_put(store_job *job, hgs3_s3_client *c, const char **etag)
+/* The whole body, from memory or its file. The SHA-256 is left to the
+ * store (hashed off the request path, and only when it needs it: a
+ * multipart upload hashes each part as it sends it). */
+static apr_status_t job_put(store_job *job)
 {
-    const void *data = NULL;
-    apr_size_t len = 0;
-    apr_off_t size = hgs3_spool_length(job->spool);
+    hgs3_store_body body;
     apr_status_t rv;
 
     /* the capture handed the spool over unfinished (see capture.c) */
     if ((rv = hgs3_spool_finish(job->spool)) != APR_SUCCESS) {
         return rv;
     }
-    if (hgs3_spool_memory(job->spool, &data, &len) != APR_SUCCESS &&
-        size > job->s3.multipart_threshold) {
-        return hgs3_s3_put_file_multipart(c, job->pool, job->object, hgs3_spool_path(job->spool),
-                                          job->content_type, etag);
+    memset(&body, 0, sizeof(body));
+    if (hgs3_spool_memory(job->spool, &body.data, &body.len) != APR_SUCCESS) {
+        body.data = NULL;
+        body.path = hgs3_spool_path(job->spool);
+        body.size = hgs3_spool_length(job->spool);
     }
-    if ((rv = hgs3_spool_hash(job->spool)) != APR_SUCCESS) {
-        return rv;
-    }
-    if (data) {
-        return hgs3_s3_put_mem(c, job->pool, job->object, data, len, job->content_type,
-                               hgs3_spool_sha256_hex(job->spool), etag);
-    }
-    return hgs3_s3_put_file(c, job->pool, job->object, hgs3_spool_path(job->spool),
-                            job->content_type, hgs3_spool_sha256_hex(job->spool), etag);
+    body.sha256_hex = hgs3_spool_sha256_hex(job->spool);
+    return hgs3_store_put(job->conn, job->pool, job->object, &body, job->content_type);
 }
 
 /* Set when this child is exiting: running uploads stop at once (the S3
@@ -118,16 +105,11 @@ static apr_status_t child_stopping(void *data)
 static void job_run(void *data)
 {
     store_job *job = data;
-    hgs3_s3_client *c = NULL;
-    const char *etag = NULL;
     apr_time_t start = apr_time_now();
     apr_uint32_t suppressed = 0;
     apr_status_t rv;
 
-    rv = hgs3_s3_client_create(&c, job->pool, &job->s3);
-    if (rv == APR_SUCCESS) {
-        rv = job_put(job, c, &etag);
-    }
+    rv = job_put(job);
     if (rv == APR_SUCCESS) {
         hgs3_status_count(HGS3_C_STORED, 1);
         hgs3_status_count(HGS3_C_STORED_BYTES, (apr_uint64_t)hgs3_spool_length(job->spool));
@@ -152,7 +134,7 @@ static void job_run(void *data)
                      HGS3LOGNO(00201) "upload of %s failed: %s (%s); the response was served "
                                       "but not stored [%u similar messages suppressed]",
                      job->object, hgs3_strerror(rv, buf, sizeof(buf)),
-                     c ? hgs3_s3_error_text(job->pool, c) : "no client", suppressed);
+                     hgs3_store_error_text(job->pool, job->conn), suppressed);
     }
     job_free(job);
 }
@@ -163,57 +145,38 @@ static void job_drop(void *data)
     job_free(data);
 }
 
-/* ---- credentials ---------------------------------------------------------
- *
- * Files and the environment through the child's credentials cache (see
- * hgs3_creds_cache.h). */
+/* ---- the store of a scope ------------------------------------------------ */
 
-static hgs3_creds_cache *creds_cache;
-
-static apr_status_t creds_resolve(hgs3_creds *out, apr_pool_t *p, const hgs3_dir_conf *conf)
+/* The S3 settings of a scope: the endpoint httpd uses, the request-path
+ * bounds (HgS3CacheTimeout), and where the credentials come from. */
+static void s3_settings(hgs3_store_s3_settings *set, apr_pool_t *p, const hgs3_dir_conf *conf)
 {
-    hgs3_creds statics = {conf->access_key, conf->secret_key, conf->session_token};
-
-    memset(out, 0, sizeof(*out));
-    if (conf->access_key || !creds_cache) {
-        /* static credentials, or not in a child (no cache): direct */
-        return hgs3_creds_resolve(out, p, &statics, conf->creds_file, conf->creds_profile, NULL,
-                                  NULL);
-    }
-    return hgs3_creds_cache_get(creds_cache, out, p, conf->creds_file, conf->creds_profile);
+    memset(set, 0, sizeof(*set));
+    set->s3.endpoint = hgs3_conf_endpoint(p, conf);
+    set->s3.region = hgs3_conf_region(conf);
+    set->s3.addressing =
+        hgs3_conf_addressing(conf) == HGS3_ADDR_PATH ? HGS3_S3_PATH : HGS3_S3_VIRTUAL;
+    set->s3.bucket = conf->bucket;
+    set->s3.ca_file = conf->ca_file;
+    set->s3.ca_path = conf->ca_path;
+    set->s3.connect_timeout_ms = hgs3_conf_connect_ms(conf);
+    set->s3.timeout_ms = hgs3_conf_lookup_ms(conf);
+    set->s3.multipart_threshold = hgs3_conf_multipart_threshold(conf);
+    set->s3.creds.access_key = conf->access_key;
+    set->s3.creds.secret_key = conf->secret_key;
+    set->s3.creds.session_token = conf->session_token;
+    set->public_endpoint = hgs3_conf_public_endpoint(p, conf);
+    set->creds_file = conf->creds_file;
+    set->creds_profile = conf->creds_profile;
+    set->env = &s3_env;
 }
 
-apr_status_t hgs3_store_s3_config(hgs3_s3_config *s3, apr_pool_t *p, const hgs3_dir_conf *conf)
+apr_status_t hgs3_store_for(hgs3_store **pst, apr_pool_t *p, const hgs3_dir_conf *conf)
 {
-    apr_status_t rv;
+    hgs3_store_s3_settings set;
 
-    memset(s3, 0, sizeof(*s3));
-    rv = creds_resolve(&s3->creds, p, conf);
-    if (rv != APR_SUCCESS) {
-        return rv;
-    }
-    s3->endpoint = apr_pstrdup(p, hgs3_conf_endpoint(p, conf));
-    s3->region = apr_pstrdup(p, hgs3_conf_region(conf));
-    s3->addressing = hgs3_conf_addressing(conf) == HGS3_ADDR_PATH ? HGS3_S3_PATH : HGS3_S3_VIRTUAL;
-    s3->bucket = apr_pstrdup(p, conf->bucket);
-    s3->ca_file = conf->ca_file ? apr_pstrdup(p, conf->ca_file) : NULL;
-    s3->ca_path = conf->ca_path ? apr_pstrdup(p, conf->ca_path) : NULL;
-    s3->connect_timeout_ms = hgs3_conf_connect_ms(conf);
-    s3->timeout_ms = hgs3_conf_lookup_ms(conf);
-    s3->upload_tries = 1;
-    s3->multipart_threshold = hgs3_conf_multipart_threshold(conf);
-    s3->part_size = hgs3_conf_multipart_threshold(conf);
-    s3->keycache = keycache;
-    return APR_SUCCESS;
-}
-
-/* ---- per-thread clients (see hgs3_client_cache.h) ----------------------- */
-
-static hgs3_client_cache *client_cache;
-
-apr_status_t hgs3_store_client(hgs3_s3_client **pc, apr_pool_t *p, const hgs3_s3_config *s3)
-{
-    return hgs3_client_cache_get(client_cache, pc, p, s3);
+    s3_settings(&set, p, conf);
+    return hgs3_store_s3_create(pst, p, &set);
 }
 
 const char *hgs3_store_presence_id(apr_pool_t *p, const hgs3_dir_conf *conf, const char *object)
@@ -221,20 +184,20 @@ const char *hgs3_store_presence_id(apr_pool_t *p, const hgs3_dir_conf *conf, con
     return apr_pstrcat(p, hgs3_conf_endpoint(p, conf), "\n", conf->bucket, "\n", object, NULL);
 }
 
-/* Copy the store configuration of this scope into the job's pool. */
-static apr_status_t job_config(store_job *job, const hgs3_dir_conf *conf, apr_off_t size,
-                               hgs3_skip_e *why)
+/* The job's handle on the store: credentials resolved now, in the request. */
+static apr_status_t job_config(store_job *job, const hgs3_dir_conf *conf, hgs3_skip_e *why)
 {
-    apr_status_t rv = hgs3_store_s3_config(&job->s3, job->pool, conf);
+    hgs3_store *st = NULL;
+    apr_status_t rv = hgs3_store_for(&st, job->pool, conf);
+
+    if (rv == APR_SUCCESS) {
+        rv = hgs3_store_connect(&job->conn, st, job->pool, HGS3_STORE_UPLOAD);
+    }
     if (rv != APR_SUCCESS) {
         *why = HGS3_SKIP_CREDENTIALS;
         return rv;
     }
-    job->s3.timeout_ms = UPLOAD_BASE_TIMEOUT_MS + (long)(size >> 20) * UPLOAD_MS_PER_MIB;
-    job->s3.stall_timeout_ms = UPLOAD_STALL_MS;
-    job->s3.upload_tries = 0; /* the client's default bounded retries */
-    job->s3.cancel = &stopping;
-    job->presence_id = apr_pstrdup(job->pool, hgs3_store_presence_id(job->pool, conf, job->object));
+    job->presence_id = hgs3_store_object_id(job->pool, st, job->object);
     return APR_SUCCESS;
 }
 
@@ -260,7 +223,7 @@ hgs3_skip_e hgs3_store_submit(request_rec *r, const hgs3_dir_conf *conf, const c
     job->s = main_server;
     job->object = apr_pstrdup(p, object);
     job->content_type = apr_pstrdup(p, content_type);
-    rv = job_config(job, conf, hgs3_spool_length(spool), &why);
+    rv = job_config(job, conf, &why);
     if (rv != APR_SUCCESS) {
         if (hgs3_log_allowed(&log_00202, &suppressed)) {
             ap_log_rerror(APLOG_MARK, APLOG_WARNING, rv, r,
@@ -298,13 +261,13 @@ hgs3_skip_e hgs3_store_submit(request_rec *r, const hgs3_dir_conf *conf, const c
 static apr_status_t global_cleanup(void *data)
 {
     (void)data;
-    hgs3_s3_global_cleanup();
+    hgs3_store_s3_global_cleanup();
     return APR_SUCCESS;
 }
 
 int hgs3_store_post_config(apr_pool_t *pconf, server_rec *s)
 {
-    apr_status_t rv = hgs3_s3_global_init();
+    apr_status_t rv = hgs3_store_s3_global_init();
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s,
                      HGS3LOGNO(00204) "libcurl initialization failed");
@@ -321,17 +284,23 @@ void hgs3_store_child_init(apr_pool_t *pchild, server_rec *s)
 
     main_server = s;
     apr_atomic_set32(&stopping, 0);
-    if (hgs3_client_cache_create(&client_cache, pchild) != APR_SUCCESS) {
-        client_cache = NULL;
+    memset(&s3_env, 0, sizeof(s3_env));
+    s3_env.cancel = &stopping;
+    if (hgs3_client_cache_create(&s3_env.clients, pchild) != APR_SUCCESS) {
+        s3_env.clients = NULL;
     }
-    if (hgs3_creds_cache_create(&creds_cache, pchild) != APR_SUCCESS) {
-        creds_cache = NULL;
+    if (hgs3_creds_cache_create(&s3_env.creds, pchild) != APR_SUCCESS) {
+        s3_env.creds = NULL;
+    }
+    if (hgs3_presign_cache_create(&s3_env.presign, pchild, HGS3_PRESIGN_CACHE_SLOTS) !=
+        APR_SUCCESS) {
+        s3_env.presign = NULL;
     }
     rv = hgs3_breaker_init(&breaker, pchild, hgs3_srv_breaker_fails(sc),
                            apr_time_from_sec(hgs3_srv_breaker_secs(sc)));
     breaker_ready = (rv == APR_SUCCESS);
     if (rv == APR_SUCCESS) {
-        rv = hgs3_sigv4_keycache_create(&keycache, pchild);
+        rv = hgs3_sigv4_keycache_create(&s3_env.keycache, pchild);
     }
     if (rv == APR_SUCCESS) {
         rv = hgs3_uploader_create(&uploader, pchild, hgs3_srv_upload_workers(sc),

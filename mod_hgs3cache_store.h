@@ -1,12 +1,12 @@
 /* mod_hgs3cache_store.h: talking to the object store from httpd: the
- * per-child uploader and its jobs. */
+ * store of a scope, the per-child uploader and its jobs. */
 #ifndef MOD_HGS3CACHE_STORE_H
 #define MOD_HGS3CACHE_STORE_H
 
 #include <httpd.h>
 #include "hgs3_lock.h"
 #include "hgs3_spool.h"
-#include "hgs3_s3.h"
+#include "hgs3_store.h"
 #include "hgs3_breaker.h"
 #include "mod_hgs3cache_config.h"
 #include "hgs3_stats.h"
@@ -25,13 +25,8 @@ hgs3_skip_e hgs3_store_submit(request_rec *r, const hgs3_dir_conf *conf, const c
                               const char *content_type, hgs3_spool *spool, hgs3_lock *lock,
                               apr_uint64_t reserved);
 
-/* The S3 client configuration of a scope: credentials resolved now, the
- * endpoint httpd uses, and the request-path timeouts (HgS3CacheTimeout). */
-apr_status_t hgs3_store_s3_config(hgs3_s3_config *s3, apr_pool_t *p, const hgs3_dir_conf *conf);
-
-/* An S3 client for this configuration on the calling worker thread, reused
- * across requests (connection reuse). Valid until the thread's next call. */
-apr_status_t hgs3_store_client(hgs3_s3_client **pc, apr_pool_t *p, const hgs3_s3_config *s3);
+/* The store of a scope (see hgs3_store.h), in p. */
+apr_status_t hgs3_store_for(hgs3_store **pst, apr_pool_t *p, const hgs3_dir_conf *conf);
 
 /* The presence cache's name for an object of a scope. */
 const char *hgs3_store_presence_id(apr_pool_t *p, const hgs3_dir_conf *conf, const char *object);

@@ -401,6 +401,11 @@ const char *hgs3_s3_client_endpoint(apr_pool_t *p, const hgs3_s3_client *c)
     return apr_pstrcat(p, c->ep.scheme, "://", c->ep.hostport, c->ep.base, NULL);
 }
 
+void hgs3_s3_client_set_timeout(hgs3_s3_client *c, long timeout_ms)
+{
+    c->conf.timeout_ms = timeout_ms < 0 ? 0 : timeout_ms;
+}
+
 long hgs3_s3_client_connects(const hgs3_s3_client *c)
 {
     return c->connects;

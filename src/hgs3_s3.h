@@ -158,6 +158,9 @@ const char *hgs3_s3_error_text(apr_pool_t *p, const hgs3_s3_client *c);
 const char *hgs3_s3_client_endpoint(apr_pool_t *p, const hgs3_s3_client *c);
 /* New connections the client opened so far (reuse keeps this low). */
 long hgs3_s3_client_connects(const hgs3_s3_client *c);
+/* The whole-request bound (timeout_ms, 0: none) of the client's next
+ * requests, e.g. one that grows with the body an upload sends. */
+void hgs3_s3_client_set_timeout(hgs3_s3_client *c, long timeout_ms);
 
 /* What HEAD and GET report about an object. Strings live in the call's pool. */
 typedef struct hgs3_s3_object {

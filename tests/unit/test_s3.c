@@ -18,6 +18,7 @@
 #include "hgs3_err.h"
 #include "hgs3_s3xml.h"
 #include "hgs3_s3.h"
+#include "mock_s3.h"
 
 static apr_pool_t *pool;
 
@@ -375,136 +376,7 @@ static void test_timeout(void **state)
     apr_socket_close(s);
 }
 
-/* ---- a scripted HTTP server on loopback -------------------------------------
- * Answers each request with the next scripted response, on one kept-alive
- * connection at a time, and records "METHOD target" of every request. It
- * lets the tests pin the status mapping, retries, callbacks and connection
- * reuse exactly, which real stores cannot be made to do on demand. */
-typedef struct scripted {
-    int status;
-    const char *headers; /* extra header lines, each ending in \r\n */
-    const char *body;
-} scripted;
-
-typedef struct mock {
-    apr_pool_t *pool;
-    apr_socket_t *listener;
-    apr_thread_t *thread;
-    int port;
-    const scripted *script;
-    int nscript, next;
-    char requests[32][256];
-    int nrequests;
-    volatile int stop;
-} mock;
-
-static int read_request(apr_socket_t *s, mock *m, int *is_head)
-{
-    char buf[16384];
-    apr_size_t have = 0, n;
-    char *end = NULL, *cl;
-    long body = 0;
-
-    while (!end) {
-        n = sizeof(buf) - 1 - have;
-        if (n == 0 || apr_socket_recv(s, buf + have, &n) != APR_SUCCESS || n == 0) {
-            return 0;
-        }
-        have += n;
-        buf[have] = '\0';
-        end = strstr(buf, "\r\n\r\n");
-    }
-    if (m->nrequests < 32) {
-        char *sp2, *sp1 = strchr(buf, ' ');
-        sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
-        apr_cpystrn(m->requests[m->nrequests], buf,
-                    sp2 ? (apr_size_t)(sp2 - buf) + 1 : sizeof(m->requests[0]));
-        m->nrequests++;
-    }
-    *is_head = !strncmp(buf, "HEAD ", 5);
-    for (cl = buf; (cl = strchr(cl, '\n')) != NULL; ++cl) {
-        if (!strncasecmp(cl + 1, "Content-Length:", 15)) {
-            body = atol(cl + 16);
-        }
-    }
-    body -= (long)(have - (apr_size_t)(end + 4 - buf));
-    while (body > 0) {
-        n = sizeof(buf);
-        if (apr_socket_recv(s, buf, &n) != APR_SUCCESS) {
-            return 0;
-        }
-        body -= (long)n;
-    }
-    return 1;
-}
-
-static void *APR_THREAD_FUNC mock_main(apr_thread_t *t, void *data)
-{
-    mock *m = data;
-    apr_pool_t *cp;
-    apr_socket_t *s;
-    int is_head;
-
-    apr_pool_create(&cp, NULL);
-    while (!m->stop && apr_socket_accept(&s, m->listener, cp) == APR_SUCCESS) {
-        while (!m->stop && read_request(s, m, &is_head)) {
-            scripted r = {500, "", "<Error><Code>Unscripted</Code></Error>"};
-            char *head;
-            apr_size_t n;
-            if (m->next < m->nscript) {
-                r = m->script[m->next++];
-            }
-            head = apr_psprintf(cp, "HTTP/1.1 %d X\r\nContent-Length: %lu\r\n%s\r\n", r.status,
-                                (unsigned long)strlen(r.body), r.headers ? r.headers : "");
-            n = strlen(head);
-            apr_socket_send(s, head, &n);
-            if (!is_head && *r.body) {
-                n = strlen(r.body);
-                apr_socket_send(s, r.body, &n);
-            }
-        }
-        apr_socket_close(s);
-        apr_pool_clear(cp);
-    }
-    apr_pool_destroy(cp);
-    apr_thread_exit(t, APR_SUCCESS);
-    return NULL;
-}
-
-static mock *mock_start(const scripted *script, int n)
-{
-    mock *m = apr_pcalloc(pool, sizeof(*m));
-    apr_sockaddr_t *sa;
-
-    m->pool = pool;
-    m->script = script;
-    m->nscript = n;
-    assert_int_equal(apr_sockaddr_info_get(&sa, "127.0.0.1", APR_INET, 0, 0, pool), APR_SUCCESS);
-    assert_int_equal(apr_socket_create(&m->listener, APR_INET, SOCK_STREAM, APR_PROTO_TCP, pool),
-                     APR_SUCCESS);
-    assert_int_equal(apr_socket_bind(m->listener, sa), APR_SUCCESS);
-    assert_int_equal(apr_socket_listen(m->listener, 8), APR_SUCCESS);
-    assert_int_equal(apr_socket_addr_get(&sa, APR_LOCAL, m->listener), APR_SUCCESS);
-    m->port = sa->port;
-    assert_int_equal(apr_thread_create(&m->thread, NULL, mock_main, m, pool), APR_SUCCESS);
-    return m;
-}
-
-/* The client must be gone (its connection closed) before this. */
-static void mock_stop(mock *m)
-{
-    apr_socket_t *s;
-    apr_sockaddr_t *sa;
-    apr_status_t trv;
-
-    m->stop = 1;
-    apr_sockaddr_info_get(&sa, "127.0.0.1", APR_INET, (apr_port_t)m->port, 0, pool);
-    apr_socket_create(&s, APR_INET, SOCK_STREAM, APR_PROTO_TCP, pool);
-    apr_socket_connect(s, sa); /* wakes the accept */
-    apr_socket_close(s);
-    apr_thread_join(&trv, m->thread);
-    apr_socket_close(m->listener);
-}
+/* ---- against a scripted server (mock_s3.h) ---------------------------------- */
 
 static hgs3_s3_client *mock_client(mock *m, apr_pool_t *p, int tries)
 {
@@ -550,7 +422,7 @@ static void test_status_mapping(void **state)
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); ++i) {
         script[i] = cases[i].answer;
     }
-    m = mock_start(script, (int)(sizeof(cases) / sizeof(cases[0])));
+    m = mock_start(pool, script, (int)(sizeof(cases) / sizeof(cases[0])));
     apr_pool_create(&p, pool);
     cl = mock_client(m, p, 3);
     for (i = 0; i < sizeof(cases) / sizeof(cases[0]); ++i) {
@@ -621,7 +493,7 @@ static void test_streaming_get(void **state)
                            "Content-Type: text/plain\r\nETag: \"e1\"\r\n"
                            "Last-Modified: Fri, 24 May 2013 00:00:00 GMT\r\n",
                            "abc"};
-    m = mock_start(script, 5);
+    m = mock_start(pool, script, 5);
     apr_pool_create(&p, pool);
     cl = mock_client(m, p, 1);
 
@@ -683,7 +555,7 @@ static void test_upload_retries(void **state)
     mock *m;
     (void)state;
 
-    m = mock_start(script, 7);
+    m = mock_start(pool, script, 7);
     apr_pool_create(&p, pool);
     cl = mock_client(m, p, 3);
     assert_int_equal(hgs3_s3_put_mem(cl, p, "k", "body", 4, "text/plain", NULL, &etag),
@@ -724,7 +596,7 @@ static void test_multipart_documents(void **state)
 
     APR_ARRAY_PUSH(etags, const char *) = "\"a\"";
     APR_ARRAY_PUSH(etags, const char *) = "\"b\"";
-    m = mock_start(script, 5);
+    m = mock_start(pool, script, 5);
     apr_pool_create(&p, pool);
     cl = mock_client(m, p, 3);
     assert_int_equal(hgs3_s3_multipart_create(&id, cl, p, "d/k", "text/plain"), APR_SUCCESS);
@@ -758,7 +630,7 @@ static void test_explain_403(void **state)
     mock *m;
     (void)state;
 
-    m = mock_start(script, 5);
+    m = mock_start(pool, script, 5);
     apr_pool_create(&p, pool);
     cl = mock_client(m, p, 1);
     assert_int_equal(hgs3_s3_head(&obj, cl, p, "k"), HGS3_EAUTH);
@@ -800,7 +672,7 @@ static void test_multipart_file_aborts(void **state)
         assert_int_equal(apr_file_write_full(f, chunk, 1024 * 1024, NULL), APR_SUCCESS);
     }
     apr_file_close(f);
-    m = mock_start(script, 4);
+    m = mock_start(pool, script, 4);
     apr_pool_create(&p, pool);
     c = base_conf(apr_psprintf(p, "http://127.0.0.1:%d", m->port), HGS3_S3_PATH, "bkt");
     c.part_size = 5 * 1024 * 1024;
