@@ -28,6 +28,7 @@
 #include "mod_hgs3cache_config.h"
 #include "mod_hgs3cache_capture.h"
 #include "mod_hgs3cache_hit.h"
+#include "mod_hgs3cache_local.h"
 #include "mod_hgs3cache_presence.h"
 #include "mod_hgs3cache_store.h"
 #include "mod_hgs3cache_status.h"
@@ -482,7 +483,12 @@ int hgs3_hit_handle(request_rec *r, const hgs3_dir_conf *conf, const char *hex, 
     case LOOKUP_HIT:
         break;
     }
-    if (!use_stream(r, conf)) {
+    if (hgs3_store_impl_of(c->st)->open_local) {
+        rc_http = hgs3_local_answer(r, conf, c->st, object); /* never a redirect */
+        if (rc_http == OK && headed && hgs3_store_breaker()) {
+            hgs3_breaker_success(hgs3_store_breaker());
+        }
+    } else if (!use_stream(r, conf)) {
         rc_http = answer_redirect(r, conf, c->st, object);
         if (rc_http == OK && headed && hgs3_store_breaker()) {
             hgs3_breaker_success(hgs3_store_breaker());

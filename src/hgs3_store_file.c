@@ -595,6 +595,15 @@ const hgs3_store_impl hgs3_store_file_impl = {
     .error_text = f_error_text,
 };
 
+const char *hgs3_store_file_id(apr_pool_t *p, const char *dir)
+{
+    apr_size_t n = strlen(dir);
+    while (n > 1 && dir[n - 1] == '/') {
+        --n;
+    }
+    return apr_pstrcat(p, "file:", apr_pstrndup(p, dir, n), NULL);
+}
+
 apr_status_t hgs3_store_file_create(hgs3_store **pst, apr_pool_t *p, const char *dir)
 {
     hgs3_store *st = NULL;
@@ -606,7 +615,7 @@ apr_status_t hgs3_store_file_create(hgs3_store **pst, apr_pool_t *p, const char 
     }
     st = apr_pcalloc(p, sizeof(*st));
     st->impl = &hgs3_store_file_impl;
-    st->id = apr_pstrcat(p, "file:", fs->dir, NULL);
+    st->id = hgs3_store_file_id(p, fs->dir);
     st->data = fs;
 leave:
     *pst = st;

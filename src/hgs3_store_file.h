@@ -21,7 +21,7 @@ typedef struct hgs3_fstore hgs3_fstore;
 extern const hgs3_store_impl hgs3_store_file_impl;
 
 /* A store on the absolute directory dir, alive as long as p; its id is
- * "file:DIR". */
+ * hgs3_store_file_id(dir). */
 apr_status_t hgs3_store_file_create(hgs3_store **pst, apr_pool_t *p, const char *dir);
 
 /* A store on the absolute directory dir (which must exist), alive as long
@@ -67,5 +67,9 @@ apr_status_t hgs3_fstore_put(const hgs3_fstore *fs, apr_pool_t *p, const char *k
 /* Remove the object and its sidecar; APR_SUCCESS when they are gone. */
 apr_status_t hgs3_fstore_remove(const hgs3_fstore *fs, apr_pool_t *p, const char *key,
                                 const char **why);
+
+/* "file:DIR", DIR without trailing '/': where the objects of a store on
+ * dir live. */
+const char *hgs3_store_file_id(apr_pool_t *p, const char *dir);
 
 #endif
