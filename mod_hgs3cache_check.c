@@ -20,6 +20,7 @@
 #include <mod_unixd.h>
 
 #include "hgs3_s3.h"
+#include "hgs3_store_file.h"
 
 #include "mod_hgs3cache.h"
 #include "mod_hgs3cache_config.h"
@@ -135,11 +136,23 @@ static const char *check_store(apr_pool_t *p, const hgs3_dir_conf *c)
 }
 
 /* A local-directory store needs no bucket nor credentials (the S3
- * directives are ignored), but the children must be able to write it. */
-static const char *check_file_store(apr_pool_t *p, const char *dir)
+ * directives are ignored), but the children must be able to write it, and
+ * the key prefix must name files under it. */
+static const char *check_file_store(apr_pool_t *p, const hgs3_dir_conf *c, const char *dir)
 {
+    const char *prefix = hgs3_conf_key_prefix(c), *path = NULL;
+    hgs3_fstore *fs = NULL;
     char buf[120];
-    apr_status_t rv = hgs3_spooldir_check_writable(p, dir);
+    apr_status_t rv;
+
+    if (hgs3_fstore_create(&fs, p, dir) != APR_SUCCESS ||
+        hgs3_fstore_path(&path, fs, p, apr_pstrcat(p, prefix, "0", NULL)) != APR_SUCCESS) {
+        return apr_psprintf(p,
+                            "HgS3CacheKeyPrefix '%s' cannot name files under HgS3CacheStore "
+                            "file:%s (no empty, '.' or '..' segment)",
+                            prefix, dir);
+    }
+    rv = hgs3_spooldir_check_writable(p, dir);
     if (rv == APR_SUCCESS) {
         return NULL;
     }
@@ -164,7 +177,7 @@ static const char *check_enabled_scope(apr_pool_t *p, const hgs3_dir_conf *c)
         return "HgS3CacheMinSize is larger than HgS3CacheMaxSize";
     }
     if (dir) {
-        return check_file_store(p, dir);
+        return check_file_store(p, c, dir);
     }
     if ((c->access_key != NULL) != (c->secret_key != NULL)) {
         return "HgS3CacheAccessKeyId and HgS3CacheSecretAccessKey must be given together";

@@ -1,9 +1,9 @@
 /* hgs3_store_file.c: the local-directory store (see hgs3_store_file.h).
  *
  * Why a put renames the sidecar first, then the object: both are written
- * completely and fsync'ed under temp names (KEY.tmp.<pid>.<tid>.<random>,
- * KEY.meta.tmp...) that no lookup ever opens, and rename(2) replaces a name
- * atomically. A lookup needs the object and its sidecar, and takes the pair
+ * completely and fsync'ed under temp names (KEY.tmp.<pid>.<tid>.<random>)
+ * that no lookup ever opens (no key may contain ".tmp."), and rename(2)
+ * replaces a name atomically. A lookup needs the object and its sidecar, and takes the pair
  * only when the size the sidecar records is the object's size. So:
  *   - a first put shows, in turn, nothing; a sidecar alone (a miss); the
  *     complete pair (a hit);

@@ -293,6 +293,16 @@ def test_file_store_needs_no_bucket_nor_credentials(configtest, small_repo_templ
         small_repo_template, store_dir).replace(f"file:{store_dir}", "s3")), "HgS3CacheBucket")
 
 
+def test_file_store_key_prefix_must_name_files(configtest, small_repo_template, tmp_dir):
+    store_dir = tmp_dir / "filestore"
+    store_dir.mkdir()
+    E.chown_to_server(store_dir)
+    conf = _file_store_location(small_repo_template, store_dir)
+    _ok(configtest(conf.replace("</Location>", "    HgS3CacheKeyPrefix team/hg-\n</Location>")))
+    _refused(configtest(conf.replace("</Location>", "    HgS3CacheKeyPrefix ../up/\n</Location>")),
+             "HgS3CacheKeyPrefix", "../up/")
+
+
 def test_file_store_not_writable_refused(configtest, small_repo_template, tmp_dir):
     """A directory httpd's user cannot write fails the config test."""
     store_dir = tmp_dir / "readonly-store"
