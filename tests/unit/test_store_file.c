@@ -222,6 +222,31 @@ static void test_crashed_writer_not_served(void **state)
     assert_int_equal(obj.content_length, 6);
 }
 
+/* A spool file shorter than its announced size, or gone: nothing stored,
+ * no temp file left. */
+static void test_short_spool_not_stored(void **state)
+{
+    fixture *fx = *state;
+    hgs3_store_object obj;
+    const char *spool = path_of(fx, "spool");
+    hgs3_store_body fb = {NULL, 0, spool, 100, NULL};
+    apr_dir_t *d;
+    apr_finfo_t fi;
+    int files = 0;
+
+    write_file(fx, spool, "only 17 bytes....");
+    assert_int_equal(hgs3_fstore_put(fx->fs, fx->p, KEY, &fb, TYPE, NULL), HGS3_EMALFORMED);
+    fb.path = path_of(fx, "gone");
+    assert_int_equal(hgs3_fstore_put(fx->fs, fx->p, KEY, &fb, TYPE, NULL), HGS3_EMALFORMED);
+    assert_int_equal(hgs3_fstore_lookup(&obj, fx->fs, fx->p, KEY, NULL), HGS3_ENOTFOUND);
+    assert_int_equal(apr_dir_open(&d, path_of(fx, "hgcache/ab"), fx->p), APR_SUCCESS);
+    while (apr_dir_read(&fi, APR_FINFO_NAME, d) == APR_SUCCESS) {
+        files += fi.name[0] != '.';
+    }
+    apr_dir_close(d);
+    assert_int_equal(files, 0);
+}
+
 static void test_bad_keys_refused(void **state)
 {
     fixture *fx = *state;
@@ -403,6 +428,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_torn_pair_not_a_hit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crashed_writer_not_served, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_keys_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_short_spool_not_stored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_through_the_interface, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_puts_one_whole_object, setup, teardown),
     };
