@@ -16,13 +16,31 @@
 #include <http_request.h>
 #include <util_filter.h>
 
+#include "hgs3_breaker.h"
 #include "hgs3_err.h"
 #include "mod_hgs3cache.h"
 #include "mod_hgs3cache_capture.h"
 #include "mod_hgs3cache_local.h"
 #include "mod_hgs3cache_status.h"
+#include "mod_hgs3cache_store.h"
 
 APLOG_USE_MODULE(hgs3cache);
+
+/* A directory that fails (EIO, EACCES: HGS3_ESTORE) counts toward the
+ * breaker, as a store that is down does. */
+static void count_failure(request_rec *r, apr_status_t rv)
+{
+    hgs3_breaker *b = hgs3_store_breaker();
+    char buf[128];
+
+    hgs3_status_count(HGS3_C_STORE_ERRORS, 1);
+    if (hgs3_is_store_failure(rv) && b && hgs3_breaker_failure(b, apr_time_now())) {
+        hgs3_status_count(HGS3_C_BREAKER_TRIPS, 1);
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                      HGS3LOGNO(02002) "local store failing (%s); skipping lookups for a while",
+                      hgs3_strerror(rv, buf, sizeof(buf)));
+    }
+}
 
 /* The object went away since the lookup (a cleanup, another host): a
  * debug line. Anything else (a torn pair, EIO, EACCES) is the store's
@@ -38,7 +56,7 @@ static void open_failed(request_rec *r, apr_status_t rv, const char *object)
                       "hgs3cache: %s went away before it was served; answering from hgweb", object);
         return;
     }
-    hgs3_status_count(HGS3_C_STORE_ERRORS, 1);
+    count_failure(r, rv);
     if (hgs3_log_allowed(&log_02001, &suppressed)) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                       HGS3LOGNO(02001) "local store object %s not served: %s; answering from "

@@ -884,3 +884,31 @@ def test_local_damaged_object_not_served(hg, module_httpd, file_store, small_rep
     assert note == ("bypass:store-error" if presence == "none" else "miss"), note
     assert len(httpd.hgweb_log.commands("getbundle")) == 2
     assert httpd.error_log.grep(LOCAL_NOT_SERVED if presence != "none" else LOOKUP_FAILED)
+
+
+def test_local_store_unreadable_breaker(hg, module_httpd, file_store, small_repo, tmp_dir):
+    """A directory the children cannot read (EACCES) is a failing store: each
+    request is answered by hgweb (bypass:store-error), the breaker opens after
+    FAILURES and lets a probe through after SECONDS, which closes it once
+    the directory is readable again."""
+    httpd = module_httpd(small_repo, store=file_store, Header=True, count_hgweb=True,
+                         server_conf=SERVER_CONF)
+    httpd.allow_log(LOOKUP_FAILED, r"\[hgs3cache:warn\].* HGS300401: ")
+    _stored_then_hit(hg, httpd, file_store, small_repo, tmp_dir)
+    os.chmod(file_store.dir, 0o000)
+    try:
+        # (a child of its own counts each failure: a second child, which a
+        # loaded machine may start, can take more requests to trip)
+        for i in range(2 * BREAKER_FAILS + 2):
+            clone_verified(hg, httpd.repo_url(), tmp_dir / f"down{i}", small_repo)
+            down = _notes(httpd, 3 + i)[2:]
+            if down[-1] == "bypass:breaker-open":
+                break
+        assert down[:BREAKER_FAILS] == ["bypass:store-error"] * BREAKER_FAILS, down
+        assert down[-1] == "bypass:breaker-open", down
+    finally:
+        os.chmod(file_store.dir, 0o750)
+    time.sleep(BREAKER_SECS + 0.2)
+    clone_verified(hg, httpd.repo_url(), tmp_dir / "back", small_repo)
+    assert _notes(httpd, 3 + len(down))[-1] == "hit-local"
+    assert int(httpd.server_status()["HgS3CacheBreakerTrips"]) >= 1
