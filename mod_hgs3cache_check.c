@@ -4,6 +4,7 @@
  * under `apachectl configtest`. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <apr_strings.h>
 #include <apr_fnmatch.h>
@@ -15,11 +16,15 @@
 #include <util_cfgtree.h>
 #include <ap_provider.h>
 #include <ap_socache.h>
+#include <unixd.h>
+#include <mod_unixd.h>
 
 #include "hgs3_s3.h"
+#include "hgs3_store_file.h"
 
 #include "mod_hgs3cache.h"
 #include "mod_hgs3cache_config.h"
+#include "mod_hgs3cache_spooldir.h"
 
 APLOG_USE_MODULE(hgs3cache);
 
@@ -130,16 +135,49 @@ static const char *check_store(apr_pool_t *p, const hgs3_dir_conf *c)
                         c->bucket, msg);
 }
 
+/* A local-directory store needs no bucket nor credentials (the S3
+ * directives are ignored), but the children must be able to write it, and
+ * the key prefix must name files under it. */
+static const char *check_file_store(apr_pool_t *p, const hgs3_dir_conf *c, const char *dir)
+{
+    const char *prefix = hgs3_conf_key_prefix(c), *path = NULL;
+    hgs3_fstore *fs = NULL;
+    char buf[120];
+    apr_status_t rv;
+
+    if (hgs3_fstore_create(&fs, p, dir) != APR_SUCCESS ||
+        hgs3_fstore_path(&path, fs, p, apr_pstrcat(p, prefix, "0", NULL)) != APR_SUCCESS) {
+        return apr_psprintf(p,
+                            "HgS3CacheKeyPrefix '%s' cannot name files under HgS3CacheStore "
+                            "file:%s (no empty, '.' or '..' segment)",
+                            prefix, dir);
+    }
+    rv = hgs3_spooldir_check_writable(p, dir);
+    if (rv == APR_SUCCESS) {
+        return NULL;
+    }
+    return apr_psprintf(p, "HgS3CacheStore file:%s: the directory is not writable by %s (%s)", dir,
+                        geteuid() == 0 ? ap_unixd_config.user_name : "this server's user",
+                        apr_strerror(rv, buf, sizeof(buf)));
+}
+
 static const char *check_enabled_scope(apr_pool_t *p, const hgs3_dir_conf *c)
 {
+    const char *dir = hgs3_conf_store_dir(c);
     if (!hgs3_conf_enabled(c)) {
         return NULL;
     }
-    if (!c->bucket) {
+    if (!c->bucket && !dir) {
         return "HgS3Cache on needs HgS3CacheBucket";
     }
     if (!c->repository && !c->repository_root) {
         return "HgS3Cache on needs HgS3CacheRepository or HgS3CacheRepositoryRoot";
+    }
+    if (hgs3_conf_min_size(c) > hgs3_conf_max_size(c)) {
+        return "HgS3CacheMinSize is larger than HgS3CacheMaxSize";
+    }
+    if (dir) {
+        return check_file_store(p, c, dir);
     }
     if ((c->access_key != NULL) != (c->secret_key != NULL)) {
         return "HgS3CacheAccessKeyId and HgS3CacheSecretAccessKey must be given together";
@@ -152,9 +190,6 @@ static const char *check_enabled_scope(apr_pool_t *p, const hgs3_dir_conf *c)
         return "HgS3Cache on needs credentials: HgS3CacheAccessKeyId and "
                "HgS3CacheSecretAccessKey, HgS3CacheCredentialsFile, or AWS_ACCESS_KEY_ID and "
                "AWS_SECRET_ACCESS_KEY in httpd's environment";
-    }
-    if (hgs3_conf_min_size(c) > hgs3_conf_max_size(c)) {
-        return "HgS3CacheMinSize is larger than HgS3CacheMaxSize";
     }
     return check_store(p, c);
 }

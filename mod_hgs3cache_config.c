@@ -279,19 +279,6 @@ PARSER(K_CREDS_FILE)
     return NULL;
 }
 
-static apr_status_t check_abs_dir(apr_pool_t *p, const char *arg, const char **msg)
-{
-    apr_finfo_t fi;
-    if (!ap_os_is_path_absolute(p, arg)) {
-        *msg = apr_psprintf(p, "'%s' must be an absolute path", arg);
-    } else if (apr_stat(&fi, arg, APR_FINFO_TYPE, p) || fi.filetype != APR_DIR) {
-        *msg = apr_psprintf(p, "'%s' is not an existing directory", arg);
-    } else {
-        return APR_SUCCESS;
-    }
-    return APR_EINVAL;
-}
-
 /* A repository mapping: f[0] the directory, f[1] the URL base of the
  * <Location> that sets it, f[2] the other kind of mapping, cleared. */
 PARSER(K_MAPPING)
@@ -299,7 +286,7 @@ PARSER(K_MAPPING)
     const char *base = NULL, *msg = NULL, *err = hgs3_config_mapping_base(CMD, &base);
     apr_finfo_t fi;
     (void)argc;
-    if (!err && check_abs_dir(ctx->p, argv[0], &msg) != APR_SUCCESS) {
+    if (!err && hgs3_confval_abs_dir(ctx->p, argv[0], &msg) != APR_SUCCESS) {
         err = apr_psprintf(ctx->p, "%s: %s", NAME, msg);
     }
     if (err) {
@@ -377,6 +364,9 @@ static const char *set_v(cmd_parms *cmd, void *mc, int argc, char *const argv[])
 const command_rec hgs3_config_cmds[] = {
     R1("HgS3Cache", DIR, "on|off: cache hgweb responses in S3 for this scope (default off)",
        .parse = K_ENUM, .f = {DF(enabled)}, .what = "off|on"),
+    R1("HgS3CacheStore", DIR,
+       "s3|file:DIR: the object store, S3 or a local directory served by httpd (default s3)",
+       .parse = K_STRING, .f = {DF(store)}, .sdef = "s3", .check = hgs3_confval_store),
     R1("HgS3CacheBucket", DIR, "NAME: the bucket that holds cached responses (required when on)",
        .parse = K_STRING, .f = {DF(bucket)}, .check = check_bucket),
     R1("HgS3CacheRegion", DIR, "REGION: SigV4 signing region (default us-east-1)",
@@ -436,7 +426,8 @@ const command_rec hgs3_config_cmds[] = {
        "BYTES: response bytes held in memory before spilling to disk (default 1M)", .parse = K_SIZE,
        .f = {DF(memory)}, .max = (apr_int64_t)1 << 32, .def = {MB}),
     R1("HgS3CacheSpoolDir", DIR, "DIR: where spools spill to disk (default " HGS3_DEF_SPOOL_DIR ")",
-       .parse = K_STRING, .f = {DF(spool_dir)}, .sdef = HGS3_DEF_SPOOL_DIR, .check = check_abs_dir),
+       .parse = K_STRING, .f = {DF(spool_dir)}, .sdef = HGS3_DEF_SPOOL_DIR,
+       .check = hgs3_confval_abs_dir),
     R1("HgS3CacheMultipartThreshold", DIR,
        "BYTES: bodies above this are uploaded as multipart, in parts of this size (default 64M, "
        "at least 5M)",

@@ -13,6 +13,7 @@
 #include <apr_tables.h>
 
 #include "hgs3_conffiles.h"
+#include "hgs3_confval.h"
 
 #define HGS3_UNSET (-1)
 
@@ -40,6 +41,7 @@ typedef enum {
 typedef struct hgs3_dir_conf {
     const char *scope;             /* where it was defined, for messages */
     int enabled;                   /* HgS3Cache: default off */
+    const char *store;             /* HgS3CacheStore: "s3" (default) or "file:DIR" */
     const char *bucket;            /* HgS3CacheBucket: required when on */
     const char *region;            /* HgS3CacheRegion: default us-east-1 */
     const char *endpoint;          /* HgS3CacheEndpoint: default AWS regional */
@@ -146,6 +148,12 @@ HGS3_DIR_GETTER(hgs3_conffiles *, hgs3_conf_config_files, PTR, config_files)
 HGS3_DIR_GETTER(apr_off_t, hgs3_conf_inline_max, NUM, inline_max)
 HGS3_DIR_GETTER(int, hgs3_conf_collapse, NUM, collapse)
 HGS3_DIR_GETTER(int, hgs3_conf_collapse_timeout_sec, NUM, collapse_timeout)
+
+/* HgS3CacheStore file:DIR's directory, NULL for S3. */
+static inline const char *hgs3_conf_store_dir(const hgs3_dir_conf *c)
+{
+    return hgs3_confval_store_dir(HGS3_PTR(c, hgs3_dir_defaults, store));
+}
 
 /* HgS3CacheCollapseTimeout as an interval. */
 static inline apr_interval_time_t hgs3_conf_collapse_timeout(const hgs3_dir_conf *c)

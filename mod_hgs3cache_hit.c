@@ -29,6 +29,7 @@
 #include "mod_hgs3cache_capture.h"
 #include "mod_hgs3cache_hit.h"
 #include "mod_hgs3cache_loc.h"
+#include "mod_hgs3cache_local.h"
 #include "mod_hgs3cache_presence.h"
 #include "mod_hgs3cache_store.h"
 #include "mod_hgs3cache_status.h"
@@ -475,7 +476,12 @@ int hgs3_hit_handle(request_rec *r, const hgs3_loc *loc, const char *hex, const 
     case LOOKUP_HIT:
         break;
     }
-    if (!use_stream(r, loc)) {
+    if (hgs3_store_impl_of(loc->store)->open_local) {
+        rc_http = hgs3_local_answer(r, loc->conf, loc->store, object); /* never a redirect */
+        if (rc_http == OK && headed && hgs3_store_breaker()) {
+            hgs3_breaker_success(hgs3_store_breaker());
+        }
+    } else if (!use_stream(r, loc)) {
         rc_http = answer_redirect(r, loc, object);
         if (rc_http == OK && headed && hgs3_store_breaker()) {
             hgs3_breaker_success(hgs3_store_breaker());

@@ -32,6 +32,7 @@
 #include "mod_hgs3cache_config.h"
 #include "mod_hgs3cache_capture.h"
 #include "mod_hgs3cache_inline.h"
+#include "mod_hgs3cache_loc.h"
 #include "mod_hgs3cache_presence.h"
 #include "mod_hgs3cache_status.h"
 #include "mod_hgs3cache_store.h"
@@ -62,9 +63,12 @@ static apr_size_t inline_max(const hgs3_dir_conf *conf)
  * same key) with a suffix of its own. A lookup of a stored object reads
  * 8 bytes; memcache and redis log an error for a value that does not fit,
  * so an inline entry never sits under a name such a lookup reads. */
-static const char *inline_id(apr_pool_t *p, const hgs3_dir_conf *conf, const char *object)
+static const char *inline_id(request_rec *r, const hgs3_dir_conf *conf, const char *object)
 {
-    return apr_pstrcat(p, hgs3_store_presence_id(p, conf, object), "\ninline", NULL);
+    const hgs3_loc *loc = hgs3_loc_of(r, conf);
+    return loc ? apr_pstrcat(r->pool, hgs3_store_object_id(r->pool, loc->store, object), "\ninline",
+                             NULL)
+               : NULL;
 }
 
 /* Store an entry; counted, and logged (rate-limited) when the presence
@@ -287,7 +291,8 @@ int hgs3_inline_handle(request_rec *r, const hgs3_dir_conf *conf, const char *cm
     const char *pid;
 
     *status = DECLINED;
-    if (!max) {
+    pid = max ? inline_id(r, conf, object) : NULL;
+    if (!pid) {
         if (is_bundle) {
             return 0;
         }
@@ -295,7 +300,6 @@ int hgs3_inline_handle(request_rec *r, const hgs3_dir_conf *conf, const char *cm
         hgs3_note_bypass(r, conf, HGS3_BYPASS_COMMAND);
         return 1;
     }
-    pid = inline_id(r->pool, conf, object);
     if (lookup(r, pid, max, &e)) {
         *status = answer(r, conf, &e);
         return 1;
@@ -338,7 +342,8 @@ int hgs3_inline_keep_spool(request_rec *r, const hgs3_dir_conf *conf, const char
         data = buf;
         len = (apr_size_t)size;
     }
-    return put_entry(r, inline_id(r->pool, conf, object), content_type, data, len);
+    const char *pid = inline_id(r, conf, object);
+    return pid && put_entry(r, pid, content_type, data, len);
 }
 
 void hgs3_inline_register(apr_pool_t *p)

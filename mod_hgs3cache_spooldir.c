@@ -96,7 +96,7 @@ leave:
 /* Whether the children can create files in dir: a forked process takes the
  * children's identity (ap_unixd_setup_child, as the MPMs do) and creates and
  * removes a temp file there. Its exit code is the errno of the failure. */
-static apr_status_t check_writable(apr_pool_t *p, const char *dir)
+apr_status_t hgs3_spooldir_check_writable(apr_pool_t *p, const char *dir)
 {
     apr_proc_t proc;
     apr_exit_why_e why;
@@ -145,7 +145,7 @@ static void check_dir(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s, const
                                       "responses will not be stored until it exists and "
                                       "%s can write it, or HgS3CacheSpoolDir names another",
                      dir, child_user());
-    } else if ((rv = check_writable(ptemp, dir)) != APR_SUCCESS) {
+    } else if ((rv = hgs3_spooldir_check_writable(ptemp, dir)) != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s,
                      HGS3LOGNO(01402) "HgS3CacheSpoolDir %s%s is not writable by %s; "
                                       "responses will not be stored until it is",

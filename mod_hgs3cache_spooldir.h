@@ -10,6 +10,10 @@
  * one they cannot. */
 int hgs3_spooldir_post_config(apr_pool_t *pconf, apr_pool_t *ptemp, server_rec *s);
 
+/* Whether the children can create files in dir: a forked process takes
+ * their identity and creates a temp file there (also HgS3CacheStore's). */
+apr_status_t hgs3_spooldir_check_writable(apr_pool_t *p, const char *dir);
+
 /* True when post_config found dir unusable (its warning is already logged). */
 int hgs3_spooldir_unusable(const char *dir);
 

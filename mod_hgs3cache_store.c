@@ -23,6 +23,7 @@
 #include "hgs3_presign_cache.h"
 #include "hgs3_store_s3.h"
 #include "hgs3_upload.h"
+#include "hgs3_store_file.h"
 #include "hgs3_breaker.h"
 
 #include "mod_hgs3cache.h"
@@ -176,13 +177,11 @@ apr_status_t hgs3_store_for(hgs3_store **pst, apr_pool_t *p, const hgs3_dir_conf
 {
     hgs3_store_s3_settings set;
 
+    if (hgs3_conf_store_dir(conf)) {
+        return hgs3_store_file_create(pst, p, hgs3_conf_store_dir(conf));
+    }
     s3_settings(&set, p, conf);
     return hgs3_store_s3_create(pst, p, &set);
-}
-
-const char *hgs3_store_presence_id(apr_pool_t *p, const hgs3_dir_conf *conf, const char *object)
-{
-    return apr_pstrcat(p, hgs3_conf_endpoint(p, conf), "\n", conf->bucket, "\n", object, NULL);
 }
 
 /* The job's handle on the scope's store (which lives as long as the

@@ -30,9 +30,6 @@ hgs3_skip_e hgs3_store_submit(request_rec *r, const struct hgs3_loc *loc, const 
  * (mod_hgs3cache_loc.h). */
 apr_status_t hgs3_store_for(hgs3_store **pst, apr_pool_t *p, const hgs3_dir_conf *conf);
 
-/* The presence cache's name for an object of a scope. */
-const char *hgs3_store_presence_id(apr_pool_t *p, const hgs3_dir_conf *conf, const char *object);
-
 /* This child's breaker (NULL before child_init). */
 hgs3_breaker *hgs3_store_breaker(void);
 

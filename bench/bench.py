@@ -722,6 +722,61 @@ class Bench:
                       f"{median([r['client_us'] for r in rb]):.1f} us (/usr/bin/time -v)")
 
 
+    # -- 1b --
+    def local_httpd(self):
+        """An httpd whose /local is the big repository cached in a local
+        directory (HgS3CacheStore file:DIR), and /static that directory served
+        by Apache itself (Alias), both with EnableSendfile On; the object of
+        the clone request stored (a miss first). Returns (inst, object key)."""
+        store = self.mkdir("filestore")
+        os.chmod(store, 0o750)
+        E.chown_to_server(store)
+        conf = ("EnableSendfile On\nHgS3CachePresence shmcb 3600\n"
+                f'Alias /static "{store}"\n<Directory "{store}">\n    Require all granted\n'
+                "</Directory>\n"
+                + hgs3cache_location("/local", self.repo, Store=f"file:{store}"))
+        inst = self.httpd("local", repos={"local": self.repo}, extra_conf=conf)
+        url = inst.url + "/local?cmd=getbundle"
+        code, size, _ = curl_get(url, self.hgreq.curl_args())
+        if code != 200:
+            raise RuntimeError(f"the miss on /local answered {code}")
+        deadline = time.monotonic() + 120
+        keys = []
+        while not keys and time.monotonic() < deadline:
+            keys = [p for p in store.rglob("*") if p.is_file() and p.suffix != ".meta"
+                    and ".tmp." not in p.name]
+            time.sleep(0.1)
+        if len(keys) != 1:
+            raise RuntimeError(f"the miss on /local stored {len(keys)} objects")
+        self.wait_jobs_done(inst.run_dir)
+        return inst, str(keys[0].relative_to(store))
+
+    def fig_hit_local_rps_ratio(self):
+        inst, key = self.local_httpd()
+        hit = (inst.url + "/local?cmd=getbundle", self.hgreq.wrk_args(),
+               "/local?cmd=getbundle", "hit-local")
+        static = (inst.url + "/static/" + key, self.hgreq.wrk_args(), "/static/", None)
+        for url, hdrs in ((hit[0], self.hgreq.curl_args()), (static[0], self.hgreq.curl_args())):
+            code, size, _ = curl_get(url, hdrs)
+            if code != 200 or size != self.bundle_bytes:
+                raise RuntimeError(f"{url} answered {code} with {size} bytes")
+        log(f"hit_local_rps_ratio: {self.rounds} rounds x {self.round_secs}s, 16 connections")
+        wrk(hit[0], headers=hit[1], connections=16, duration=1)     # warm-up
+        wrk(static[0], headers=static[1], connections=16, duration=1)
+        ra, rb = self.ab_rounds(inst, hit, static, connections=16, duration=self.round_secs)
+        a = [r["rps"] for r in ra]
+        b = [r["rps"] for r in rb]
+        ratio = median(a) / median(b)
+        self.fig.add("hit_local_rps_ratio", f"{ratio:.3f}", "target >= 0.90")
+        self.fig.note(f"hit_local_rps_ratio: module hit-local {median(a):.1f} req/s "
+                      f"(rounds {', '.join(f'{x:.1f}' for x in a)}) / Apache Alias of the same "
+                      f"file {median(b):.1f} req/s (rounds {', '.join(f'{x:.1f}' for x in b)}); "
+                      f"{self.bundle_bytes / 1e6:.1f} MB object, EnableSendfile On both ways, "
+                      f"wrk -t2 -c16 -d{self.round_secs}s, the same hg request headers both "
+                      f"ways, presence cache warm (shmcb). CPU per request: httpd "
+                      f"{median([r['httpd_us'] for r in ra]):.0f} us (hit-local) vs "
+                      f"{median([r['httpd_us'] for r in rb]):.0f} us (Alias)")
+
     # -- 2 --
     def fig_hit_redirect_head_latency(self):
         """Latency of a hit with HgS3CachePresence none (every hit HEADs the
@@ -1331,7 +1386,7 @@ class Bench:
 FIGURES = ("hit_redirect_rps_ratio", "hit_redirect_head_latency",
            "hit_redirect_head_latency_tls", "miss_overhead_ratio",
            "stream_hit_ratio", "clone", "hit_clone_cpu", "herd", "capture_rss_growth",
-           "hit_cpu_per_request", "hit_cpu_per_request_head")
+           "hit_cpu_per_request", "hit_cpu_per_request_head", "hit_local_rps_ratio")
 
 
 def main():

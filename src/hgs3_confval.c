@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include <apr_file_info.h>
 #include <apr_lib.h>
 #include <apr_strings.h>
 
@@ -155,4 +156,36 @@ apr_status_t hgs3_confval_token(apr_pool_t *p, const char *s, const char **msg)
     return is_visible(s, 8192) ? APR_SUCCESS
                                : fail(msg, "the token must be non-empty visible characters "
                                            "without spaces (value not shown)");
+}
+
+apr_status_t hgs3_confval_abs_dir(apr_pool_t *p, const char *s, const char **msg)
+{
+    apr_finfo_t fi;
+    if (*s != '/') {
+        return fail(msg, apr_psprintf(p, "'%s' must be an absolute path", s));
+    }
+    if (apr_stat(&fi, s, APR_FINFO_TYPE, p) != APR_SUCCESS || fi.filetype != APR_DIR) {
+        return fail(msg, apr_psprintf(p, "'%s' is not an existing directory", s));
+    }
+    return APR_SUCCESS;
+}
+
+const char *hgs3_confval_store_dir(const char *s)
+{
+    return (s && strncmp(s, "file:", 5) == 0) ? s + 5 : NULL;
+}
+
+/* The store's scheme: S3 (the other directives say where), or a local
+ * directory that must exist; whether httpd's user can write it is checked
+ * with the whole configuration. */
+apr_status_t hgs3_confval_store(apr_pool_t *p, const char *s, const char **msg)
+{
+    const char *dir = hgs3_confval_store_dir(s);
+    if (strcmp(s, "s3") == 0) {
+        return APR_SUCCESS;
+    }
+    if (!dir) {
+        return fail(msg, apr_psprintf(p, "'%s' is not a store: use s3 or file:DIR", s));
+    }
+    return hgs3_confval_abs_dir(p, dir, msg);
 }

@@ -30,5 +30,10 @@ hgs3_confval_check_fn hgs3_confval_command;    /* a wire command name */
 hgs3_confval_check_fn hgs3_confval_key_id;     /* visible, no space (not quoted) */
 hgs3_confval_check_fn hgs3_confval_secret;     /* visible, no space (not quoted) */
 hgs3_confval_check_fn hgs3_confval_token;      /* visible, no space (not quoted) */
+hgs3_confval_check_fn hgs3_confval_abs_dir;    /* an absolute path to an existing directory */
+hgs3_confval_check_fn hgs3_confval_store;      /* "s3", or "file:DIR" with DIR as above */
+
+/* The directory of a "file:DIR" store value, NULL for any other. */
+const char *hgs3_confval_store_dir(const char *s);
 
 #endif

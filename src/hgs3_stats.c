@@ -56,6 +56,7 @@ static const struct {
     {HGS3_C_HITS_REDIRECT, "HitsRedirect", "hits: redirect"},
     {HGS3_C_HITS_STREAM, "HitsStream", "hits: stream"},
     {HGS3_C_HITS_INLINE, "HitsInline", "hits: inline (presence cache)"},
+    {HGS3_C_HITS_LOCAL, "HitsLocal", "hits: local (file store)"},
     {HGS3_C_MISSES, "Misses", "misses"},
     {HGS3_C_STORED, "Stored", "stored (uploads completed)"},
     {HGS3_C_STORED_BYTES, "StoredBytes", "stored bytes"},
@@ -195,6 +196,8 @@ void hgs3_stats_note(hgs3_stats *st, const char *note)
         hgs3_stats_add(st, HGS3_C_HITS_STREAM, 1);
     } else if (!strcmp(note, "hit-inline")) {
         hgs3_stats_add(st, HGS3_C_HITS_INLINE, 1);
+    } else if (!strcmp(note, "hit-local")) {
+        hgs3_stats_add(st, HGS3_C_HITS_LOCAL, 1);
     } else if (!strcmp(note, "miss")) {
         hgs3_stats_add(st, HGS3_C_MISSES, 1);
     } else if (!strcmp(note, "collapsed")) {
@@ -284,7 +287,8 @@ void hgs3_stats_each(const hgs3_stats *snap, apr_pool_t *p, hgs3_stats_field_fn 
     apr_size_t i;
 
     fn(baton, "HgS3CacheHits", "hits",
-       c[HGS3_C_HITS_REDIRECT] + c[HGS3_C_HITS_STREAM] + c[HGS3_C_HITS_INLINE]);
+       c[HGS3_C_HITS_REDIRECT] + c[HGS3_C_HITS_STREAM] + c[HGS3_C_HITS_INLINE] +
+           c[HGS3_C_HITS_LOCAL]);
     for (i = 0; i < HGS3_C_COUNT; ++i) {
         fn(baton, apr_pstrcat(p, "HgS3Cache", counters[i].name, NULL), counters[i].label,
            c[counters[i].which]);

@@ -45,6 +45,7 @@ typedef enum {
     HGS3_C_COLLAPSED,          /* misses served by following another's generation */
     HGS3_C_COLLAPSE_FALLBACKS, /* followers that ran hgweb themselves */
     HGS3_C_COLLAPSE_ABORTS,    /* followers aborted after their first byte */
+    HGS3_C_HITS_LOCAL,         /* answered by httpd from a local-directory store's file */
     HGS3_C_COUNT
 } hgs3_counter_e;
 

@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from pyhgs3 import env as E                                   # noqa: E402
 from pyhgs3.bucket import StoreBucket, unique_bucket_name     # noqa: E402
+from pyhgs3.filestore import FileStore                        # noqa: E402
 from pyhgs3.hg import Hg, build_big_repo, build_small_repo, copy_repo  # noqa: E402
 from pyhgs3.hgweblog import instrument                        # noqa: E402
 from pyhgs3.httpd import HttpdFactory                         # noqa: E402
@@ -28,6 +29,9 @@ from pyhgs3.proxy import FaultProxy                           # noqa: E402
 from pyhgs3.s3rver import S3rverServer                        # noqa: E402
 
 STORES = ["s3rver", "swift"]
+# The main miss, hit, fault and abort tests also run on the local-directory
+# store: their modules say `store = store_fixture(STORES_AND_FILE)`.
+STORES_AND_FILE = STORES + ["file"]
 SESSION_BUCKET = "hgs3-test"
 
 
@@ -118,15 +122,25 @@ def tmp_dir(env, request):
     return env.mkdir(_safe_name(request.node.nodeid))
 
 
-@pytest.fixture(params=STORES)
-def store(request):
-    """A started store (s3rver or swift) with a bucket of this test's own:
-    StoreBucket with kind, bucket, endpoint, access_key, secret_key, region,
-    client(), keys(), get(), put(), head(), location_conf(), proxy()."""
-    server = request.getfixturevalue(request.param)
-    bucket = unique_bucket_name()
-    server.create_bucket(bucket)
-    return StoreBucket(server, bucket)
+def store_fixture(kinds):
+    """A `store` fixture parametrized over kinds (names of STORES_AND_FILE)."""
+    @pytest.fixture(params=kinds)
+    def store(request, env):
+        """A started store (s3rver or swift) with a bucket of this test's own:
+        StoreBucket with kind, bucket, endpoint, access_key, secret_key, region,
+        client(), keys(), get(), put(), head(), location_conf(), proxy(); or a
+        local-directory store ("file") of this test's own: FileStore with the
+        same kind, keys(), get(), put(), head(), location_conf(), and dir."""
+        if request.param == "file":
+            return FileStore(env.mkdir("filestore-" + _safe_name(request.node.nodeid)))
+        server = request.getfixturevalue(request.param)
+        bucket = unique_bucket_name()
+        server.create_bucket(bucket)
+        return StoreBucket(server, bucket)
+    return store
+
+
+store = store_fixture(STORES)
 
 
 @pytest.fixture
@@ -148,9 +162,30 @@ def proxy_factory(env, request):
 
 
 @pytest.fixture
+def file_store(env, request):
+    """A local-directory store of this test's own (FileStore), for the cases
+    only that store has."""
+    return FileStore(env.mkdir("filestore-" + _safe_name(request.node.nodeid)))
+
+
+def store_proxy(request, store):
+    """The `proxy` in front of an S3 store; None for the local-directory store
+    (a test that can do without it then reads the directory instead)."""
+    return None if store.kind == "file" else request.getfixturevalue("proxy")
+
+
+def skip_for_file(store, why="S3-specific"):
+    if store.kind == "file":
+        pytest.skip(f"{why}: not for the local-directory store (it has its own cases)")
+
+
+@pytest.fixture
 def proxy(store, proxy_factory):
     """A started FaultProxy in front of `store`: proxy.endpoint, proxy.requests,
-    proxy.find/count/wait_for, proxy.add_rule(...)."""
+    proxy.find/count/wait_for, proxy.add_rule(...). Tests that need it watch or
+    break the store's HTTP requests: they are skipped for the local-directory
+    store."""
+    skip_for_file(store, "observes or breaks the store's HTTP requests")
     return proxy_factory(store)
 
 

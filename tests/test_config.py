@@ -149,6 +149,10 @@ HgS3CacheHeader on
 # Values are written into the config as is.
 DIR_CASES = [
     ("HgS3Cache", "maybe", "on", None),
+    ("HgS3CacheStore", "gcs:bucket", "s3", "use s3 or file:DIR"),
+    ("HgS3CacheStore", "file:relative/dir", "s3", "must be an absolute path"),
+    ("HgS3CacheStore", "file:{plain_dir}/missing", "s3", "is not an existing directory"),
+    ("HgS3CacheStore", "file:{creds_file}", "s3", "is not an existing directory"),
     ("HgS3CacheBucket", "Bad_Name", "good-name", None),
     ("HgS3CacheBucket", "ab", "abc", None),
     ("HgS3CacheRegion", '"us east"', "us-east-2", None),
@@ -271,6 +275,41 @@ def test_unknown_presence_provider_refused(configtest, small_repo_template):
 def test_on_without_bucket(configtest, small_repo_template):
     _refused(configtest(_location(small_repo_template, bucket=None)),
              "HgS3CacheBucket", "/repo")
+
+
+def _file_store_location(repo, store_dir):
+    return (f"<Location /repo>\n    HgS3Cache on\n    HgS3CacheStore file:{store_dir}\n"
+            f"    HgS3CacheRepository {repo}\n</Location>\n")
+
+
+def test_file_store_needs_no_bucket_nor_credentials(configtest, small_repo_template, tmp_dir):
+    """With HgS3CacheStore file:DIR the S3 directives are not needed."""
+    store_dir = tmp_dir / "filestore"
+    store_dir.mkdir()
+    E.chown_to_server(store_dir)
+    _ok(configtest(_file_store_location(small_repo_template, store_dir)))
+    # s3 again in an inner scope needs its bucket
+    _refused(configtest(f"HgS3CacheStore file:{store_dir}\n" + _file_store_location(
+        small_repo_template, store_dir).replace(f"file:{store_dir}", "s3")), "HgS3CacheBucket")
+
+
+def test_file_store_key_prefix_must_name_files(configtest, small_repo_template, tmp_dir):
+    store_dir = tmp_dir / "filestore"
+    store_dir.mkdir()
+    E.chown_to_server(store_dir)
+    conf = _file_store_location(small_repo_template, store_dir)
+    _ok(configtest(conf.replace("</Location>", "    HgS3CacheKeyPrefix team/hg-\n</Location>")))
+    _refused(configtest(conf.replace("</Location>", "    HgS3CacheKeyPrefix ../up/\n</Location>")),
+             "HgS3CacheKeyPrefix", "../up/")
+
+
+def test_file_store_not_writable_refused(configtest, small_repo_template, tmp_dir):
+    """A directory httpd's user cannot write fails the config test."""
+    store_dir = tmp_dir / "readonly-store"
+    store_dir.mkdir()
+    store_dir.chmod(0o555)
+    _refused(configtest(_file_store_location(small_repo_template, store_dir)),
+             "HgS3CacheStore", str(store_dir), "not writable")
 
 
 def test_on_without_repository(configtest):

@@ -42,6 +42,7 @@ prints one "FAULT ..." line with what it measured.
 import concurrent.futures
 import hashlib
 import http.client
+import os
 import re
 import threading
 import time
@@ -49,9 +50,15 @@ import time
 import pytest
 
 from pyhgs3 import env as E
-from pyhgs3.checks import replay_headers, spool_dir, spool_leftovers
+from pyhgs3.checks import clone_verified, replay_headers, spool_dir, spool_leftovers
+from pyhgs3.checks import wait_getbundles, wait_objects
 from pyhgs3.hg import hgdate, random_bytes
 from pyhgs3.hgwire import clone_headers
+
+from conftest import STORES_AND_FILE, store_fixture  # noqa: E402
+
+# Also on the local-directory store; its S3-specific tests skip there.
+store = store_fixture(STORES_AND_FILE)
 
 PREFIX = "hgcache/"
 MIB = 1024 * 1024
@@ -91,6 +98,7 @@ UPLOAD_TAG = r"HGS300201"
 # a test can act between the lookup and the upload of one miss.
 SLOW_HOOK = """\
 import os, time
+
 def slow(ui, repo, **kwargs):
     if os.path.exists({flag!r}):
         time.sleep(1.5)
@@ -784,3 +792,123 @@ def _replay_put(store, rec, body):
         conn.close()
     m = re.search(rb"<Code>([^<]+)</Code>", data)
     return r.status, m.group(1).decode() if m else None
+
+
+# --- the local-directory store (HgS3CacheStore file:DIR) ---------------------------
+# Its faults are the directory's: not writable, an object removed or damaged
+# under the module. Each request still gets hgweb's answer, never a wrong or
+# short one.
+LOCAL_NOT_SERVED = r"\[hgs3cache:warn\].* HGS302001: "
+LOOKUP_FAILED = r"\[hgs3cache:warn\].* HGS300402: "
+
+
+def _local_httpd(module_httpd, repo, file_store, presence="none"):
+    return module_httpd(repo, store=file_store, Header=True, count_hgweb=True,
+                        server_conf=f"HgS3CachePresence {presence}\n")
+
+
+def _notes(httpd, count):
+    return [e["note"] for e in wait_getbundles(httpd, "repo", count)]
+
+
+def _stored_then_hit(hg, httpd, file_store, repo, tmp_dir):
+    """A miss stored, then a hit-local: the stored key."""
+    clone_verified(hg, httpd.repo_url(), tmp_dir / "c1", repo)
+    (key,) = wait_objects(file_store)
+    clone_verified(hg, httpd.repo_url(), tmp_dir / "c2", repo)
+    assert _notes(httpd, 2) == ["miss", "hit-local"]
+    return key
+
+
+def test_local_store_not_writable(hg, module_httpd, file_store, small_repo, tmp_dir):
+    """A directory the children cannot write: the miss is answered by hgweb,
+    the upload fails (logged) and leaves nothing; once writable again the
+    next miss is stored and then served."""
+    httpd = _local_httpd(module_httpd, small_repo, file_store)
+    httpd.allow_log(rf"\[hgs3cache:warn\].* {UPLOAD_TAG}: ")
+    os.chmod(file_store.dir, 0o555)
+    try:
+        clone_verified(hg, httpd.repo_url(), tmp_dir / "c1", small_repo)
+        assert _notes(httpd, 1) == ["miss"]
+        E.wait_until(lambda: httpd.error_log.grep(UPLOAD_TAG), UPLOAD_WAIT,
+                     what="the failed upload logged")
+        assert list(file_store.dir.iterdir()) == []
+    finally:
+        os.chmod(file_store.dir, 0o750)
+    clone_verified(hg, httpd.repo_url(), tmp_dir / "c2", small_repo)
+    wait_objects(file_store)
+    clone_verified(hg, httpd.repo_url(), tmp_dir / "c3", small_repo)
+    assert _notes(httpd, 3) == ["miss", "miss", "hit-local"]
+    assert len(httpd.hgweb_log.commands("getbundle")) == 2
+
+
+def test_local_object_removed_before_serving(hg, module_httpd, file_store, small_repo, tmp_dir):
+    """The presence cache says stored, the file is gone (a cleanup ran): the
+    request falls back to hgweb as a miss, which stores the object again."""
+    httpd = _local_httpd(module_httpd, small_repo, file_store, presence="shmcb 60")
+    key = _stored_then_hit(hg, httpd, file_store, small_repo, tmp_dir)
+    stored = file_store.get(key)[0]
+    file_store.delete(key)
+    clone_verified(hg, httpd.repo_url(), tmp_dir / "c3", small_repo)
+    assert _notes(httpd, 3)[2] == "miss"
+    assert len(httpd.hgweb_log.commands("getbundle")) == 2
+    E.wait_until(lambda: file_store.keys(PREFIX) == [key], UPLOAD_WAIT, what="stored again")
+    assert file_store.get(key)[0] == stored
+
+
+@pytest.mark.parametrize("presence", ["none", "shmcb 60"])
+@pytest.mark.parametrize("damage", ["no-sidecar", "truncated", "wrong-size"])
+def test_local_damaged_object_not_served(hg, module_httpd, file_store, small_repo, tmp_dir,
+                                         damage, presence):
+    """A torn pair (the object without its sidecar), an object replaced by a
+    truncated one, or a sidecar recording another size is never served: hgweb
+    answers (bypass:store-error when the lookup finds it, a miss when the
+    presence cache sent the request to the file)."""
+    httpd = _local_httpd(module_httpd, small_repo, file_store, presence=presence)
+    httpd.allow_log(LOCAL_NOT_SERVED, LOOKUP_FAILED)
+    key = _stored_then_hit(hg, httpd, file_store, small_repo, tmp_dir)
+    path = file_store.path(key)
+    data = path.read_bytes()
+    if damage == "no-sidecar":
+        os.unlink(str(path) + ".meta")
+    elif damage == "truncated":
+        tmp = path.with_name(path.name + ".new")
+        tmp.write_bytes(data[:len(data) // 2])
+        os.replace(tmp, path)
+    else:
+        meta = file_store.meta(key)
+        with open(str(path) + ".meta", "w") as f:
+            f.write(f"hgs3cache-meta 1\nsize {len(data) + 1}\ntype {meta['type']}\n")
+    clone_verified(hg, httpd.repo_url(), tmp_dir / "c3", small_repo)
+    note = _notes(httpd, 3)[2]
+    assert note == ("bypass:store-error" if presence == "none" else "miss"), note
+    assert len(httpd.hgweb_log.commands("getbundle")) == 2
+    assert httpd.error_log.grep(LOCAL_NOT_SERVED if presence != "none" else LOOKUP_FAILED)
+
+
+def test_local_store_unreadable_breaker(hg, module_httpd, file_store, small_repo, tmp_dir):
+    """A directory the children cannot read (EACCES) is a failing store: each
+    request is answered by hgweb (bypass:store-error), the breaker opens after
+    FAILURES and lets a probe through after SECONDS, which closes it once
+    the directory is readable again."""
+    httpd = module_httpd(small_repo, store=file_store, Header=True, count_hgweb=True,
+                         server_conf=SERVER_CONF)
+    httpd.allow_log(LOOKUP_FAILED, r"\[hgs3cache:warn\].* HGS300401: ")
+    _stored_then_hit(hg, httpd, file_store, small_repo, tmp_dir)
+    os.chmod(file_store.dir, 0o000)
+    try:
+        # (a child of its own counts each failure: a second child, which a
+        # loaded machine may start, can take more requests to trip)
+        for i in range(2 * BREAKER_FAILS + 2):
+            clone_verified(hg, httpd.repo_url(), tmp_dir / f"down{i}", small_repo)
+            down = _notes(httpd, 3 + i)[2:]
+            if down[-1] == "bypass:breaker-open":
+                break
+        assert down[:BREAKER_FAILS] == ["bypass:store-error"] * BREAKER_FAILS, down
+        assert down[-1] == "bypass:breaker-open", down
+    finally:
+        os.chmod(file_store.dir, 0o750)
+    time.sleep(BREAKER_SECS + 0.2)
+    clone_verified(hg, httpd.repo_url(), tmp_dir / "back", small_repo)
+    assert _notes(httpd, 3 + len(down))[-1] == "hit-local"
+    assert int(httpd.server_status()["HgS3CacheBreakerTrips"]) >= 1

@@ -40,6 +40,11 @@ from pyhgs3.checks import clone_verified as clone
 from pyhgs3.checks import replay_headers, wait_getbundles
 from pyhgs3.checks import wait_objects as _wait_objects
 
+from conftest import STORES_AND_FILE, skip_for_file, store_fixture, store_proxy  # noqa: E402
+
+# Also on the local-directory store; its S3-specific tests skip there.
+store = store_fixture(STORES_AND_FILE)
+
 PREFIX = "hgcache/"
 OBJECT_RE = re.compile(r"^hgcache/[0-9a-f]{64}$")
 MERCURIAL_02 = "application/mercurial-0.2"
@@ -288,16 +293,25 @@ def test_large_headers_are_streamed(hg, module_httpd, store, proxy, tmp_dir):
 
 
 # --- max age -------------------------------------------------------------------------
-def test_max_age(hg, module_httpd, store, proxy, small_repo, tmp_dir):
-    httpd = module_httpd(small_repo, endpoint=proxy.endpoint, MaxAge=1, **ON)
+def test_max_age(request, hg, module_httpd, store, small_repo, tmp_dir):
+    proxy = store_proxy(request, store)
+    httpd = module_httpd(small_repo, endpoint=proxy and proxy.endpoint, MaxAge=1, **ON)
     url = httpd.repo_url()
     clone(hg, url, tmp_dir / "c1", small_repo)
     (key,) = wait_objects(store)
-    wait_puts(proxy, store, key, 1)
+    if proxy:
+        wait_puts(proxy, store, key, 1)
+    else:       # a local object's age is its file's mtime; a new put renames a new file in
+        first = store.path(key).stat()
     time.sleep(2.2)
     clone(hg, url, tmp_dir / "c2", small_repo)
     assert notes(getbundles(httpd, 2)) == ["miss", "miss"]
-    wait_puts(proxy, store, key, 2)
+    if proxy:
+        wait_puts(proxy, store, key, 2)
+    else:
+        E.wait_until(lambda: store.path(key).stat().st_ino != first.st_ino, UPLOAD_WAIT,
+                     what="the object stored again")
+        assert store.path(key).stat().st_mtime > first.st_mtime
     assert store.keys(PREFIX) == [key]
     assert len(httpd.hgweb_log.commands("getbundle")) == 2
 
@@ -308,6 +322,7 @@ BREAKER_TRIPPED = r"\[hgs3cache:warn\].* HGS300401: "
 
 
 def test_store_refuses_connections(hg, module_httpd, store, small_repo, tmp_dir):
+    skip_for_file(store, "an endpoint that refuses connections")
     dead = f"http://{E.LOOPBACK}:{E.free_port()}"
     httpd = module_httpd(small_repo, endpoint=dead, **ON)
     httpd.allow_log(LOOKUP_FAILED, BREAKER_TRIPPED)
@@ -536,3 +551,39 @@ def test_redirects_of_two_locations(hg, module_httpd, store, proxy, small_repo, 
         assert status == 200 and ctype == MERCURIAL_02, (vhost, status, ctype)
         assert body == store.get(key)[0]
     assert len(httpd.hgweb_log.commands("getbundle")) == 1
+
+
+# --- the local-directory store (HgS3CacheStore file:DIR) ---------------------------
+@pytest.mark.parametrize("mode", ["auto", "redirect", "stream"])
+def test_hit_local(hg, module_httpd, file_store, small_repo, tmp_dir, mode):
+    """A miss is stored as DIR/KEY with its sidecar; the next identical clone
+    is answered by httpd from the file (hit-local, whatever HgS3CacheHitMode
+    says: no redirect), with the stored Content-Type and Content-Length, and
+    hgweb does not run for it; server-status counts it."""
+    httpd = module_httpd(small_repo, store=file_store, HitMode=mode, **ON)
+    url = httpd.repo_url()
+
+    clone(hg, url, tmp_dir / "c1", small_repo)
+    (first,) = getbundles(httpd, 1)
+    assert first["status"] == 200 and first["note"] == "miss", first
+    (key,) = wait_objects(file_store)
+    stored, ctype, _ = file_store.get(key)
+    assert ctype == MERCURIAL_02
+    assert len(stored) == first["bytes"], (len(stored), first["bytes"])
+
+    clone(hg, url, tmp_dir / "c2", small_repo)
+    hg.assert_same_history(tmp_dir / "c1", tmp_dir / "c2")
+    second = getbundles(httpd, 2)[1]
+    assert second["status"] == 200 and second["location"] is None, second
+    assert second["note"] == "hit-local" and second["x_hgs3cache"] == "hit-local"
+    assert second["bytes"] == len(stored)
+
+    status, hdrs, body = httpd.get("/repo?cmd=getbundle", headers=replay_headers(first))
+    assert status == 200, (status, hdrs)
+    assert hdrs["content-type"] == MERCURIAL_02 and hdrs.get("x-hgs3cache") == "hit-local"
+    assert int(hdrs["content-length"]) == len(stored), hdrs
+    assert body == stored
+    assert len(httpd.hgweb_log.commands("getbundle")) == 1, httpd.hgweb_log.entries()
+    counters = httpd.server_status()
+    assert int(counters["HgS3CacheHitsLocal"]) == 2, counters
+    assert int(counters["HgS3CacheHits"]) >= 2, counters

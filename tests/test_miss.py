@@ -36,6 +36,11 @@ from pyhgs3.checks import (PREFIX, UPLOAD_WAIT, replay_headers, spool_dir, spool
 from pyhgs3.hgwire import clone_headers
 from pyhgs3.proxy import FaultProxy
 
+from conftest import STORES_AND_FILE, store_fixture, store_proxy  # noqa: E402
+
+# Also on the local-directory store; its S3-specific tests skip there.
+store = store_fixture(STORES_AND_FILE)
+
 OBJECT_RE = re.compile(r"^hgcache/[0-9a-f]{64}$")
 MERCURIAL_02 = "application/mercurial-0.2"
 BIG_MIN = 20 * 1024 * 1024
@@ -96,6 +101,8 @@ def wait_stored(store, proxy, count=1, timeout=UPLOAD_WAIT):
         return keys if len(keys) >= count else None
 
     def finished(key):
+        if proxy is None:      # a local object is renamed into place complete
+            return True
         path = "/" + re.escape(key)
         return [r for r in proxy.find("PUT", path + "$", done=True)
                 + proxy.find("POST", path + r"\?(.*&)?uploadId=", done=True)
@@ -119,9 +126,13 @@ def uploads(proxy, key=None):
 
 
 def assert_nothing_stored(store, proxy, settle=SETTLE):
-    """After a settle time: no upload was even attempted, the bucket is empty."""
+    """After a settle time: no upload was even attempted, the bucket is empty
+    (a local-directory store: not even a subdirectory or temp file made)."""
     time.sleep(settle)
-    assert uploads(proxy) == [], [(r["method"], r["path"]) for r in uploads(proxy)]
+    if proxy is None:
+        assert list(store.dir.rglob("*")) == [], list(store.dir.rglob("*"))
+    else:
+        assert uploads(proxy) == [], [(r["method"], r["path"]) for r in uploads(proxy)]
     assert store.keys(PREFIX) == []
 
 
@@ -180,10 +191,13 @@ def clone_ok(hg, url, dest, *extra):
 
 
 # --- stored ------------------------------------------------------------------
-def test_big_clone_is_stored(hg, httpd_factory, module_httpd, big_repo, tmp_dir, store, proxy):
-    """A > 20 MB clone is stored as one PutObject; the object is exactly what
-    hgweb answers without the module; both clones verify."""
-    httpd = module_httpd({"big": big_repo}, {"big": {}}, endpoint=proxy.endpoint)
+def test_big_clone_is_stored(request, hg, httpd_factory, module_httpd, big_repo, tmp_dir, store):
+    """A > 20 MB clone is stored as one PutObject (on the local-directory
+    store: a file and its sidecar, no temp file left); the object is exactly
+    what hgweb answers without the module; both clones verify."""
+    proxy = store_proxy(request, store)
+    httpd = module_httpd({"big": big_repo}, {"big": {}},
+                         endpoint=proxy.endpoint if proxy else None)
     plain = httpd_factory(repos={"big": big_repo})
 
     first = clone_ok(hg, httpd.repo_url("big"), tmp_dir / "first")
@@ -194,12 +208,18 @@ def test_big_clone_is_stored(hg, httpd_factory, module_httpd, big_repo, tmp_dir,
 
     (key,) = wait_stored(store, proxy)
     assert OBJECT_RE.match(key), key
-    data, ctype, _ = store.get(key)
-    # One PutObject (24 MB is below the default 64M multipart threshold),
-    # with the response's Content-Type and the body's real SHA-256.
-    proxy.wait_for("PUT", re.escape(key), timeout=UPLOAD_WAIT)
-    (put,) = uploads(proxy)
-    check_put(put, data)
+    data, ctype, sha = store.get(key)
+    if proxy:
+        # One PutObject (24 MB is below the default 64M multipart threshold),
+        # with the response's Content-Type and the body's real SHA-256.
+        proxy.wait_for("PUT", re.escape(key), timeout=UPLOAD_WAIT)
+        (put,) = uploads(proxy)
+        check_put(put, data)
+    else:
+        # The sidecar records the size and the body's real SHA-256.
+        assert store.meta(key)["size"] == len(data)
+        assert sha in (None, hashlib.sha256(data).hexdigest()), sha
+        assert store.temp_files() == []
     direct = direct_getbundle(plain, "big", replay_headers(entry))
     assert len(direct) == entry["bytes"]
     assert_same_body(data, direct)
@@ -210,6 +230,8 @@ def test_big_clone_is_stored(hg, httpd_factory, module_httpd, big_repo, tmp_dir,
     second = clone_ok(hg, httpd.repo_url("big"), tmp_dir / "second")
     hg.assert_same_history(big_repo, second)
     hg.assert_verify_clean(second)
+    if proxy is None:
+        assert wait_getbundles(httpd, "big", 2)[1]["note"] == "hit-local"
     # The instance's spool dir (the harness's run/) is clean again.
     E.wait_until(lambda: not spool_leftovers(httpd.run_dir), 10, what="clean runtime dir")
 
@@ -335,15 +357,16 @@ def test_multipart_upload(hg, httpd_factory, module_httpd, big_repo, tmp_dir, st
 
 
 # --- not stored ----------------------------------------------------------------
-def test_too_small_and_too_large_are_skipped(hg, module_httpd, small_repo, tmp_dir, store,
-                                              proxy):
+def test_too_small_and_too_large_are_skipped(request, hg, module_httpd, small_repo, tmp_dir,
+                                              store):
     """A ~100 KB clone is not stored below HgS3CacheMinSize 1M nor above
     HgS3CacheMaxSize 80K; with the defaults the same clone is stored."""
+    proxy = store_proxy(request, store)
     repos = {"tiny": small_repo, "capped": small_repo, "repo": small_repo}
     httpd = module_httpd(repos, {
         "tiny": {"MinSize": "1M", "KeySalt": "tiny"},
         "capped": {"MaxSize": "80K", "KeySalt": "capped"},
-        "repo": {}}, endpoint=proxy.endpoint)
+        "repo": {}}, endpoint=proxy and proxy.endpoint)
 
     for name in ("tiny", "capped"):
         clone = clone_ok(hg, httpd.repo_url(name), tmp_dir / name)
@@ -360,17 +383,18 @@ def test_too_small_and_too_large_are_skipped(hg, module_httpd, small_repo, tmp_d
     (key,) = wait_stored(store, proxy)
     assert len(store.get(key)[0]) == body
     time.sleep(0.5)
-    assert len(uploads(proxy)) == 1 and store.keys(PREFIX) == [key]
+    assert (proxy is None or len(uploads(proxy)) == 1) and store.keys(PREFIX) == [key]
 
 
-def test_error_part_is_not_stored(hg, module_httpd, small_repo, tmp_dir, store, proxy):
+def test_error_part_is_not_stored(request, hg, module_httpd, small_repo, tmp_dir, store):
     """disablefullbundle: hgweb answers the clone with a bundle2 error:abort
     part (200, application/mercurial-0.2); the clone fails with hg's message,
     and nothing is stored, even with HgS3CacheMinSize 0."""
+    proxy = store_proxy(request, store)
     httpd = module_httpd({"repo": small_repo},
                          {"repo": {"MinSize": 0}},
                          hgweb_conf="[server]\ndisablefullbundle = True\n",
-                         endpoint=proxy.endpoint)
+                         endpoint=proxy and proxy.endpoint)
     r = hg.clone(httpd.repo_url("repo"), tmp_dir / "clone", "-U")
     assert not r.ok, r
     assert "pull-based clones disabled" in r.stderr, r
@@ -380,14 +404,15 @@ def test_error_part_is_not_stored(hg, module_httpd, small_repo, tmp_dir, store, 
     assert_nothing_stored(store, proxy)
 
 
-def test_hg_error_is_not_stored(hg, module_httpd, small_repo, tmp_dir, store, proxy):
+def test_hg_error_is_not_stored(request, hg, module_httpd, small_repo, tmp_dir, store):
     """A bundle1 getbundle of a full clone with disablefullbundle: hgweb
     answers 200 application/hg-error (an out-of-band error); the clone fails,
     and nothing is stored, even with HgS3CacheMinSize 0."""
+    proxy = store_proxy(request, store)
     httpd = module_httpd({"repo": small_repo},
                          {"repo": {"MinSize": 0}},
                          hgweb_conf="[server]\ndisablefullbundle = True\n",
-                         endpoint=proxy.endpoint)
+                         endpoint=proxy and proxy.endpoint)
     r = hg.clone(httpd.repo_url("repo"), tmp_dir / "clone", "-U",
                  "--config", "devel.legacy.exchange=bundle1")
     assert not r.ok, r

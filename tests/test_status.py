@@ -46,7 +46,7 @@ MaxConnectionsPerChild 0
 """
 
 # Every counter the module reports (besides the per-reason ones).
-COUNTERS = ("Hits", "HitsRedirect", "HitsStream", "HitsInline", "InlineStored", "Misses", "Stored", "StoredBytes",
+COUNTERS = ("Hits", "HitsRedirect", "HitsStream", "HitsInline", "HitsLocal", "InlineStored", "Misses", "Stored", "StoredBytes",
             "UploadsDropped", "UploadErrors", "StoreErrors", "BreakerTrips", "Lookups",
             "LookupUsSum", "LookupUsMax", "LookupUsMean", "PresenceHits", "Heads", "Skips",
             "Bypasses", "SpoolBytes", "Collapsed", "CollapseFallbacks", "CollapseAborts")

@@ -219,6 +219,7 @@ static void test_notes(void **state)
     hgs3_stats_note(&st, "hit-redirect");
     hgs3_stats_note(&st, "hit-stream");
     hgs3_stats_note(&st, "hit-inline");
+    hgs3_stats_note(&st, "hit-local");
     hgs3_stats_note(&st, "miss");
     hgs3_stats_note(&st, "miss-store-skipped:in-progress");
     hgs3_stats_note(&st, "miss-store-skipped:whatever");
@@ -231,6 +232,7 @@ static void test_notes(void **state)
     assert_int_equal(st.counter[HGS3_C_HITS_REDIRECT], 2);
     assert_int_equal(st.counter[HGS3_C_HITS_STREAM], 1);
     assert_int_equal(st.counter[HGS3_C_HITS_INLINE], 1);
+    assert_int_equal(st.counter[HGS3_C_HITS_LOCAL], 1);
     assert_int_equal(st.counter[HGS3_C_MISSES], 3);
     assert_int_equal(st.skip[hgs3_stats_skip_index("in-progress")], 1);
     assert_int_equal(st.skip[HGS3_STATS_SKIPS - 1], 1);
