@@ -26,6 +26,7 @@
 #include "hgs3_lock.h"
 #include "hgs3_spool.h"
 #include "hgs3_bundle2.h"
+#include "hgs3_cacheable.h"
 #include "hgs3_collapse.h"
 
 #include "mod_hgs3cache.h"
@@ -124,49 +125,31 @@ static apr_status_t capture_cleanup(void *data)
     return APR_SUCCESS;
 }
 
-static int is_mercurial_type(const char *ct)
+hgs3_skip_e hgs3_capture_check_head(request_rec *r, hgs3_accept_e accept, apr_off_t min_size,
+                                    apr_off_t max_size, apr_off_t *expected)
 {
-    return ct && (!strncasecmp(ct, "application/mercurial-0.1", 25) ||
-                  !strncasecmp(ct, "application/mercurial-0.2", 25));
+    hgs3_head_values h;
+
+    h.status = r->status;
+    h.content_type = r->content_type;
+    h.content_encoding = r->content_encoding || apr_table_get(r->headers_out, "Content-Encoding") ||
+                         apr_table_get(r->err_headers_out, "Content-Encoding");
+    h.set_cookie = apr_table_get(r->headers_out, "Set-Cookie") ||
+                   apr_table_get(r->err_headers_out, "Set-Cookie");
+    h.content_length = apr_table_get(r->headers_out, "Content-Length");
+    return hgs3_cacheable_head(&h, accept, min_size, max_size, expected);
 }
 
-/* SPEC "Never cached", as far as the headers tell. HGS3_SKIP_NONE when
- * cacheable. */
+/* SPEC "Never cached", as far as the headers tell, and a body we can check
+ * for error parts. HGS3_SKIP_NONE when cacheable. */
 static hgs3_skip_e check_headers(capture_ctx *ctx, request_rec *r)
 {
-    const char *cl;
+    hgs3_skip_e why;
 
-    if (r->status != HTTP_OK) {
-        return HGS3_SKIP_STATUS;
-    }
-    if (r->content_type && !strncasecmp(r->content_type, "application/hg-error", 20)) {
-        return HGS3_SKIP_HG_ERROR;
-    }
-    if (!is_mercurial_type(r->content_type)) {
-        return HGS3_SKIP_CONTENT_TYPE;
-    }
-    if (r->content_encoding || apr_table_get(r->headers_out, "Content-Encoding") ||
-        apr_table_get(r->err_headers_out, "Content-Encoding")) {
-        return HGS3_SKIP_CONTENT_ENCODING;
-    }
-    if (apr_table_get(r->headers_out, "Set-Cookie") ||
-        apr_table_get(r->err_headers_out, "Set-Cookie")) {
-        return HGS3_SKIP_SET_COOKIE;
-    }
-    cl = apr_table_get(r->headers_out, "Content-Length");
-    if (cl) {
-        char *end = NULL;
-        apr_off_t n;
-        if (apr_strtoff(&n, cl, &end, 10) != APR_SUCCESS || *end || n < 0) {
-            return HGS3_SKIP_CONTENT_LENGTH;
-        }
-        if (n > hgs3_conf_max_size(ctx->conf)) {
-            return HGS3_SKIP_TOO_LARGE;
-        }
-        if (n < hgs3_conf_min_size(ctx->conf)) {
-            return HGS3_SKIP_TOO_SMALL;
-        }
-        ctx->expected = n;
+    why = hgs3_capture_check_head(r, HGS3_ACCEPT_BUNDLE, hgs3_conf_min_size(ctx->conf),
+                                  hgs3_conf_max_size(ctx->conf), &ctx->expected);
+    if (why != HGS3_SKIP_NONE) {
+        return why;
     }
     ctx->content_type = apr_pstrdup(r->pool, r->content_type);
     if (hgs3_bundle2_init(&ctx->det, ctx->content_type) == HGS3_BUNDLE2_OPAQUE) {
@@ -432,11 +415,73 @@ static apr_status_t capture_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     return rv;
 }
 
+/* Take the per-key upload lock, or follow the miss of this key that holds
+ * it. APR_SUCCESS with *plock held. Otherwise *rc says what became of the
+ * request: a follower's answer, or DECLINED (noted) for hgweb to answer
+ * without a capture. */
+static apr_status_t lock_or_follow(hgs3_lock **plock, int *rc, request_rec *r,
+                                   const hgs3_dir_conf *conf, const char *spool_dir,
+                                   const char *hex)
+{
+    apr_status_t rv;
+
+    *rc = DECLINED;
+    rv = hgs3_lock_try(plock, r->pool, spool_dir, hex);
+    if (rv == APR_EEXIST && hgs3_conf_collapse(conf)) {
+        /* a miss of this key is being answered: follow it */
+        *rc = hgs3_collapse_follow(r, conf, hex);
+        if (*rc != DECLINED) {
+            goto leave;
+        }
+        rv = hgs3_lock_try(plock, r->pool, spool_dir, hex); /* a plain miss */
+    }
+    if (rv == APR_EEXIST) {
+        hgs3_note_skip(r, conf, HGS3_SKIP_IN_PROGRESS);
+    } else if (rv != APR_SUCCESS) {
+        /* a directory found unusable at startup was warned about there */
+        ap_log_rerror(APLOG_MARK, hgs3_spooldir_unusable(spool_dir) ? APLOG_DEBUG : APLOG_WARNING,
+                      rv, r, HGS3LOGNO(00102) "cannot create the upload lock in %s; not storing",
+                      spool_dir);
+        hgs3_note_skip(r, conf, HGS3_SKIP_LOCK_ERROR);
+    }
+leave:
+    if (rv != APR_SUCCESS) {
+        *plock = NULL;
+    }
+    return rv;
+}
+
+/* Create the spool the body is copied into. Collapsed misses: followers
+ * read the spool file, so it is a file from the first byte, and the record
+ * in the lock says how far. */
+static apr_status_t open_spool(capture_ctx *ctx, const char *spool_dir)
+{
+    const hgs3_dir_conf *conf = ctx->conf;
+    apr_size_t memory = (apr_size_t)hgs3_conf_memory(conf);
+    apr_status_t rv;
+
+    ctx->rec = hgs3_conf_collapse(conf) ? hgs3_lock_collapse(ctx->lock) : NULL;
+    rv = hgs3_spool_create(&ctx->spool, ctx->r->pool, ctx->rec ? 0 : memory, spool_dir,
+                           hgs3_conf_max_size(conf));
+    if (rv != APR_SUCCESS) {
+        goto leave;
+    }
+    /* Off the response path: the SHA-256 is computed by the uploader, and
+     * a spilled body is written to its file by the spool's own thread. */
+    hgs3_spool_defer_hash(ctx->spool);
+    hgs3_spool_write_behind(ctx->spool, memory);
+    if (ctx->rec) {
+        hgs3_spool_publish(ctx->spool, hgs3_collapse_published(ctx->rec));
+    }
+leave:
+    return rv;
+}
+
 int hgs3_capture_start(request_rec *r, const hgs3_dir_conf *conf, const char *hex,
                        const char *object, hgs3_capture_stored_fn *stored, void *baton)
 {
     capture_ctx *ctx;
-    apr_status_t rv;
+    int rc;
     const char *spool_dir = hgs3_conf_spool_dir(r->pool, conf);
 
     ctx = apr_pcalloc(r->pool, sizeof(*ctx));
@@ -445,26 +490,8 @@ int hgs3_capture_start(request_rec *r, const hgs3_dir_conf *conf, const char *he
     ctx->object = object;
     ctx->expected = -1;
     ctx->spool_max = (apr_uint64_t)hgs3_srv_spool_max(hgs3_get_srv_conf(r->server));
-    rv = hgs3_lock_try(&ctx->lock, r->pool, spool_dir, hex);
-    if (rv == APR_EEXIST && hgs3_conf_collapse(conf)) {
-        /* a miss of this key is being answered: follow it */
-        int rc = hgs3_collapse_follow(r, conf, hex);
-        if (rc != DECLINED) {
-            return rc;
-        }
-        rv = hgs3_lock_try(&ctx->lock, r->pool, spool_dir, hex); /* a plain miss */
-    }
-    if (rv == APR_EEXIST) {
-        hgs3_note_skip(r, conf, HGS3_SKIP_IN_PROGRESS);
-        return DECLINED;
-    }
-    if (rv != APR_SUCCESS) {
-        /* a directory found unusable at startup was warned about there */
-        ap_log_rerror(APLOG_MARK, hgs3_spooldir_unusable(spool_dir) ? APLOG_DEBUG : APLOG_WARNING,
-                      rv, r, HGS3LOGNO(00102) "cannot create the upload lock in %s; not storing",
-                      spool_dir);
-        hgs3_note_skip(r, conf, HGS3_SKIP_LOCK_ERROR);
-        return DECLINED;
+    if (lock_or_follow(&ctx->lock, &rc, r, conf, spool_dir, hex) != APR_SUCCESS) {
+        return rc;
     }
     apr_pool_cleanup_register(r->pool, ctx, capture_cleanup, apr_pool_cleanup_null);
     /* The lock's previous holder may have stored the object between our
@@ -476,21 +503,9 @@ int hgs3_capture_start(request_rec *r, const hgs3_dir_conf *conf, const char *he
         return DECLINED;
     }
     hgs3_store_sweep_later(spool_dir);
-    /* Collapsed misses: followers read the spool file, so it is a file
-     * from the first byte, and the record in the lock says how far. */
-    ctx->rec = hgs3_conf_collapse(conf) ? hgs3_lock_collapse(ctx->lock) : NULL;
-    rv = hgs3_spool_create(&ctx->spool, r->pool, ctx->rec ? 0 : (apr_size_t)hgs3_conf_memory(conf),
-                           spool_dir, hgs3_conf_max_size(conf));
-    if (rv != APR_SUCCESS) {
+    if (open_spool(ctx, spool_dir) != APR_SUCCESS) {
         step_out(ctx, HGS3_SKIP_SPOOL_ERROR);
         return DECLINED;
-    }
-    /* Off the response path: the SHA-256 is computed by the uploader, and
-     * a spilled body is written to its file by the spool's own thread. */
-    hgs3_spool_defer_hash(ctx->spool);
-    hgs3_spool_write_behind(ctx->spool, (apr_size_t)hgs3_conf_memory(conf));
-    if (ctx->rec) {
-        hgs3_spool_publish(ctx->spool, hgs3_collapse_published(ctx->rec));
     }
     hgs3_set_note(r, conf, "miss");
     ap_add_output_filter(CAPTURE_FILTER, ctx, r, r->connection);
