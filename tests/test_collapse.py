@@ -229,6 +229,73 @@ def test_late_arrival_served_from_the_spool(hg, httpd_factory, small_repo, tmp_d
     E.wait_until(lambda: not spool_leftovers(spool), 20, what="spool and lock removed")
 
 
+@pytest.mark.parametrize("inline", [True, False], ids=["kept-inline", "not-stored"])
+def test_followers_of_a_small_body_complete(hg, httpd_factory, small_repo, tmp_dir, store, proxy,
+                                            inline):
+    """The leader's body is below HgS3CacheMinSize, so it is never uploaded
+    (kept inline, or with HgS3CacheInlineMax 0 not kept at all). Three
+    followers attach while hgweb is paused after its first block (each has
+    its head and first bytes), and all complete with exactly hgweb's body:
+    the leader marks its record done before deciding not to store, so its
+    followers never see a failed leader."""
+    from pyhgs3.hgwire import clone_headers
+    from test_miss import assert_nothing_stored, assert_same_body, direct_getbundle
+    headers = clone_headers(heads_of(hg, small_repo))
+    plain = httpd_factory(repos={"repo": small_repo})
+    direct = direct_getbundle(plain, "repo", headers)
+    plain.stop()
+    assert 64 * 1024 < len(direct) < 256 * 1024, len(direct)
+    spool = spool_dir(tmp_dir)
+    httpd = herd_httpd(httpd_factory, store, proxy, small_repo, spool, MinSize="1M",
+                       InlineMax="256K" if inline else "0")
+    httpd.hgweb_pause_path.write_text("")
+    leader_conn, leader = [], []
+
+    def lead():
+        c, r = getbundle_conn(httpd, headers)
+        leader_conn.append(c)
+        leader.append((r.status, r.read()))
+    lt = threading.Thread(target=lead)
+    try:
+        lt.start()
+        E.wait_until(lambda: spool_bytes(spool) > 0, 60, what="the leader's first block")
+        # each returns once its head arrived, while hgweb is paused and ran
+        # for the leader only: attached, first bytes sent
+        followers = [getbundle_conn(httpd, headers) for _ in range(3)]
+        assert all(resp.status == 200 for _, resp in followers)
+        assert httpd.hgweb_getbundles() == 1
+    finally:
+        httpd.hgweb_pause_path.unlink()
+    outcome = []
+    for conn, resp in followers:
+        try:
+            outcome.append(resp.read())
+        except (http.client.IncompleteRead, ConnectionError, OSError) as e:
+            outcome.append(repr(e)[:80])
+        conn.close()
+    lt.join(60)
+    leader_conn[0].close()
+    assert leader and leader[0][0] == 200
+    assert_same_body(leader[0][1], direct, "the leader's body")
+    for i, body in enumerate(outcome):
+        assert isinstance(body, bytes), f"follower {i}: {body}"
+        assert_same_body(body, direct, f"follower {i}'s body")
+    entries = wait_getbundles(httpd, "repo", count=4)
+    leader_note = "miss" if inline else "miss-store-skipped:too-small"
+    assert sorted(e["note"] for e in entries) == ["collapsed"] * 3 + [leader_note], entries
+    assert httpd.hgweb_getbundles() == 1
+    c = counters(httpd)
+    assert c["CollapseAborts"] == 0 and c["CollapseFallbacks"] == 0, c
+    assert_nothing_stored(store, proxy)
+    E.wait_until(lambda: not spool_leftovers(spool), 20, what="spool and lock removed")
+    if inline:
+        status, _, body = httpd.get("/repo?cmd=getbundle", headers=headers)
+        assert status == 200
+        assert_same_body(body, direct, "the inline entry")
+        assert wait_getbundles(httpd, "repo", count=5)[-1]["note"] == "hit-inline"
+        assert httpd.hgweb_getbundles() == 1
+
+
 def test_full_spool_dir_no_collapse_no_failure(hg, httpd_factory, big_repo, tmp_dir, store,
                                                proxy):
     """HgS3CacheSpoolDir on a full tmpfs (1 MiB, filled up before the
