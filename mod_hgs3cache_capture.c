@@ -453,14 +453,13 @@ leave:
 
 /* Create the spool the body is copied into. Collapsed misses: followers
  * read the spool file, so it is a file from the first byte, and the record
- * in the lock says how far. */
+ * in the lock (ctx->rec) says how far. */
 static apr_status_t open_spool(capture_ctx *ctx, const char *spool_dir)
 {
     const hgs3_dir_conf *conf = ctx->conf;
     apr_size_t memory = (apr_size_t)hgs3_conf_memory(conf);
     apr_status_t rv;
 
-    ctx->rec = hgs3_conf_collapse(conf) ? hgs3_lock_collapse(ctx->lock) : NULL;
     rv = hgs3_spool_create(&ctx->spool, ctx->r->pool, ctx->rec ? 0 : memory, spool_dir,
                            hgs3_conf_max_size(conf));
     if (rv != APR_SUCCESS) {
@@ -494,11 +493,16 @@ int hgs3_capture_start(request_rec *r, const hgs3_dir_conf *conf, const char *he
         return rc;
     }
     apr_pool_cleanup_register(r->pool, ctx, capture_cleanup, apr_pool_cleanup_null);
+    /* The record first: a miss that finds our lock while we ask the store
+     * below waits for our head instead of running hgweb uncaptured. */
+    ctx->rec = hgs3_conf_collapse(conf) ? hgs3_lock_collapse(ctx->lock) : NULL;
     /* The lock's previous holder may have stored the object between our
-     * lookup and our lock: then there is nothing left to do. */
+     * lookup and our lock: then there is nothing left to do (followers
+     * see the record fail and look again). */
     if (stored && stored(r, baton)) {
         hgs3_lock_release(ctx->lock);
         ctx->lock = NULL;
+        ctx->rec = NULL;
         hgs3_note_skip(r, conf, HGS3_SKIP_IN_PROGRESS);
         return DECLINED;
     }

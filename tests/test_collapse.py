@@ -232,6 +232,44 @@ def test_late_arrival_served_from_the_spool(hg, httpd_factory, small_repo, tmp_d
     E.wait_until(lambda: not spool_leftovers(spool), 20, what="spool and lock removed")
 
 
+def test_miss_during_the_leaders_store_check_follows(hg, httpd_factory, small_repo, tmp_dir,
+                                                     store, proxy):
+    """Without a presence cache the leader asks the store once more after
+    taking the key's lock (the object may have been stored meanwhile). A
+    concurrent miss that reaches the lock during that check (held at the
+    proxy) follows the leader: it does not find a lock without a record
+    and run hgweb uncaptured (miss-store-skipped:in-progress)."""
+    from pyhgs3.hgwire import clone_headers
+    spool = spool_dir(tmp_dir)
+    httpd = herd_httpd(httpd_factory, store, proxy, small_repo, spool,
+                       server_conf="HgS3CachePresence none\n")
+    headers = clone_headers(heads_of(hg, small_repo))
+    gate = Gate()
+    proxy.add_rule("delay", method="HEAD", path=PREFIX, seconds=0, times=1)     # the lookup
+    proxy.add_rule("delay", method="HEAD", path=PREFIX, seconds=gate, times=1)  # the check
+    got = {}
+
+    def get(name):
+        got[name] = httpd.get("/repo?cmd=getbundle", headers=headers, timeout=120)
+    threads = {n: threading.Thread(target=get, args=(n,)) for n in ("leader", "follower")}
+    try:
+        threads["leader"].start()
+        proxy.wait_for("HEAD", PREFIX, count=2, done=None, timeout=30)
+        threads["follower"].start()
+        proxy.wait_for("HEAD", PREFIX, count=2, done=True, timeout=30)  # its lookup answered
+        time.sleep(2)                                   # it reaches the lock
+    finally:
+        gate.open()
+    for t in threads.values():
+        t.join(120)
+    assert got["leader"][0] == 200 and got["follower"][0] == 200, got
+    assert got["follower"][2] == got["leader"][2]
+    entries = wait_getbundles(httpd, "repo", count=2)
+    assert sorted(e["note"] for e in entries) == ["collapsed", "miss"], entries
+    assert httpd.hgweb_getbundles() == 1
+    wait_stored(store, proxy)
+
+
 @pytest.mark.parametrize("inline", [True, False], ids=["kept-inline", "not-stored"])
 def test_followers_of_a_small_body_complete(hg, httpd_factory, small_repo, tmp_dir, store, proxy,
                                             inline):
