@@ -26,6 +26,7 @@
 #include "hgs3_lock.h"
 #include "hgs3_spool.h"
 #include "hgs3_bundle2.h"
+#include "hgs3_cacheable.h"
 #include "hgs3_collapse.h"
 
 #include "mod_hgs3cache.h"
@@ -126,49 +127,31 @@ static apr_status_t capture_cleanup(void *data)
     return APR_SUCCESS;
 }
 
-static int is_mercurial_type(const char *ct)
+hgs3_skip_e hgs3_capture_check_head(request_rec *r, hgs3_accept_e accept, apr_off_t min_size,
+                                    apr_off_t max_size, apr_off_t *expected)
 {
-    return ct && (!strncasecmp(ct, "application/mercurial-0.1", 25) ||
-                  !strncasecmp(ct, "application/mercurial-0.2", 25));
+    hgs3_head_values h;
+
+    h.status = r->status;
+    h.content_type = r->content_type;
+    h.content_encoding = r->content_encoding || apr_table_get(r->headers_out, "Content-Encoding") ||
+                         apr_table_get(r->err_headers_out, "Content-Encoding");
+    h.set_cookie = apr_table_get(r->headers_out, "Set-Cookie") ||
+                   apr_table_get(r->err_headers_out, "Set-Cookie");
+    h.content_length = apr_table_get(r->headers_out, "Content-Length");
+    return hgs3_cacheable_head(&h, accept, min_size, max_size, expected);
 }
 
-/* SPEC "Never cached", as far as the headers tell. HGS3_SKIP_NONE when
- * cacheable. */
+/* SPEC "Never cached", as far as the headers tell, and a body we can check
+ * for error parts. HGS3_SKIP_NONE when cacheable. */
 static hgs3_skip_e check_headers(capture_ctx *ctx, request_rec *r)
 {
-    const char *cl;
+    hgs3_skip_e why;
 
-    if (r->status != HTTP_OK) {
-        return HGS3_SKIP_STATUS;
-    }
-    if (r->content_type && !strncasecmp(r->content_type, "application/hg-error", 20)) {
-        return HGS3_SKIP_HG_ERROR;
-    }
-    if (!is_mercurial_type(r->content_type)) {
-        return HGS3_SKIP_CONTENT_TYPE;
-    }
-    if (r->content_encoding || apr_table_get(r->headers_out, "Content-Encoding") ||
-        apr_table_get(r->err_headers_out, "Content-Encoding")) {
-        return HGS3_SKIP_CONTENT_ENCODING;
-    }
-    if (apr_table_get(r->headers_out, "Set-Cookie") ||
-        apr_table_get(r->err_headers_out, "Set-Cookie")) {
-        return HGS3_SKIP_SET_COOKIE;
-    }
-    cl = apr_table_get(r->headers_out, "Content-Length");
-    if (cl) {
-        char *end = NULL;
-        apr_off_t n;
-        if (apr_strtoff(&n, cl, &end, 10) != APR_SUCCESS || *end || n < 0) {
-            return HGS3_SKIP_CONTENT_LENGTH;
-        }
-        if (n > ctx->loc->max_size) {
-            return HGS3_SKIP_TOO_LARGE;
-        }
-        if (n < ctx->loc->min_size) {
-            return HGS3_SKIP_TOO_SMALL;
-        }
-        ctx->expected = n;
+    why = hgs3_capture_check_head(r, HGS3_ACCEPT_BUNDLE, ctx->loc->min_size, ctx->loc->max_size,
+                                  &ctx->expected);
+    if (why != HGS3_SKIP_NONE) {
+        return why;
     }
     ctx->content_type = apr_pstrdup(r->pool, r->content_type);
     if (hgs3_bundle2_init(&ctx->det, ctx->content_type) == HGS3_BUNDLE2_OPAQUE) {
@@ -487,9 +470,8 @@ static apr_status_t spool_setup(capture_ctx *ctx)
     const hgs3_loc *loc = ctx->loc;
     apr_status_t rv;
 
-    /* Collapsed misses: followers read the spool file, so it is a file
-     * from the first byte, and the record in the lock says how far. */
-    ctx->rec = loc->collapse ? hgs3_lock_collapse(ctx->lock) : NULL;
+    /* Collapsed misses (ctx->rec): followers read the spool file, so it is
+     * a file from the first byte, and the record in the lock says how far. */
     rv = hgs3_spool_create(&ctx->spool, ctx->r->pool, ctx->rec ? 0 : (apr_size_t)loc->memory,
                            loc->spool_dir, loc->max_size);
     if (rv != APR_SUCCESS) {
@@ -520,11 +502,16 @@ int hgs3_capture_start(request_rec *r, const hgs3_loc *loc, const char *hex, con
     if (take_lock(ctx, hex, &rc) != APR_SUCCESS) {
         return rc;
     }
+    /* The record first: a miss that finds our lock while we ask the store
+     * below waits for our head instead of running hgweb uncaptured. */
+    ctx->rec = loc->collapse ? hgs3_lock_collapse(ctx->lock) : NULL;
     /* The lock's previous holder may have stored the object between our
-     * lookup and our lock: then there is nothing left to do. */
+     * lookup and our lock: then there is nothing left to do (followers
+     * see the record fail and look again). */
     if (stored && stored(r, baton)) {
         hgs3_lock_release(ctx->lock);
         ctx->lock = NULL;
+        ctx->rec = NULL;
         hgs3_note_skip(r, ctx->conf, HGS3_SKIP_IN_PROGRESS);
         return DECLINED;
     }

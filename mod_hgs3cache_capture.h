@@ -4,6 +4,7 @@
 
 #include <httpd.h>
 #include "mod_hgs3cache_config.h"
+#include "hgs3_cacheable.h"
 #include "hgs3_stats.h"
 
 void hgs3_capture_register(apr_pool_t *p);
@@ -22,6 +23,13 @@ typedef int hgs3_capture_stored_fn(request_rec *r, void *baton);
  * meantime, add the capture filter and return DECLINED so hgweb answers. */
 int hgs3_capture_start(request_rec *r, const struct hgs3_loc *loc, const char *hex,
                        const char *object, hgs3_capture_stored_fn *stored, void *baton);
+
+/* SPEC "Never cached" for r's response head (hgs3_cacheable_head() on
+ * its status and headers): HGS3_SKIP_NONE when the body may be kept, with
+ * *expected its Content-Length or -1. The capture and inline filters'
+ * one check; they differ in accept and the size limits. */
+hgs3_skip_e hgs3_capture_check_head(request_rec *r, hgs3_accept_e accept, apr_off_t min_size,
+                                    apr_off_t max_size, apr_off_t *expected);
 
 /* Set r->notes "hgs3cache" (and X-HgS3Cache with HgS3CacheHeader on). */
 void hgs3_set_note(request_rec *r, const hgs3_dir_conf *conf, const char *note);

@@ -153,41 +153,6 @@ static void step_out(request_rec *r, inline_ctx *ctx, hgs3_skip_e reason)
     }
 }
 
-/* SPEC "Never cached", as far as the headers tell. HGS3_SKIP_NONE when
- * cacheable. */
-static hgs3_skip_e check_headers(request_rec *r, inline_ctx *ctx)
-{
-    const char *cl = apr_table_get(r->headers_out, "Content-Length");
-
-    if (r->status != HTTP_OK) {
-        return HGS3_SKIP_STATUS;
-    }
-    if (!r->content_type || !strncasecmp(r->content_type, "application/hg-error", 20)) {
-        return r->content_type ? HGS3_SKIP_HG_ERROR : HGS3_SKIP_CONTENT_TYPE;
-    }
-    if (strncasecmp(r->content_type, "application/mercurial-", 22)) {
-        return HGS3_SKIP_CONTENT_TYPE;
-    }
-    if (r->content_encoding || apr_table_get(r->headers_out, "Content-Encoding") ||
-        apr_table_get(r->err_headers_out, "Content-Encoding")) {
-        return HGS3_SKIP_CONTENT_ENCODING;
-    }
-    if (apr_table_get(r->headers_out, "Set-Cookie") ||
-        apr_table_get(r->err_headers_out, "Set-Cookie")) {
-        return HGS3_SKIP_SET_COOKIE;
-    }
-    if (cl) {
-        char *end = NULL;
-        if (apr_strtoff(&ctx->expected, cl, &end, 10) != APR_SUCCESS || *end || ctx->expected < 0) {
-            return HGS3_SKIP_CONTENT_LENGTH;
-        }
-        if (ctx->expected > (apr_off_t)ctx->max) {
-            return HGS3_SKIP_TOO_LARGE;
-        }
-    }
-    return HGS3_SKIP_NONE;
-}
-
 /* Copy the data buckets of bb; a reason when the reply cannot be kept. */
 static hgs3_skip_e tee_body(inline_ctx *ctx, request_rec *r, apr_bucket_brigade *bb, int *eos)
 {
@@ -255,7 +220,9 @@ static apr_status_t inline_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
 
     if (!ctx->checked) {
         ctx->checked = 1;
-        if ((why = check_headers(r, ctx)) != HGS3_SKIP_NONE) {
+        why = hgs3_capture_check_head(r, HGS3_ACCEPT_MERCURIAL, 0, (apr_off_t)ctx->max,
+                                      &ctx->expected);
+        if (why != HGS3_SKIP_NONE) {
             step_out(r, ctx, why);
         }
     }

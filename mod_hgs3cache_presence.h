@@ -5,7 +5,7 @@
  * A presence hit answers without asking the store. shmcb shares it between
  * the children of one httpd; memcache or redis between hosts. Each child
  * also remembers, for one second, the ids it found present, so repeated
- * hits skip the shared lookup (see mod_hgs3cache_presence.c). */
+ * hits skip the shared lookup (see src/hgs3_presence_front.h). */
 #ifndef MOD_HGS3CACHE_PRESENCE_H
 #define MOD_HGS3CACHE_PRESENCE_H
 

@@ -111,6 +111,10 @@ class HttpdInstance:
         self.hgweb_hold_path = self.dir / "run" / "hgweb_hold"
         # and if this one exists when it goes on, that getbundle fails (once)
         self.hgweb_fail_path = self.dir / "run" / "hgweb_fail"
+        # a counted getbundle that starts while this one exists pauses after
+        # its first non-empty block of body (head and block sent) until it
+        # is removed
+        self.hgweb_pause_path = self.dir / "run" / "hgweb_pause"
         self.port = port or E.free_port()
         self.url = f"http://{E.LOOPBACK}:{self.port}"
         self.conf_path = self.dir / "httpd.conf"
@@ -183,7 +187,22 @@ class HttpdInstance:
                 f"        if os.path.exists({str(self.hgweb_fail_path)!r}):\n"
                 f"            os.unlink({str(self.hgweb_fail_path)!r})\n"
                 "            raise RuntimeError('hgweb failed (test fault)')\n"
-                "    return _hgweb_app(environ, start_response)\n")
+                f"        if os.path.exists({str(self.hgweb_pause_path)!r}):\n"
+                "            return _paused(_hgweb_app(environ, start_response))\n"
+                "    return _hgweb_app(environ, start_response)\n"
+                "def _paused(result):\n"
+                "    import time\n"
+                "    try:\n"
+                "        paused = False\n"
+                "        for block in result:\n"
+                "            yield block\n"
+                "            if block and not paused:\n"
+                "                paused = True\n"
+                f"                while os.path.exists({str(self.hgweb_pause_path)!r}):\n"
+                "                    time.sleep(0.05)\n"
+                "    finally:\n"
+                "        if hasattr(result, 'close'):\n"
+                "            result.close()\n")
         if self.mode == "wsgi":
             script = self.dir / "hgweb.wsgi"
             script.write_text(

@@ -24,39 +24,12 @@
 #include "hgs3_collapse.h"
 #include "hgs3_lock.h"
 #include "hgs3_spool.h"
+#include "hgs3_test_util.h"
 
 #define KEY "00aa11bb"
 #define SEC (APR_USEC_PER_SEC)
 
-typedef struct {
-    apr_pool_t *p;
-    char dir[64];
-} fixture;
-
-static int setup(void **state)
-{
-    fixture *fx = calloc(1, sizeof(*fx));
-    apr_pool_create(&fx->p, NULL);
-    strcpy(fx->dir, "/tmp/hgs3colltest.XXXXXX");
-    if (!mkdtemp(fx->dir)) {
-        return -1;
-    }
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture *fx = *state;
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
-    if (system(cmd) != 0) {
-        return -1;
-    }
-    apr_pool_destroy(fx->p);
-    free(fx);
-    return 0;
-}
+typedef hgs3_test_dir fixture;
 
 static void test_no_record_no_follow(void **state)
 {
@@ -147,6 +120,24 @@ static void test_release_unfinished_fails(void **state)
     hgs3_lock_release(again);
 }
 
+/* In the leader child (hgs3_test_child_start): take the lock, publish a
+ * head and 100 bytes. */
+static int lead_100_bytes(void *baton)
+{
+    fixture *fx = baton;
+    hgs3_lock *lock = NULL;
+    hgs3_collapse_rec *rec;
+    apr_pool_t *p;
+
+    apr_pool_create(&p, NULL);
+    if (hgs3_lock_try(&lock, p, fx->dir, KEY) != APR_SUCCESS || !(rec = hgs3_lock_collapse(lock)) ||
+        hgs3_collapse_set_head(rec, 200, "/p", "ct", NULL) != APR_SUCCESS) {
+        return 2;
+    }
+    *hgs3_collapse_published(rec) = 100;
+    return 0;
+}
+
 /* A forked leader publishes a head and some bytes, then dies without
  * releasing anything: the follower sees it gone at once, not after a
  * timeout. */
@@ -156,48 +147,20 @@ static void test_dead_leader_in_other_process(void **state)
     hgs3_follow *f = NULL;
     hgs3_collapse_head head;
     hgs3_collapse_view v;
-    int ready[2], hold[2], status = 0;
+    hgs3_test_child leader;
     apr_time_t t0;
-    pid_t pid;
-    char c;
 
-    assert_int_equal(pipe(ready), 0);
-    assert_int_equal(pipe(hold), 0);
-    pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        hgs3_lock *lock = NULL;
-        hgs3_collapse_rec *rec;
-        apr_pool_t *p;
-        close(ready[0]);
-        close(hold[1]);
-        apr_pool_create(&p, NULL);
-        if (hgs3_lock_try(&lock, p, fx->dir, KEY) != APR_SUCCESS ||
-            !(rec = hgs3_lock_collapse(lock)) ||
-            hgs3_collapse_set_head(rec, 200, "/p", "ct", NULL) != APR_SUCCESS) {
-            _exit(2);
-        }
-        *hgs3_collapse_published(rec) = 100;
-        if (write(ready[1], "x", 1) != 1 || read(hold[0], &c, 1) < 0) {
-            _exit(3);
-        }
-        _exit(0); /* dies holding the lock */
-    }
-    close(ready[1]);
-    close(hold[0]);
-    assert_int_equal(read(ready[0], &c, 1), 1);
+    hgs3_test_child_start(&leader, lead_100_bytes, fx, 0);
     assert_int_equal(hgs3_collapse_open(&f, fx->p, fx->dir, KEY), APR_SUCCESS);
     assert_int_equal(hgs3_collapse_wait_head(f, fx->p, SEC, &head), APR_SUCCESS);
     assert_int_equal(hgs3_collapse_wait(f, 0, SEC, &v), APR_SUCCESS);
     assert_int_equal(v.published, 100);
     /* alive: no progress is a timeout */
     assert_int_equal(hgs3_collapse_wait(f, 100, 50000, &v), APR_TIMEUP);
-    close(hold[1]);
-    assert_int_equal(waitpid(pid, &status, 0), pid);
+    hgs3_test_child_reap(&leader); /* dies holding the lock */
     t0 = apr_time_now();
     assert_int_equal(hgs3_collapse_wait(f, 100, 10 * SEC, &v), APR_EGENERAL);
     assert_true(apr_time_now() - t0 < SEC);
-    close(ready[0]);
 }
 
 /* The leader's spool publishes through its writer thread while a follower
@@ -284,11 +247,11 @@ static void test_follower_thread_reads_growing_file(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_no_record_no_follow, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_head_and_progress, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_release_unfinished_fails, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_dead_leader_in_other_process, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_follower_thread_reads_growing_file, setup, teardown),
+        HGS3_TEST_IN_DIR(test_no_record_no_follow),
+        HGS3_TEST_IN_DIR(test_head_and_progress),
+        HGS3_TEST_IN_DIR(test_release_unfinished_fails),
+        HGS3_TEST_IN_DIR(test_dead_leader_in_other_process),
+        HGS3_TEST_IN_DIR(test_follower_thread_reads_growing_file),
     };
     int rc;
     apr_initialize();

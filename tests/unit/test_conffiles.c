@@ -24,56 +24,29 @@
 #include "hgs3_err.h"
 #include "hgs3_conffiles.h"
 #include "hgs3_repo.h"
+#include "hgs3_test_util.h"
 
-typedef struct fx {
-    apr_pool_t *p;
-    char base[64];
-} fx;
+typedef hgs3_test_dir fx;
 
-static const char *at(fx *f, const char *rel)
-{
-    return apr_pstrcat(f->p, f->base, "/", rel, NULL);
-}
-
-static void write_file(fx *f, const char *rel, const char *content)
-{
-    FILE *fp = fopen(at(f, rel), "w");
-    assert_non_null(fp);
-    fputs(content, fp);
-    fclose(fp);
-}
-
+/* The directory: hgweb.config, hgrc.d/ with two .rc files and two that do
+ * not match, and a repository. */
 static int setup(void **state)
 {
-    fx *f = calloc(1, sizeof(*f));
-    apr_pool_create(&f->p, NULL);
-    strcpy(f->base, "/tmp/hgs3-test-conffiles-XXXXXX");
-    if (!mkdtemp(f->base)) {
+    fx *f;
+
+    if (hgs3_test_dir_setup(state) != 0) {
         return -1;
     }
-    mkdir(at(f, "hgrc.d"), 0755);
-    mkdir(at(f, "repo"), 0755);
-    mkdir(at(f, "repo/.hg"), 0755);
-    write_file(f, "repo/.hg/requires", "store\n");
-    write_file(f, "hgweb.config", "[web]\n");
-    write_file(f, "hgrc.d/a.rc", "[ui]\n");
-    write_file(f, "hgrc.d/b.rc", "[ui]\n");
-    write_file(f, "hgrc.d/x.txt", "not matched\n");
-    write_file(f, "hgrc.d/.h.rc", "hidden\n");
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx *f = *state;
-    char cmd[128];
-    apr_snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->base);
-    if (system(cmd) != 0) {
-        fprintf(stderr, "could not remove %s\n", f->base);
-    }
-    apr_pool_destroy(f->p);
-    free(f);
+    f = *state;
+    mkdir(hgs3_test_path(f, "hgrc.d"), 0755);
+    mkdir(hgs3_test_path(f, "repo"), 0755);
+    mkdir(hgs3_test_path(f, "repo/.hg"), 0755);
+    hgs3_test_write(f, "repo/.hg/requires", "store\n");
+    hgs3_test_write(f, "hgweb.config", "[web]\n");
+    hgs3_test_write(f, "hgrc.d/a.rc", "[ui]\n");
+    hgs3_test_write(f, "hgrc.d/b.rc", "[ui]\n");
+    hgs3_test_write(f, "hgrc.d/x.txt", "not matched\n");
+    hgs3_test_write(f, "hgrc.d/.h.rc", "hidden\n");
     return 0;
 }
 
@@ -84,10 +57,10 @@ static hgs3_conffiles *make(fx *f, const char *a, const char *b)
     const char *bad = NULL;
     int n = 0;
     if (a) {
-        paths[n++] = at(f, a);
+        paths[n++] = hgs3_test_path(f, a);
     }
     if (b) {
-        paths[n++] = at(f, b);
+        paths[n++] = hgs3_test_path(f, b);
     }
     assert_int_equal(hgs3_conffiles_create(&cf, f->p, n, paths, &bad), APR_SUCCESS);
     assert_null(bad);
@@ -148,20 +121,20 @@ static void test_plain_file(void **state)
     blob a = take(f, cf), b;
 
     assert_true(same(a, take(f, cf)));
-    write_file(f, "hgweb.config", "[web]\ndeny_read = alice\n");
+    hgs3_test_write(f, "hgweb.config", "[web]\ndeny_read = alice\n");
     b = take(f, cf);
     assert_false(same(a, b));
     a = b;
-    write_file(f, "later.config", "");
+    hgs3_test_write(f, "later.config", "");
     b = take(f, cf);
     assert_false(same(a, b));
     a = b;
-    write_file(f, "new.config", "[web]\ndeny_read = alice\n");
-    assert_int_equal(rename(at(f, "new.config"), at(f, "hgweb.config")), 0);
+    hgs3_test_write(f, "new.config", "[web]\ndeny_read = alice\n");
+    assert_int_equal(rename(hgs3_test_path(f, "new.config"), hgs3_test_path(f, "hgweb.config")), 0);
     b = take(f, cf);
     assert_false(same(a, b));
     a = b;
-    assert_int_equal(unlink(at(f, "hgweb.config")), 0);
+    assert_int_equal(unlink(hgs3_test_path(f, "hgweb.config")), 0);
     b = take(f, cf);
     assert_false(same(a, b));
 }
@@ -185,36 +158,37 @@ static void test_wildcard(void **state)
     assert_null(memmem(a.b, a.len, ".h.rc", 5));
 
     /* an edit of a matched file: no new scan needed to see it */
-    write_file(f, "hgrc.d/b.rc", "[web]\ndeny_read = alice\n");
+    hgs3_test_write(f, "hgrc.d/b.rc", "[web]\ndeny_read = alice\n");
     b = take(f, cf);
     assert_false(same(a, b));
     a = b;
 
     /* a file added to the directory, then edited */
-    write_file(f, "hgrc.d/c.rc", "[web]\n");
+    hgs3_test_write(f, "hgrc.d/c.rc", "[web]\n");
     b = take(f, cf);
     assert_false(same(a, b));
     assert_true(hgs3_conffiles_scans() == s0 + 2);
     assert_non_null(memmem(b.b, b.len, "c.rc", 4));
     a = b;
-    write_file(f, "hgrc.d/c.rc", "[web]\ndeny_read = *\n");
+    hgs3_test_write(f, "hgrc.d/c.rc", "[web]\ndeny_read = *\n");
     b = take(f, cf);
     assert_false(same(a, b));
     a = b;
 
     /* removed */
-    assert_int_equal(unlink(at(f, "hgrc.d/a.rc")), 0);
+    assert_int_equal(unlink(hgs3_test_path(f, "hgrc.d/a.rc")), 0);
     b = take(f, cf);
     assert_false(same(a, b));
     assert_null(memmem(b.b, b.len, "a.rc", 4));
     a = b;
 
     /* the directory itself gone, then back */
-    assert_int_equal(system(apr_pstrcat(f->p, "rm -rf '", at(f, "hgrc.d"), "'", NULL)), 0);
+    assert_int_equal(system(apr_pstrcat(f->p, "rm -rf '", hgs3_test_path(f, "hgrc.d"), "'", NULL)),
+                     0);
     b = take(f, cf);
     assert_false(same(a, b));
     a = b;
-    mkdir(at(f, "hgrc.d"), 0755);
+    mkdir(hgs3_test_path(f, "hgrc.d"), 0755);
     b = take(f, cf);
     assert_false(same(a, b));
 }
@@ -249,7 +223,7 @@ static void test_repo_fold(void **state)
     hgs3_repo *repo = NULL;
     blob plain, a, b;
 
-    assert_int_equal(hgs3_repo_open(&repo, f->p, at(f, "repo"), NULL), APR_SUCCESS);
+    assert_int_equal(hgs3_repo_open(&repo, f->p, hgs3_test_path(f, "repo"), NULL), APR_SUCCESS);
     assert_int_equal(hgs3_repo_fingerprint(repo, f->p), APR_SUCCESS);
     plain.b = apr_pmemdup(f->p, repo->fp, repo->fp_len);
     plain.len = repo->fp_len;
@@ -260,14 +234,14 @@ static void test_repo_fold(void **state)
     a.b = repo->fp;
     a.len = repo->fp_len;
     assert_true(a.len > plain.len && !memcmp(a.b, plain.b, plain.len));
-    write_file(f, "hgweb.config", "[web]\ndeny_read = alice\n");
+    hgs3_test_write(f, "hgweb.config", "[web]\ndeny_read = alice\n");
     assert_int_equal(hgs3_repo_fingerprint_ex(repo, f->p, cf), APR_SUCCESS);
     b.b = repo->fp;
     b.len = repo->fp_len;
     assert_false(same(a, b));
     assert_true(!memcmp(b.b, plain.b, plain.len));
     /* no repository: still an error with a config set */
-    assert_int_equal(unlink(at(f, "repo/.hg/requires")), 0);
+    assert_int_equal(unlink(hgs3_test_path(f, "repo/.hg/requires")), 0);
     assert_int_equal(hgs3_repo_fingerprint_ex(repo, f->p, cf), APR_ENOENT);
     assert_null(repo->fp);
 }
@@ -316,9 +290,9 @@ static void test_threads(void **state)
     for (i = 0; i < 100; ++i) {
         const char *name = apr_psprintf(f->p, "hgrc.d/t%d.rc", i % 7);
         if (i % 3 == 2) {
-            unlink(at(f, name));
+            unlink(hgs3_test_path(f, name));
         } else {
-            write_file(f, name, "[ui]\n");
+            hgs3_test_write(f, name, "[ui]\n");
         }
     }
     for (i = 0; i < 4; ++i) {
@@ -333,12 +307,12 @@ static void test_threads(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_create_validation, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_plain_file, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_wildcard, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stat_error, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_repo_fold, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_validation, setup, hgs3_test_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_plain_file, setup, hgs3_test_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_wildcard, setup, hgs3_test_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_stat_error, setup, hgs3_test_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_repo_fold, setup, hgs3_test_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_threads, setup, hgs3_test_dir_teardown),
     };
     int rc;
     apr_initialize();

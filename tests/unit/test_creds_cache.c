@@ -21,22 +21,24 @@
 
 #include "hgs3_err.h"
 #include "hgs3_creds_cache.h"
+#include "hgs3_test_util.h"
 
 typedef struct fixture {
-    apr_pool_t *pool;
-    char dir[64];
-    const char *path;
+    hgs3_test_dir *d;
+    apr_pool_t *pool; /* d's */
+    const char *path; /* the credentials file */
 } fixture;
 
 static int setup(void **state)
 {
     fixture *f = calloc(1, sizeof(*f));
-    apr_pool_create(&f->pool, NULL);
-    strcpy(f->dir, "/tmp/hgs3-credscache-XXXXXX");
-    if (!mkdtemp(f->dir)) {
+
+    if (!f || hgs3_test_dir_setup((void **)&f->d) != 0) {
+        free(f);
         return -1;
     }
-    f->path = apr_pstrcat(f->pool, f->dir, "/credentials", NULL);
+    f->pool = f->d->p;
+    f->path = hgs3_test_path(f->d, "credentials");
     *state = f;
     return 0;
 }
@@ -44,15 +46,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    static const char *const names[] = {"credentials", "away", "tmp"};
-    size_t i;
-    for (i = 0; i < sizeof(names) / sizeof(names[0]); ++i) {
-        apr_file_remove(apr_pstrcat(f->pool, f->dir, "/", names[i], NULL), f->pool);
-    }
-    apr_dir_remove(f->dir, f->pool);
-    apr_pool_destroy(f->pool);
+    int rc = hgs3_test_dir_teardown((void **)&f->d);
+
     free(f);
-    return 0;
+    return rc;
 }
 
 /* Key and secret of one letter's set, all the same length. */
@@ -61,30 +58,6 @@ static const char *ini(apr_pool_t *p, char which)
     return apr_psprintf(
         p, "[default]\naws_access_key_id = AKID%c\naws_secret_access_key = %c-secret\n", which,
         which);
-}
-
-static void write_file(const char *path, const char *text, apr_pool_t *p)
-{
-    apr_file_t *fh;
-    apr_size_t n = strlen(text);
-    assert_int_equal(apr_file_open(&fh, path,
-                                   APR_FOPEN_WRITE | APR_FOPEN_CREATE | APR_FOPEN_TRUNCATE,
-                                   APR_FPROT_OS_DEFAULT, p),
-                     APR_SUCCESS);
-    assert_int_equal(apr_file_write_full(fh, text, n, NULL), APR_SUCCESS);
-    apr_file_close(fh);
-}
-
-/* Replace path's content in place and put its mtime back: the stat the
- * cache sees (mtime, size, inode) is unchanged. */
-static void rewrite_same_stat(const char *path, const char *text, apr_pool_t *p)
-{
-    apr_finfo_t before, after;
-    assert_int_equal(apr_stat(&before, path, APR_FINFO_MTIME | APR_FINFO_INODE, p), APR_SUCCESS);
-    write_file(path, text, p);
-    assert_int_equal(apr_file_mtime_set(path, before.mtime, p), APR_SUCCESS);
-    assert_int_equal(apr_stat(&after, path, APR_FINFO_MTIME | APR_FINFO_INODE, p), APR_SUCCESS);
-    assert_true(after.mtime == before.mtime && after.inode == before.inode);
 }
 
 static apr_status_t get(hgs3_creds_cache *cc, hgs3_creds *c, fixture *f)
@@ -97,24 +70,21 @@ static void test_reread_on_change(void **state)
     fixture *f = *state;
     hgs3_creds_cache *cc;
     hgs3_creds c;
-    apr_finfo_t fi;
 
     assert_int_equal(hgs3_creds_cache_create(&cc, f->pool), APR_SUCCESS);
-    write_file(f->path, ini(f->pool, 'A'), f->pool);
+    hgs3_test_write_file(f->path, ini(f->pool, 'A'), f->pool);
     assert_int_equal(get(cc, &c, f), APR_SUCCESS);
     assert_string_equal(c.access_key, "AKIDA");
     assert_string_equal(c.secret_key, "A-secret");
     assert_null(c.session_token);
 
     /* unchanged stat: not read again */
-    rewrite_same_stat(f->path, ini(f->pool, 'B'), f->pool);
+    hgs3_test_rewrite_same_stat(f->path, ini(f->pool, 'B'), f->pool);
     assert_int_equal(get(cc, &c, f), APR_SUCCESS);
     assert_string_equal(c.access_key, "AKIDA");
 
     /* a new mtime: read again */
-    assert_int_equal(apr_stat(&fi, f->path, APR_FINFO_MTIME, f->pool), APR_SUCCESS);
-    assert_int_equal(apr_file_mtime_set(f->path, fi.mtime + apr_time_from_sec(10), f->pool),
-                     APR_SUCCESS);
+    hgs3_test_mtime_bump(f->path, apr_time_from_sec(10), f->pool);
     assert_int_equal(get(cc, &c, f), APR_SUCCESS);
     assert_string_equal(c.access_key, "AKIDB");
     assert_string_equal(c.secret_key, "B-secret");
@@ -130,19 +100,19 @@ static void test_reread_on_change(void **state)
 static void test_reread_after_failure(void **state)
 {
     fixture *f = *state;
-    const char *away = apr_pstrcat(f->pool, f->dir, "/away", NULL);
+    const char *away = hgs3_test_path(f->d, "away");
     hgs3_creds_cache *cc;
     hgs3_creds c;
     char *bad, *s;
 
     assert_int_equal(hgs3_creds_cache_create(&cc, f->pool), APR_SUCCESS);
-    write_file(f->path, ini(f->pool, 'A'), f->pool);
+    hgs3_test_write_file(f->path, ini(f->pool, 'A'), f->pool);
     assert_int_equal(get(cc, &c, f), APR_SUCCESS);
     /* moved away: an error; back with the same stat and new content */
     assert_int_equal(apr_file_rename(f->path, away, f->pool), APR_SUCCESS);
     assert_true(APR_STATUS_IS_ENOENT(get(cc, &c, f)));
     assert_null(c.access_key);
-    rewrite_same_stat(away, ini(f->pool, 'B'), f->pool);
+    hgs3_test_rewrite_same_stat(away, ini(f->pool, 'B'), f->pool);
     assert_int_equal(apr_file_rename(away, f->path, f->pool), APR_SUCCESS);
     assert_int_equal(get(cc, &c, f), APR_SUCCESS);
     assert_string_equal(c.access_key, "AKIDB");
@@ -153,11 +123,11 @@ static void test_reread_after_failure(void **state)
     for (s = bad; *s; ++s) {
         *s = *s == '=' ? ' ' : *s;
     }
-    rewrite_same_stat(f->path, bad, f->pool);
+    hgs3_test_rewrite_same_stat(f->path, bad, f->pool);
     assert_int_equal(apr_file_mtime_set(f->path, apr_time_now(), f->pool), APR_SUCCESS);
     assert_int_equal(get(cc, &c, f), HGS3_EMALFORMED);
     assert_int_equal(get(cc, &c, f), HGS3_EMALFORMED);
-    rewrite_same_stat(f->path, ini(f->pool, 'C'), f->pool);
+    hgs3_test_rewrite_same_stat(f->path, ini(f->pool, 'C'), f->pool);
     assert_int_equal(get(cc, &c, f), APR_SUCCESS);
     assert_string_equal(c.access_key, "AKIDC");
 }
@@ -229,7 +199,7 @@ static void *APR_THREAD_FUNC read_loop(apr_thread_t *t, void *data)
 static void test_threads(void **state)
 {
     fixture *f = *state;
-    const char *tmp = apr_pstrcat(f->pool, f->dir, "/tmp", NULL);
+    const char *tmp = hgs3_test_path(f->d, "tmp");
     hgs3_creds_cache *cc;
     apr_thread_t *t[READERS];
     reader rd[READERS];
@@ -238,7 +208,7 @@ static void test_threads(void **state)
     int i, done;
 
     assert_int_equal(hgs3_creds_cache_create(&cc, f->pool), APR_SUCCESS);
-    write_file(f->path, ini(f->pool, 'A'), f->pool);
+    hgs3_test_write_file(f->path, ini(f->pool, 'A'), f->pool);
     apr_atomic_set32(&readers_done, 0);
     for (i = 0; i < READERS; ++i) {
         rd[i].cc = cc;
@@ -248,7 +218,7 @@ static void test_threads(void **state)
     }
     apr_pool_create(&wp, NULL);
     for (i = 0; apr_atomic_read32(&readers_done) < READERS; ++i) {
-        write_file(tmp, ini(wp, (char)('A' + i % 26)), wp);
+        hgs3_test_write_file(tmp, ini(wp, (char)('A' + i % 26)), wp);
         assert_int_equal(apr_file_rename(tmp, f->path, wp), APR_SUCCESS);
         apr_pool_clear(wp);
     }

@@ -22,94 +22,36 @@
 
 #include "hgs3_err.h"
 #include "hgs3_lock.h"
+#include "hgs3_test_util.h"
 
 #define KEY "0123abcd"
 
-typedef struct {
-    apr_pool_t *p;
-    char dir[64];
-} fixture;
-
-static int setup(void **state)
-{
-    fixture *fx = calloc(1, sizeof(*fx));
-    apr_pool_create(&fx->p, NULL);
-    strcpy(fx->dir, "/tmp/hgs3locktest.XXXXXX");
-    if (!mkdtemp(fx->dir)) {
-        return -1;
-    }
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fixture *fx = *state;
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
-    if (system(cmd) != 0) {
-        return -1;
-    }
-    apr_pool_destroy(fx->p);
-    free(fx);
-    return 0;
-}
+typedef hgs3_test_dir fixture;
 
 static int exists(const fixture *fx, const char *name)
 {
     struct stat st;
-    return stat(apr_pstrcat(fx->p, fx->dir, "/", name, NULL), &st) == 0;
+    return stat(hgs3_test_path(fx, name), &st) == 0;
 }
 
-/* A child process that takes the lock (and, with spool, flocks a spool
- * file), tells the parent, and either exits at once without releasing
- * anything (dies) or waits until the parent closes the pipe. */
-static pid_t owner_child(fixture *fx, int die, int *hold_fd)
+/* In an owner child (hgs3_test_child_start): take the lock and flock a
+ * spool file. */
+static int take_lock_and_spool(void *baton)
 {
-    int ready[2], hold[2];
-    pid_t pid;
-    char c;
+    fixture *fx = baton;
+    hgs3_lock *lock = NULL;
+    apr_pool_t *p;
+    int fd;
 
-    assert_int_equal(pipe(ready), 0);
-    assert_int_equal(pipe(hold), 0);
-    pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        hgs3_lock *lock = NULL;
-        apr_pool_t *p;
-        int fd;
-        close(ready[0]);
-        close(hold[1]);
-        apr_pool_create(&p, NULL);
-        if (hgs3_lock_try(&lock, p, fx->dir, KEY) != APR_SUCCESS) {
-            _exit(2);
-        }
-        fd = open(apr_pstrcat(p, fx->dir, "/hgs3spool.abc123", NULL), O_RDWR | O_CREAT, 0600);
-        if (fd < 0 || hgs3_lock_fd(fd) != APR_SUCCESS) {
-            _exit(3);
-        }
-        if (write(ready[1], "x", 1) != 1) {
-            _exit(4);
-        }
-        if (!die && read(hold[0], &c, 1) < 0) {
-            _exit(5);
-        }
-        _exit(0); /* killed, as far as the lock knows: nothing released */
+    apr_pool_create(&p, NULL);
+    if (hgs3_lock_try(&lock, p, fx->dir, KEY) != APR_SUCCESS) {
+        return 2;
     }
-    close(ready[1]);
-    close(hold[0]);
-    assert_int_equal(read(ready[0], &c, 1), 1);
-    close(ready[0]);
-    *hold_fd = hold[1];
-    return pid;
-}
-
-static void reap(pid_t pid)
-{
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
+    fd = open(apr_pstrcat(p, fx->dir, "/hgs3spool.abc123", NULL), O_RDWR | O_CREAT, 0600);
+    if (fd < 0 || hgs3_lock_fd(fd) != APR_SUCCESS) {
+        return 3;
+    }
+    return 0;
 }
 
 static void test_one_holder_in_process(void **state)
@@ -135,18 +77,16 @@ static void test_live_owner_keeps_it(void **state)
 {
     fixture *fx = *state;
     hgs3_lock *lock = NULL;
-    int hold;
-    pid_t pid = owner_child(fx, 0, &hold);
+    hgs3_test_child owner;
 
+    hgs3_test_child_start(&owner, take_lock_and_spool, fx, 0);
     /* however old the file: its owner lives */
-    assert_int_equal(system(apr_psprintf(fx->p, "touch -d '2 days ago' %s/hgs3lock." KEY, fx->dir)),
-                     0);
+    hgs3_test_mtime_bump(hgs3_test_path(fx, "hgs3lock." KEY), -apr_time_from_sec(2 * 86400), fx->p);
     assert_int_equal(hgs3_lock_try(&lock, fx->p, fx->dir, KEY), APR_EEXIST);
     assert_int_equal(hgs3_lock_sweep(fx->p, fx->dir, 0, 0, NULL), APR_SUCCESS);
     assert_true(exists(fx, "hgs3lock." KEY));
     assert_true(exists(fx, "hgs3spool.abc123"));
-    close(hold);
-    reap(pid);
+    hgs3_test_child_reap(&owner);
     /* the owner is gone: free at once */
     assert_int_equal(hgs3_lock_try(&lock, fx->p, fx->dir, KEY), APR_SUCCESS);
     hgs3_lock_release(lock);
@@ -156,11 +96,10 @@ static void test_dead_owner_taken_over(void **state)
 {
     fixture *fx = *state;
     hgs3_lock *lock = NULL;
-    int hold;
-    pid_t pid = owner_child(fx, 1, &hold);
+    hgs3_test_child owner;
 
-    reap(pid);
-    close(hold);
+    hgs3_test_child_start(&owner, take_lock_and_spool, fx, 1);
+    hgs3_test_child_reap(&owner);
     assert_true(exists(fx, "hgs3lock." KEY));
     assert_int_equal(hgs3_lock_try(&lock, fx->p, fx->dir, KEY), APR_SUCCESS);
     hgs3_lock_release(lock);
@@ -171,7 +110,7 @@ static void test_release_removes_only_its_own(void **state)
 {
     fixture *fx = *state;
     hgs3_lock *a = NULL, *b = NULL;
-    const char *path = apr_pstrcat(fx->p, fx->dir, "/hgs3lock." KEY, NULL);
+    const char *path = hgs3_test_path(fx, "hgs3lock." KEY);
 
     assert_int_equal(hgs3_lock_try(&a, fx->p, fx->dir, KEY), APR_SUCCESS);
     /* someone removed it behind our back and another owner took the key */
@@ -187,13 +126,13 @@ static void test_sweep_dead_leftovers(void **state)
 {
     fixture *fx = *state;
     hgs3_lock *mine = NULL;
-    int removed = -1, hold, fd;
-    pid_t pid = owner_child(fx, 1, &hold);
+    int removed = -1, fd;
+    hgs3_test_child owner;
 
-    reap(pid);
-    close(hold);
+    hgs3_test_child_start(&owner, take_lock_and_spool, fx, 1);
+    hgs3_test_child_reap(&owner);
     assert_int_equal(hgs3_lock_try(&mine, fx->p, fx->dir, "ff"), APR_SUCCESS);
-    fd = open(apr_pstrcat(fx->p, fx->dir, "/other.txt", NULL), O_RDWR | O_CREAT, 0600);
+    fd = open(hgs3_test_path(fx, "other.txt"), O_RDWR | O_CREAT, 0600);
     assert_true(fd >= 0);
     close(fd);
     /* within the grace period nothing goes */
@@ -214,11 +153,11 @@ static void test_sweep_dead_leftovers(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_one_holder_in_process, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_live_owner_keeps_it, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_dead_owner_taken_over, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_release_removes_only_its_own, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sweep_dead_leftovers, setup, teardown),
+        HGS3_TEST_IN_DIR(test_one_holder_in_process),
+        HGS3_TEST_IN_DIR(test_live_owner_keeps_it),
+        HGS3_TEST_IN_DIR(test_dead_owner_taken_over),
+        HGS3_TEST_IN_DIR(test_release_removes_only_its_own),
+        HGS3_TEST_IN_DIR(test_sweep_dead_leftovers),
     };
     int rc;
     apr_initialize();
